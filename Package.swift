@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// The numeric targets are optimised even in debug builds: plain debug numeric code runs 60–800× slower,
+/// which would make `swift test` unusable. On x86-64 we also enable AVX2/FMA (plain `-c release` emits SSE2
+/// only and calls libm `fmaf` per SIMD lane) and `-fno-math-errno` (so `sqrt` inlines and loops vectorise).
+#if arch(x86_64)
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-O", "-target-cpu", "haswell", "-Xcc", "-fno-math-errno"])]
+#else
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-O", "-Xcc", "-fno-math-errno"])]
+#endif
+
+let package = Package(
+    name: "swift-bert",
+    products: [
+        .executable(name: "bert", targets: ["bert"]),
+        .library(name: "BERT", targets: ["BERT"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+        /// Kernels: forward and backward of every op, the thread pool and the counter-based RNG.
+        .target(name: "BERTKernels", dependencies: ["CBLAS"], swiftSettings: fastMath),
+        /// Model, data, runtime and workflows on top of the kernels.
+        .target(name: "BERT", dependencies: ["BERTKernels", "CHDF5"], swiftSettings: fastMath),
+        .executableTarget(name: "bert", dependencies: [
+            "BERT", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "BERTTests", dependencies: ["BERT", "BERTKernels"],
+                    exclude: [], swiftSettings: fastMath),
+    ]
+)

@@ -1,0 +1,2 @@
+// CBLAS as shipped by Debian's libopenblas-dev (pthread variant).
+#include <cblas.h>

@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// `bert`: one program for the whole life of a BERT model.
+@main
+struct BertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bert",
+        abstract: "BERT pre-training, fine-tuning and inference.",
+        subcommands: [
+            BenchCommand.self,
+        ]
+    )
+}
