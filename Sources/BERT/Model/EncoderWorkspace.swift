@@ -1,0 +1,97 @@
+import BERTKernels
+
+// The encoder's activations for one (B, S) shape. T = B·S tokens, H hidden, I intermediate, A heads.
+
+/// What one layer keeps for its backward.
+struct LayerActivations {
+    var qkv: UnsafeMutablePointer<Float>        // [T, 3H] fused q | k | v projection
+    var probs: UnsafeMutablePointer<Float>      // [B, A, S, S] attention probabilities (before dropout)
+    var context: UnsafeMutablePointer<Float>    // [T, H] attention output, heads side by side
+    var residual1: UnsafeMutablePointer<Float>  // [T, H] x + dropout(attention dense) — LayerNorm 1's input
+    var mean1: UnsafeMutablePointer<Float>      // [T]
+    var rstd1: UnsafeMutablePointer<Float>      // [T]
+    var hidden1: UnsafeMutablePointer<Float>    // [T, H] LayerNorm 1's output
+    var intermediate: UnsafeMutablePointer<Float> // [T, I] before the activation (recomputed after it in backward)
+    var residual2: UnsafeMutablePointer<Float>  // [T, H] hidden1 + dropout(output dense) — LayerNorm 2's input
+    var mean2: UnsafeMutablePointer<Float>      // [T]
+    var rstd2: UnsafeMutablePointer<Float>      // [T]
+    var output: UnsafeMutablePointer<Float>     // [T, H] the layer's output, the next layer's input
+}
+
+/// All encoder buffers for one shape, planned once.
+final class EncoderWorkspace {
+    let batch: Int, seqLength: Int
+    let storage: FlatBuffer
+    let ids: UnsafeMutablePointer<Int32>         // [T]
+    let segments: UnsafeMutablePointer<Int32>    // [T]
+    let keyBias: UnsafeMutablePointer<Float>     // [B, S] 0 or −10000
+    let embeddingSum: UnsafeMutablePointer<Float> // [T, H] word + position + type, LayerNorm's input
+    let embeddingMean: UnsafeMutablePointer<Float>, embeddingRstd: UnsafeMutablePointer<Float> // [T]
+    let embeddingOutput: UnsafeMutablePointer<Float> // [T, H] layer 0's input
+    let layers: [LayerActivations]
+    // Pooler: [CLS] rows → dense → tanh.
+    let poolerInput: UnsafeMutablePointer<Float>   // [B, H]
+    let poolerDense: UnsafeMutablePointer<Float>   // [B, H]
+    let pooled: UnsafeMutablePointer<Float>        // [B, H]
+    // Backward and temporaries.
+    let dHidden: UnsafeMutablePointer<Float>   // [T, H] gradient flowing down through the layers
+    let dPooled: UnsafeMutablePointer<Float>   // [B, H]
+    let tempH: UnsafeMutablePointer<Float>     // [T, H]
+    let tempI: UnsafeMutablePointer<Float>     // [T, I]
+    let dContext: UnsafeMutablePointer<Float>  // [T, H]
+    let dQKV: UnsafeMutablePointer<Float>      // [T, 3H]
+    let attentionScratch: UnsafeMutablePointer<Float>
+    let normScratch: UnsafeMutablePointer<Float> // 2·H per thread
+
+    /// The last layer's output `[T, H]` (the sequence output).
+    var sequenceOutput: UnsafeMutablePointer<Float> { layers.last?.output ?? embeddingOutput }
+
+    init(config c: BertConfig, batch B: Int, seqLength S: Int) {
+        let T = B * S, H = c.hiddenSize, I = c.intermediateSize, A = c.numAttentionHeads
+        batch = B
+        seqLength = S
+        typealias P = UnsafeMutablePointer<Float>
+        struct Planned {
+            var ints: P, keyBias: P, embeddingSum: P, embeddingMean: P, embeddingRstd: P, embeddingOutput: P
+            var layers: [LayerActivations], poolerInput: P, poolerDense: P, pooled: P
+            var dHidden: P, dPooled: P, tempH: P, tempI: P, dContext: P, dQKV: P, attentionScratch: P, normScratch: P
+        }
+        let (p, storage) = Arena.plan { arena -> Planned in
+            Planned(ints: arena.take(2 * T), keyBias: arena.take(T), embeddingSum: arena.take(T * H),
+                    embeddingMean: arena.take(T), embeddingRstd: arena.take(T), embeddingOutput: arena.take(T * H),
+                    layers: (0..<c.numHiddenLayers).map { _ in
+                        LayerActivations(qkv: arena.take(T * 3 * H), probs: arena.take(B * A * S * S),
+                                         context: arena.take(T * H), residual1: arena.take(T * H),
+                                         mean1: arena.take(T), rstd1: arena.take(T), hidden1: arena.take(T * H),
+                                         intermediate: arena.take(T * I), residual2: arena.take(T * H),
+                                         mean2: arena.take(T), rstd2: arena.take(T), output: arena.take(T * H))
+                    },
+                    poolerInput: arena.take(B * H), poolerDense: arena.take(B * H), pooled: arena.take(B * H),
+                    dHidden: arena.take(T * H), dPooled: arena.take(B * H), tempH: arena.take(T * H),
+                    tempI: arena.take(T * I), dContext: arena.take(T * H), dQKV: arena.take(T * 3 * H),
+                    attentionScratch: arena.take(Attention.scratchCount(seqLength: S)),
+                    normScratch: arena.take(2 * H * Parallel.threadCount))
+        }
+        self.storage = storage
+        let ints = UnsafeMutableRawPointer(p.ints).bindMemory(to: Int32.self, capacity: 2 * T)
+        ids = ints
+        segments = ints + T
+        keyBias = p.keyBias
+        embeddingSum = p.embeddingSum
+        embeddingMean = p.embeddingMean
+        embeddingRstd = p.embeddingRstd
+        embeddingOutput = p.embeddingOutput
+        layers = p.layers
+        poolerInput = p.poolerInput
+        poolerDense = p.poolerDense
+        pooled = p.pooled
+        dHidden = p.dHidden
+        dPooled = p.dPooled
+        tempH = p.tempH
+        tempI = p.tempI
+        dContext = p.dContext
+        dQKV = p.dQKV
+        attentionScratch = p.attentionScratch
+        normScratch = p.normScratch
+    }
+}

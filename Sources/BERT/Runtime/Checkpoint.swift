@@ -1,0 +1,101 @@
+import Foundation
+
+/// What loading a checkpoint did: the tensors it set, the model tensors it did not find (left as initialised), and
+/// the file's tensors it skipped (tied duplicates, buffers, or — when not strict — tensors the model lacks).
+public struct LoadReport: Sendable, Equatable {
+    public var loaded: [String] = []
+    public var missing: [String] = []
+    public var skipped: [String] = []
+}
+
+/// Model checkpoints: a directory with `model.safetensors` (HF tensor names) and `config.json` (HF keys). Hugging Face
+/// model directories load too, `BertModel` ones (no `bert.` prefix, no heads) included.
+public enum Checkpoint {
+    public static let weightsFile = "model.safetensors"
+    public static let configFile = "config.json"
+
+    /// Reads the `config.json` of a checkpoint directory.
+    public static func config(in directory: String) throws -> BertConfig {
+        let path = (directory as NSString).appendingPathComponent(configFile)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw BertError.invalidCheckpoint("\(directory) has no \(configFile): is it a checkpoint directory?")
+        }
+        return try BertConfig.load(contentsOf: path)
+    }
+
+    /// Copies the tensors of `file` into `buffer` by name.
+    /// - Parameters:
+    ///   - allowMissing: model tensors that may be absent (heads initialised fresh); any other absent tensor is an error.
+    ///   - strict: when true, a file tensor the model does not have is an error; otherwise it is reported as skipped.
+    /// - Throws: `BertError.invalidCheckpoint` listing the missing, unexpected or mis-shaped tensors by name.
+    public static func load(_ file: Safetensors.File, into buffer: FlatBuffer, layout: ParameterLayout,
+                            allowMissing: (String) -> Bool = { _ in false }, strict: Bool = true) throws -> LoadReport {
+        var report = LoadReport(), unexpected: [String] = [], misshapen: [String] = []
+        var sources: [String: String] = [:]   // model name → file name
+        for name in file.entries.keys.sorted() {
+            let canonical = layout.contains(name) || !layout.contains("bert." + name) ? name : "bert." + name
+            if ParameterLayout.ignoredBuffers.contains(canonical) { report.skipped.append(name); continue }
+            if let target = ParameterLayout.aliases[canonical] {
+                // A tied duplicate: use it only if the tensor it duplicates is absent.
+                if file.entries[target] != nil || file.entries[String(target.dropFirst(5))] != nil {
+                    report.skipped.append(name)
+                } else {
+                    sources[target] = name
+                }
+                continue
+            }
+            guard layout.contains(canonical) else { unexpected.append(name); continue }
+            sources[canonical] = name
+        }
+        for tensor in layout.tensors {
+            guard let source = sources[tensor.name] else { report.missing.append(tensor.name); continue }
+            let entry = try file.entry(source)
+            guard entry.shape == tensor.shape else {
+                misshapen.append("\(source) is \(entry.shape), expected \(tensor.shape)")
+                continue
+            }
+            try file.copyFloats(source, into: buffer[tensor.offset])
+            report.loaded.append(tensor.name)
+        }
+        if !misshapen.isEmpty {
+            throw BertError.invalidCheckpoint("\(file.path): shape mismatch: \(misshapen.joined(separator: "; ")) — does config.json match these weights?")
+        }
+        let notAllowed = report.missing.filter { !allowMissing($0) }
+        if !notAllowed.isEmpty {
+            throw BertError.invalidCheckpoint("\(file.path): missing tensors: \(notAllowed.joined(separator: ", "))")
+        }
+        if strict && !unexpected.isEmpty {
+            throw BertError.invalidCheckpoint("\(file.path): unexpected tensors: \(unexpected.joined(separator: ", ")) — a checkpoint of another model type?")
+        }
+        report.skipped += unexpected
+        return report
+    }
+
+    /// Writes `buffer` under HF names (checkpoint shapes: vocabulary padding dropped) to `path`, atomically.
+    public static func writeWeights(_ buffer: FlatBuffer, layout: ParameterLayout, to path: String,
+                                    metadata: [String: String] = ["format": "pt"]) throws {
+        let tensors = layout.tensors.map { t in
+            (t.name, Safetensors.Tensor.float(UnsafeBufferPointer(start: buffer[t.offset], count: t.count), shape: t.shape))
+        }
+        try Safetensors.write(tensors, metadata: metadata, to: path)
+    }
+}
+
+extension BertForPreTraining {
+    /// Loads a checkpoint directory (ours or Hugging Face's). Heads absent from the file — a `BertModel` checkpoint has
+    /// none — keep their fresh initialisation only when `allowMissingHeads`; the report says which.
+    public static func load(directory: String, allowMissingHeads: Bool = false) throws -> (BertForPreTraining, LoadReport) {
+        let model = try BertForPreTraining(config: try Checkpoint.config(in: directory))
+        let file = try Safetensors.File(path: (directory as NSString).appendingPathComponent(Checkpoint.weightsFile))
+        let report = try Checkpoint.load(file, into: model.parameters, layout: model.layout,
+                                         allowMissing: { allowMissingHeads && !$0.hasPrefix("bert.") })
+        return (model, report)
+    }
+
+    /// Writes `model.safetensors` and `config.json` into `directory` (created if needed).
+    public func save(directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Checkpoint.writeWeights(parameters, layout: layout, to: (directory as NSString).appendingPathComponent(Checkpoint.weightsFile))
+        try config.write(to: (directory as NSString).appendingPathComponent(Checkpoint.configFile))
+    }
+}

@@ -1,0 +1,113 @@
+import CBLAS
+
+// Multi-head self-attention core (the projections around it are Linear kernels).
+// Shapes: B batch, S sequence, A heads, D head size, H = A·D.
+//   qkv [B, S, 3H]: row (b, s) holds q | k | v, head a at columns a·D of each third
+//   keyBias [B, S]: 0 for real keys, −10000 for padded ones (BERT's additive mask)
+//   probs [B, A, S, S]: softmax(q·kᵀ/√D + keyBias), saved for the backward (before dropout)
+//   context [B, S, H]: dropout(probs) · v, heads side by side
+// Each (b, a) pair is an independent task of small GEMMs; threads take pairs and call BLAS single-threaded.
+
+public enum Attention {
+    /// Floats of scratch the kernels need: two `[S, S]` tiles per thread.
+    public static func scratchCount(seqLength S: Int) -> Int { 2 * S * S * Parallel.threadCount }
+
+    public static func forward(qkv: UnsafePointer<Float>, keyBias: UnsafePointer<Float>,
+                               probs: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>,
+                               batch B: Int, seqLength S: Int, heads A: Int, headSize D: Int,
+                               dropout p: Float, rng: CounterRNG, scratch: UnsafeMutablePointer<Float>) {
+        let H = A * D, ld = Int32(3 * H), scale = 1 / Float(D).squareRoot()
+        Parallel.forChunksCallingBLAS(B * A) { chunk, pairs in
+            let dropped = scratch + chunk * 2 * S * S
+            for pair in pairs {
+                let b = pair / A, a = pair % A
+                let q = qkv + b * S * 3 * H + a * D, k = q + H, v = q + 2 * H
+                let P = probs + pair * S * S
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(S), Int32(S), Int32(D),
+                            scale, q, ld, k, ld, 0, P, Int32(S))
+                for i in 0..<S { softmaxRow(P + i * S, bias: keyBias + b * S, count: S) }
+                let used = p > 0 ? dropout(P, into: dropped, pair: pair, S: S, p: p, rng: rng) : UnsafePointer(P)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(S), Int32(D), Int32(S),
+                            1, used, Int32(S), v, ld, 0, context + b * S * H + a * D, Int32(H))
+            }
+        }
+    }
+
+    /// Backward of `forward`: writes `dQKV` `[B, S, 3H]` from `dContext` `[B, S, H]`.
+    ///   dV = P̃ᵀ·dC,  dP̃ = dC·vᵀ,  dP = dropout(dP̃),  dZ = P ⊙ (dP − rowsum(dP ⊙ P)),  dq = dZ·k/√D,  dk = dZᵀ·q/√D
+    public static func backward(dContext: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+                                dQKV: UnsafeMutablePointer<Float>, batch B: Int, seqLength S: Int, heads A: Int,
+                                headSize D: Int, dropout p: Float, rng: CounterRNG,
+                                scratch: UnsafeMutablePointer<Float>) {
+        let H = A * D, ld = Int32(3 * H), scale = 1 / Float(D).squareRoot()
+        Parallel.forChunksCallingBLAS(B * A) { chunk, pairs in
+            let dP = scratch + chunk * 2 * S * S, dropped = dP + S * S
+            for pair in pairs {
+                let b = pair / A, a = pair % A
+                let q = qkv + b * S * 3 * H + a * D, k = q + H, v = q + 2 * H
+                let dq = dQKV + b * S * 3 * H + a * D, dk = dq + H, dv = dq + 2 * H
+                let dC = dContext + b * S * H + a * D
+                let P = probs + pair * S * S
+                let used = p > 0 ? dropout(P, into: dropped, pair: pair, S: S, p: p, rng: rng) : P
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(S), Int32(D), Int32(S),
+                            1, used, Int32(S), dC, Int32(H), 0, dv, ld)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(S), Int32(S), Int32(D),
+                            1, dC, Int32(H), v, ld, 0, dP, Int32(S))
+                if p > 0 { _ = dropout(dP, into: dP, pair: pair, S: S, p: p, rng: rng) }
+                for i in 0..<S { softmaxBackwardRow(dP + i * S, probs: P + i * S, count: S) }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(S), Int32(D), Int32(S),
+                            scale, dP, Int32(S), k, ld, 0, dq, ld)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(S), Int32(D), Int32(S),
+                            scale, dP, Int32(S), q, ld, 0, dk, ld)
+            }
+        }
+    }
+
+    /// `row = softmax(row + bias)` in place.
+    @inline(__always) static func softmaxRow(_ row: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count S: Int) {
+        var mx = Vec8(repeating: -.infinity), j = 0
+        while j < S {
+            let n = min(8, S - j)
+            let z = load8(row + j, n, fill: -.infinity) + load8(bias + j, n)
+            store8(z, row + j, n)
+            mx = mx.replacing(with: z, where: z .> mx)
+            j += 8
+        }
+        let m = mx.max()
+        var sum = Vec8(); j = 0
+        while j < S {
+            let n = min(8, S - j)
+            var e = vexp(load8(row + j, n) - m)
+            if n < 8 { for lane in n..<8 { e[lane] = 0 } }
+            store8(e, row + j, n)
+            sum += e
+            j += 8
+        }
+        let inv = 1 / hsum(sum)
+        j = 0
+        while j < S { let n = min(8, S - j); store8(load8(row + j, n) * inv, row + j, n); j += 8 }
+    }
+
+    /// `dz = P ⊙ (dP − Σ dP ⊙ P)` in place over `dP`.
+    @inline(__always) static func softmaxBackwardRow(_ dP: UnsafeMutablePointer<Float>, probs P: UnsafePointer<Float>,
+                                                     count S: Int) {
+        var dot = Vec8(), j = 0
+        while j < S { let n = min(8, S - j); dot += load8(dP + j, n) * load8(P + j, n); j += 8 }
+        let d = hsum(dot)
+        j = 0
+        while j < S { let n = min(8, S - j); store8(load8(P + j, n) * (load8(dP + j, n) - d), dP + j, n); j += 8 }
+    }
+
+    /// Dropout of one (b, a) tile; element (i, j) of pair `pair` is element `(pair·S + i)·S + j` of the stream.
+    private static func dropout(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, pair: Int, S: Int,
+                                p: Float, rng: CounterRNG) -> UnsafePointer<Float> {
+        let first = pair * S * S, scale = 1 / (1 - p)
+        var block = -1, keep = SIMD4<Float>()
+        for e in 0..<(S * S) {
+            let g = first + e
+            if g >> 2 != block { block = g >> 2; keep = Dropout.keeps(rng, block: block, probability: p) * scale }
+            dst[e] = src[e] * keep[g & 3]
+        }
+        return UnsafePointer(dst)
+    }
+}

@@ -1,0 +1,61 @@
+// Softmax cross-entropy over the rows of a logits matrix. Shapes: N rows, C classes, row stride ld ≥ C
+// (the MLM decoder's logits are [N, V8] with the vocabulary padded to a multiple of 8; columns ≥ C are ignored).
+
+public enum CrossEntropy {
+    /// The summed loss Σₙ −log softmax(logitsₙ)[labelₙ] and the number of rows where the argmax equals the label.
+    public static func forward(logits: UnsafePointer<Float>, labels: [Int32], classes C: Int, ld: Int)
+        -> (lossSum: Double, correct: Int) {
+        var loss = 0.0, correct = 0
+        for (n, label) in labels.enumerated() {
+            let row = logits + n * ld
+            let (m, argmax) = maxAndArgmax(row, C)
+            loss += Double(logSumExp(row, C, max: m) - row[Int(label)])
+            if argmax == Int(label) { correct += 1 }
+        }
+        return (loss, correct)
+    }
+
+    /// Backward of `scale · Σ losses`: overwrites the logits with `scale · (softmax − onehot)` (padding columns 0).
+    public static func backward(logitsToGradient g: UnsafeMutablePointer<Float>, labels: [Int32], classes C: Int,
+                                ld: Int, scale: Float) {
+        Parallel.forChunks(labels.count) { _, rows in
+            for n in rows {
+                let row = g + n * ld
+                let m = maxAndArgmax(row, C).max
+                let lse = logSumExp(row, C, max: m)
+                var j = 0
+                while j < C {
+                    let k = min(8, C - j)
+                    store8(vexp(load8(row + j, k) - lse) * scale, row + j, k)
+                    j += 8
+                }
+                row[Int(labels[n])] -= scale
+                for j in C..<ld { row[j] = 0 }
+            }
+        }
+    }
+
+    private static func maxAndArgmax(_ row: UnsafePointer<Float>, _ C: Int) -> (max: Float, argmax: Int) {
+        var m = row[0], a = 0
+        for j in 1..<C where row[j] > m { m = row[j]; a = j }
+        return (m, a)
+    }
+
+    private static func logSumExp(_ row: UnsafePointer<Float>, _ C: Int, max m: Float) -> Float {
+        var sum = Vec8(), j = 0
+        while j < C {
+            let k = min(8, C - j)
+            var e = vexp(load8(row + j, k) - m)
+            if k < 8 { for lane in k..<8 { e[lane] = 0 } }
+            sum += e
+            j += 8
+        }
+        return m + log(hsum(sum))
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,47 @@
+// BERT's input embeddings: word + position + token type. Shapes: B batch, S sequence, H hidden.
+// (The LayerNorm and dropout that follow are their own kernels.)
+
+public enum Embedding {
+    /// `out[b, s] = word[ids[b, s]] + position[s] + tokenType[segments[b, s]]`.
+    /// - Parameters: `ids`, `segments` `[B, S]`; `word` `[V, H]`, `position` `[≥S, H]`, `tokenType` `[T, H]`;
+    ///   `out` `[B, S, H]`. Ids must already be validated against the table sizes.
+    public static func forward(ids: UnsafePointer<Int32>, segments: UnsafePointer<Int32>,
+                               word: UnsafePointer<Float>, position: UnsafePointer<Float>,
+                               tokenType: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                               batch B: Int, seqLength S: Int, hidden H: Int) {
+        Parallel.forChunks(B * S, minimumChunk: 16) { _, tokens in
+            for t in tokens {
+                let w = word + Int(ids[t]) * H, p = position + (t % S) * H, y = tokenType + Int(segments[t]) * H
+                let o = out + t * H
+                var h = 0
+                while h < H {
+                    let n = min(8, H - h)
+                    store8(load8(w + h, n) + load8(p + h, n) + load8(y + h, n), o + h, n)
+                    h += 8
+                }
+            }
+        }
+    }
+
+    /// Backward of `forward`: scatter-adds `dOut` into the three tables' gradients. Threads split the hidden
+    /// columns, so tokens sharing a word never race.
+    public static func backward(dOut: UnsafePointer<Float>, ids: UnsafePointer<Int32>, segments: UnsafePointer<Int32>,
+                                dWord: UnsafeMutablePointer<Float>, dPosition: UnsafeMutablePointer<Float>,
+                                dTokenType: UnsafeMutablePointer<Float>, batch B: Int, seqLength S: Int, hidden H: Int) {
+        Parallel.forChunks((H + 7) / 8, minimumChunk: 8) { _, blocks in
+            for block in blocks {
+                let h = block * 8, n = min(8, H - h)
+                for t in 0..<(B * S) {
+                    let g = load8(dOut + t * H + h, n)
+                    add(g, to: dWord + Int(ids[t]) * H + h, n)
+                    add(g, to: dPosition + (t % S) * H + h, n)
+                    add(g, to: dTokenType + Int(segments[t]) * H + h, n)
+                }
+            }
+        }
+    }
+
+    @inline(__always) private static func add(_ g: Vec8, to p: UnsafeMutablePointer<Float>, _ n: Int) {
+        store8(load8(p, n) + g, p, n)
+    }
+}

@@ -1,0 +1,72 @@
+// LayerNorm over the last dimension. Shapes: N rows, H features.
+//   y = (x − mean) · rstd · γ + β,   rstd = 1 / sqrt(var + eps)   (biased variance, as PyTorch)
+
+public enum LayerNorm {
+    /// Normalises each row of `x` `[N, H]` into `y` `[N, H]`, saving `mean` and `rstd` `[N]` for the backward.
+    public static func forward(x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+                               y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
+                               rstd: UnsafeMutablePointer<Float>, rows N: Int, features H: Int, eps: Float) {
+        Parallel.forChunks(N, minimumChunk: 8) { _, rows in
+            for r in rows {
+                let xr = x + r * H, yr = y + r * H
+                var sum = Vec8(), h = 0
+                while h < H { let n = min(8, H - h); sum += load8(xr + h, n); h += 8 }
+                let m = hsum(sum) / Float(H)
+                var sq = Vec8(); h = 0
+                while h < H { let n = min(8, H - h); let d = load8(xr + h, n, fill: m) - m; sq += d * d; h += 8 }
+                let s = 1 / (hsum(sq) / Float(H) + eps).squareRoot()
+                h = 0
+                while h < H {
+                    let n = min(8, H - h)
+                    store8((load8(xr + h, n) - m) * s * load8(gamma + h, n) + load8(beta + h, n), yr + h, n)
+                    h += 8
+                }
+                mean[r] = m
+                rstd[r] = s
+            }
+        }
+    }
+
+    /// Backward of `forward`. With x̂ = (x − mean)·rstd and g = dy·γ:
+    /// `dx = rstd · (g − mean(g) − x̂ · mean(g · x̂))`, `dγ += Σ dy·x̂`, `dβ += Σ dy`.
+    /// `dx` may alias `dy` (each row's sums are taken before it is written). `scratch` holds
+    /// `2 · H · Parallel.threadCount` floats for the per-thread partial sums of dγ and dβ.
+    public static func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+                                mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                                dGamma: UnsafeMutablePointer<Float>, dBeta: UnsafeMutablePointer<Float>,
+                                rows N: Int, features H: Int, scratch: UnsafeMutablePointer<Float>) {
+        scratch.initialize(repeating: 0, count: 2 * H * Parallel.threadCount)
+        Parallel.forChunks(N, minimumChunk: 8) { chunk, rows in
+            let pg = scratch + chunk * 2 * H, pb = pg + H
+            for r in rows {
+                let xr = x + r * H, dyr = dy + r * H, dxr = dx + r * H
+                let m = mean[r], s = rstd[r]
+                var sumG = Vec8(), sumGX = Vec8(), h = 0
+                while h < H {
+                    let n = min(8, H - h)
+                    let xh = (load8(xr + h, n, fill: m) - m) * s, d = load8(dyr + h, n)
+                    let g = d * load8(gamma + h, n)
+                    sumG += g
+                    sumGX += g * xh
+                    store8(load8(pg + h, n) + d * xh, pg + h, n)
+                    store8(load8(pb + h, n) + d, pb + h, n)
+                    h += 8
+                }
+                let meanG = hsum(sumG) / Float(H), meanGX = hsum(sumGX) / Float(H)
+                h = 0
+                while h < H {
+                    let n = min(8, H - h)
+                    let xh = (load8(xr + h, n) - m) * s
+                    let g = load8(dyr + h, n) * load8(gamma + h, n)
+                    store8((g - meanG - xh * meanGX) * s, dxr + h, n)
+                    h += 8
+                }
+            }
+        }
+        // Sum the per-thread partials (unused chunks are still zero).
+        for t in 0..<Parallel.threadCount {
+            let pg = scratch + t * 2 * H, pb = pg + H
+            for h in 0..<H { dGamma[h] += pg[h]; dBeta[h] += pb[h] }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+@testable import BERT
+
+/// BertForPreTraining against HF transformers (fixtures from scripts/reference/bert_core.py): outputs, losses and the
+/// gradient of every parameter, for both GELU forms.
+@Suite struct ReferenceTests {
+    static func batch(_ io: Safetensors.File) throws -> PretrainingBatch {
+        let ids = try io.entry("input_ids").shape, positions = try io.entry("masked_lm_positions").shape
+        return PretrainingBatch(batchSize: ids[0], seqLength: ids[1], maxPredictions: positions[1],
+                                inputIds: try io.ints("input_ids"), segmentIds: try io.ints("segment_ids"),
+                                inputMask: try io.ints("input_mask"), maskedLMPositions: try io.ints("masked_lm_positions"),
+                                maskedLMIds: try io.ints("masked_lm_ids"), nextSentenceLabels: try io.ints("next_sentence_labels"))
+    }
+
+    @Test(arguments: ["tiny-gelu", "tiny-gelu-new"])
+    func matchesTransformers(variant: String) throws {
+        let dir = fixture("core/\(variant)")
+        let (model, report) = try BertForPreTraining.load(directory: dir)
+        #expect(report.missing.isEmpty)
+        #expect(model.config.paddedVocabSize != model.config.vocabSize, "the fixture should exercise vocabulary padding")
+        let io = try Safetensors.File(path: dir + "/io.safetensors")
+        let losses = try model.forward(try Self.batch(io))
+
+        expectClose("sequence_output", model.sequenceOutput(), try io.floats("sequence_output"), tolerance: 1e-5)
+        expectClose("pooled_output", model.pooledOutput(), try io.floats("pooled_output"), tolerance: 1e-5)
+        expectClose("mlm_logits", model.mlmLogits(), try io.floats("mlm_logits"), tolerance: 1e-5)
+        expectClose("nsp_logits", model.nspLogits(), try io.floats("nsp_logits"), tolerance: 1e-5)
+        expectClose("mlm_loss", [losses.mlmLoss], try io.floats("mlm_loss"), tolerance: 1e-5)
+        expectClose("nsp_loss", [losses.nspLoss], try io.floats("nsp_loss"), tolerance: 1e-5)
+        expectClose("loss", [losses.loss], try io.floats("loss"), tolerance: 1e-5)
+
+        model.zeroGradients()
+        model.backward()
+        let grads = try Safetensors.File(path: dir + "/grads.safetensors")
+        var worst = (name: "", error: 0.0)
+        for tensor in model.layout.tensors {
+            let expected = try grads.floats(tensor.name)
+            let actual = model.gradients.array(offset: tensor.offset, count: tensor.count)
+            // The key bias gets no gradient in exact arithmetic (softmax ignores a shift per row): only rounding noise.
+            let absolute = tensor.name.hasSuffix("attention.self.key.bias") ? 1e-6 : 0
+            expectClose("grad \(tensor.name)", actual, expected, tolerance: 1e-4, absolute: absolute)
+            let error = relativeError(actual, expected).error
+            if absolute == 0 && error > worst.error { worst = (tensor.name, error) }
+        }
+        print("\(variant): worst gradient \(worst.name) relative error \(worst.error)")
+    }
+}

@@ -1,0 +1,76 @@
+import BERTKernels
+import Foundation
+import Testing
+@testable import BERT
+
+/// The package root, found from this file's path (tests read fixtures from the tree, not as resources).
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().path
+
+func fixture(_ relative: String) -> String { packageRoot + "/Tests/Fixtures/" + relative }
+
+/// `../shared/datasets`, present in CI and on developer machines but not in a user's clone.
+let sharedDatasets = packageRoot + "/../shared/datasets"
+let sharedDatasetsPresent: Bool = {
+    let present = FileManager.default.fileExists(atPath: sharedDatasets)
+    if !present { print("note: \(sharedDatasets) is absent; tests that read the shared datasets are skipped") }
+    return present
+}()
+
+/// Deterministic test data.
+struct TestRandom {
+    private let rng: CounterRNG
+    private var next: UInt64 = 0
+    init(_ seed: UInt64) { rng = CounterRNG(seed: seed, stream: 0xC0FFEE) }
+    mutating func normal(_ n: Int, scale: Float = 1) -> [Float] {
+        defer { next += UInt64(n) }
+        return (0..<n).map { scale * rng.normal(next + UInt64($0)) }
+    }
+    mutating func ints(_ n: Int, below bound: Int) -> [Int32] {
+        defer { next += UInt64(n) }
+        return (0..<n).map { Int32(rng.block(next + UInt64($0))[0] % UInt32(bound)) }
+    }
+}
+
+/// Max |a − e| / max |e| — the error relative to the tensor's scale, so near-zero elements do not dominate.
+func relativeError(_ actual: [Float], _ expected: [Float]) -> (error: Double, worstIndex: Int) {
+    precondition(actual.count == expected.count, "size \(actual.count) vs \(expected.count)")
+    var worst = 0.0, index = 0, scale = 0.0
+    for i in expected.indices {
+        scale = max(scale, Double(abs(expected[i])))
+        let d = Double(abs(actual[i] - expected[i]))
+        if d > worst { worst = d; index = i }
+    }
+    return (worst / max(scale, 1e-30), index)
+}
+
+/// Expects `actual` to match `expected` to `tolerance` relative to the tensor's scale (or `absolute` outright).
+func expectClose(_ name: String, _ actual: [Float], _ expected: [Float], tolerance: Double, absolute: Double = 0,
+                 sourceLocation: SourceLocation = #_sourceLocation) {
+    let (error, i) = relativeError(actual, expected)
+    let absError = Double(abs(actual[i] - expected[i]))
+    #expect(error <= tolerance || absError <= absolute,
+            "\(name): relative error \(error) at [\(i)] (got \(actual[i]), expected \(expected[i]))",
+            sourceLocation: sourceLocation)
+}
+
+/// Checks an analytic gradient against central finite differences of a scalar loss computed in Double.
+/// `loss` is evaluated with `x` perturbed at sampled indices; returns the relative error (max abs diff / max |grad|).
+func finiteDifferenceError(_ x: [Float], analytic: [Float], eps: Float = 1e-2, samples: Int = 64,
+                           loss: ([Float]) -> Double) -> Double {
+    let indices = x.count <= samples ? Array(x.indices) : (0..<samples).map { $0 * x.count / samples }
+    var worst = 0.0, scale = 1e-12
+    for i in indices {
+        var plus = x, minus = x
+        plus[i] += eps
+        minus[i] -= eps
+        let numeric = (loss(plus) - loss(minus)) / Double(2 * eps)
+        worst = max(worst, abs(numeric - Double(analytic[i])))
+        scale = max(scale, abs(numeric))
+    }
+    for g in analytic { scale = max(scale, Double(abs(g))) }
+    return worst / scale
+}
+
+/// Σ w·y in Double: the scalar loss whose gradient with respect to y is w.
+func weightedSum(_ y: [Float], _ w: [Float]) -> Double { zip(y, w).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
