@@ -32,14 +32,24 @@ public final class BertForPreTraining {
     /// - Throws: `BertError.invalidInput` naming the offending field when the batch does not fit the config.
     public func forward(_ batch: PretrainingBatch, dropout: DropoutStreams? = nil) throws -> PretrainingLosses {
         try validate(batch)
-        let (enc, hw) = workspace(for: batch)
-        let S = batch.seqLength
-        batch.inputIds.withUnsafeBufferPointer { enc.ids.update(from: $0.baseAddress!, count: $0.count) }
-        batch.segmentIds.withUnsafeBufferPointer { enc.segments.update(from: $0.baseAddress!, count: $0.count) }
-        for t in 0..<(batch.batchSize * S) { enc.keyBias[t] = batch.inputMask[t] == 0 ? -10000 : 0 }
+        let (enc, hw) = prepare(batch)
         lastDropout = dropout
         encoder.forward(parameters, enc, dropout: dropout, pooler: true)
         return heads.forward(parameters, enc, hw, batch: batch)
+    }
+
+    /// The encoder alone (HF `BertModel`'s `last_hidden_state`) in evaluation mode: `[B, S, H]`.
+    /// - Parameters: `inputIds`, `segmentIds`, `inputMask` `[B, S]` row-major.
+    public func encode(inputIds: [Int32], segmentIds: [Int32], inputMask: [Int32], batchSize: Int, seqLength: Int) throws -> [Float] {
+        let batch = PretrainingBatch(batchSize: batchSize, seqLength: seqLength, maxPredictions: 1, inputIds: inputIds,
+                                     segmentIds: segmentIds, inputMask: inputMask,
+                                     maskedLMPositions: [Int32](repeating: 0, count: batchSize),
+                                     maskedLMIds: [Int32](repeating: 0, count: batchSize),
+                                     nextSentenceLabels: [Int32](repeating: 0, count: batchSize))
+        try validate(batch)
+        let (enc, _) = prepare(batch)
+        encoder.forward(parameters, enc, dropout: nil, pooler: false)
+        return sequenceOutput()
     }
 
     /// Backward of `lossScale · loss` for the last `forward`, accumulated into `gradients`.
@@ -68,12 +78,18 @@ public final class BertForPreTraining {
     /// Floats held by the activation arenas for the current shape.
     public var activationCount: Int { workspaces.map { $0.encoder.storage.count + $0.heads.storage.count } ?? 0 }
 
-    private func workspace(for batch: PretrainingBatch) -> (EncoderWorkspace, PretrainingWorkspace) {
+    /// The workspaces for the batch's shape (planned on first use of a shape), with its ids and mask copied in.
+    private func prepare(_ batch: PretrainingBatch) -> (EncoderWorkspace, PretrainingWorkspace) {
         let shape = [batch.batchSize, batch.seqLength, batch.maxPredictions]
-        if let w = workspaces, w.shape == shape { return (w.encoder, w.heads) }
-        let enc = EncoderWorkspace(config: config, batch: batch.batchSize, seqLength: batch.seqLength)
-        let hw = PretrainingWorkspace(config: config, batch: batch.batchSize, maxPredictions: batch.maxPredictions)
-        workspaces = (shape, enc, hw)
+        if workspaces?.shape != shape {
+            workspaces = nil   // release the old arenas before planning new ones
+            workspaces = (shape, EncoderWorkspace(config: config, batch: batch.batchSize, seqLength: batch.seqLength),
+                          PretrainingWorkspace(config: config, batch: batch.batchSize, maxPredictions: batch.maxPredictions))
+        }
+        let (_, enc, hw) = workspaces!
+        batch.inputIds.withUnsafeBufferPointer { enc.ids.update(from: $0.baseAddress!, count: $0.count) }
+        batch.segmentIds.withUnsafeBufferPointer { enc.segments.update(from: $0.baseAddress!, count: $0.count) }
+        for t in 0..<(batch.batchSize * batch.seqLength) { enc.keyBias[t] = batch.inputMask[t] == 0 ? -10000 : 0 }
         return (enc, hw)
     }
 

@@ -33,11 +33,12 @@ public enum Checkpoint {
         var report = LoadReport(), unexpected: [String] = [], misshapen: [String] = []
         var sources: [String: String] = [:]   // model name → file name
         for name in file.entries.keys.sorted() {
-            let canonical = layout.contains(name) || !layout.contains("bert." + name) ? name : "bert." + name
+            // A `BertModel` checkpoint names the encoder's modules without the `bert.` prefix.
+            let canonical = ["embeddings.", "encoder.", "pooler."].contains(where: name.hasPrefix) ? "bert." + name : name
             if ParameterLayout.ignoredBuffers.contains(canonical) { report.skipped.append(name); continue }
             if let target = ParameterLayout.aliases[canonical] {
                 // A tied duplicate: use it only if the tensor it duplicates is absent.
-                if file.entries[target] != nil || file.entries[String(target.dropFirst(5))] != nil {
+                if file.entries[target] != nil || file.entries[target.replacingOccurrences(of: "bert.", with: "")] != nil {
                     report.skipped.append(name)
                 } else {
                     sources[target] = name

@@ -1,0 +1,52 @@
+import BERTKernels
+import Foundation
+import Testing
+
+@Suite struct ActivationTests {
+    static let kinds: [Activation] = [.geluErf, .geluTanh, .relu, .tanh]
+
+    func forward(_ kind: Activation, _ x: [Float]) -> [Float] {
+        var y = x
+        kind.forward(x, &y, count: x.count)
+        return y
+    }
+
+    /// The definitions in Double: the values PyTorch's `F.gelu(x)`, `F.gelu(x, approximate="tanh")`, `relu`, `tanh` give.
+    func reference(_ kind: Activation, _ x: Double) -> Double {
+        switch kind {
+        case .geluErf: return 0.5 * x * (1 + erf(x / 2.0.squareRoot()))
+        case .geluTanh: return 0.5 * x * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
+        case .relu: return max(0, x)
+        case .tanh: return Foundation.tanh(x)
+        }
+    }
+
+    @Test(arguments: kinds)
+    func forwardMatchesDefinition(kind: Activation) {
+        let x: [Float] = (-60...60).map { Float($0) / 10 } + [-300, -30, -9, 9, 30, 300, 0]
+        let y = forward(kind, x)
+        for (xi, yi) in zip(x, y) {
+            let e = reference(kind, Double(xi))
+            #expect(abs(Double(yi) - e) <= 3e-7 * max(1, abs(e)), "\(kind)(\(xi)) = \(yi), expected \(e)")
+        }
+    }
+
+    @Test(arguments: kinds)
+    func backwardMatchesFiniteDifferences(kind: Activation) {
+        var r = TestRandom(5)
+        // Keep relu's samples away from its kink at 0.
+        let x = r.normal(37, scale: 2).map { kind == .relu && abs($0) < 0.05 ? $0 + 0.1 : $0 }, dy = r.normal(37)
+        var dx = [Float](repeating: 0, count: 37)
+        kind.backward(dy, x: x, &dx, count: 37)
+        #expect(finiteDifferenceError(x, analytic: dx, eps: 1e-3) { weightedSum(forward(kind, $0), dy) } < 5e-3)
+    }
+
+    @Test(arguments: kinds)
+    func extremeInputsHaveExactLimits(kind: Activation) {
+        let x: [Float] = [-300, 300]
+        var dx = [Float](repeating: 0, count: 2)
+        kind.backward([1, 1], x: x, &dx, count: 2)
+        let expected: [Float] = kind == .tanh ? [0, 0] : [0, 1]
+        #expect(abs(dx[0] - expected[0]) < 1e-30 && abs(dx[1] - expected[1]) < 1e-30, "\(dx)")
+    }
+}

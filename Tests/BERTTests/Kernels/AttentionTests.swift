@@ -1,0 +1,70 @@
+import BERTKernels
+import Foundation
+import Testing
+
+@Suite struct AttentionTests {
+    struct Shape: CustomStringConvertible, Sendable {
+        let B: Int, S: Int, A: Int, D: Int, padded: [Int] /* real length per batch row */, p: Float
+        var description: String { "B\(B) S\(S) A\(A) D\(D) lengths \(padded) dropout \(p)" }
+        var H: Int { A * D }
+        var keyBias: [Float] { (0..<(B * S)).map { $0 % S < padded[$0 / S] ? 0 : -10000 } }
+    }
+
+    static let shapes = [
+        Shape(B: 2, S: 5, A: 2, D: 3, padded: [5, 3], p: 0),
+        Shape(B: 2, S: 6, A: 3, D: 4, padded: [4, 6], p: 0.2),
+        Shape(B: 1, S: 1, A: 2, D: 3, padded: [1], p: 0),            // batch 1, sequence 1
+        Shape(B: 2, S: 4, A: 1, D: 5, padded: [1, 1], p: 0.1),       // everything padded but [CLS]
+    ]
+    static let rng = CounterRNG(seed: 3, stream: 11)
+
+    func forward(_ s: Shape, _ qkv: [Float]) -> (context: [Float], probs: [Float]) {
+        var probs = [Float](repeating: 0, count: s.B * s.A * s.S * s.S), context = [Float](repeating: 0, count: s.B * s.S * s.H)
+        var scratch = [Float](repeating: 0, count: Attention.scratchCount(seqLength: s.S))
+        Attention.forward(qkv: qkv, keyBias: s.keyBias, probs: &probs, context: &context, batch: s.B, seqLength: s.S,
+                          heads: s.A, headSize: s.D, dropout: s.p, rng: Self.rng, scratch: &scratch)
+        return (context, probs)
+    }
+
+    @Test(arguments: shapes)
+    func forwardMatchesDefinition(s: Shape) {
+        var r = TestRandom(8)
+        let qkv = r.normal(s.B * s.S * 3 * s.H)
+        let (context, probs) = forward(s, qkv)
+        // Softmax over real keys only, computed naively in Double (dropout-free shapes check the context too).
+        for b in 0..<s.B { for a in 0..<s.A { for i in 0..<s.S {
+            let q = (0..<s.D).map { Double(qkv[(b * s.S + i) * 3 * s.H + a * s.D + $0]) }
+            var z = (0..<s.S).map { j -> Double in
+                let k = (0..<s.D).map { Double(qkv[(b * s.S + j) * 3 * s.H + s.H + a * s.D + $0]) }
+                return zip(q, k).reduce(0) { $0 + $1.0 * $1.1 } / Double(s.D).squareRoot() + Double(s.keyBias[b * s.S + j])
+            }
+            let m = z.max()!
+            z = z.map { exp($0 - m) }
+            let sum = z.reduce(0, +)
+            for j in 0..<s.S {
+                let got = Double(probs[((b * s.A + a) * s.S + i) * s.S + j])
+                #expect(abs(got - z[j] / sum) < 1e-6)
+                if j >= s.padded[b] { #expect(got < 1e-30, "padded key \(j) gets no attention") }
+            }
+            if s.p == 0 {
+                for d in 0..<s.D {
+                    let e = (0..<s.S).reduce(0.0) { $0 + z[$1] / sum * Double(qkv[(b * s.S + $1) * 3 * s.H + 2 * s.H + a * s.D + d]) }
+                    #expect(abs(Double(context[(b * s.S + i) * s.H + a * s.D + d]) - e) < 1e-5)
+                }
+            }
+        } } }
+    }
+
+    @Test(arguments: shapes)
+    func backwardMatchesFiniteDifferences(s: Shape) {
+        var r = TestRandom(9)
+        let qkv = r.normal(s.B * s.S * 3 * s.H), dC = r.normal(s.B * s.S * s.H)
+        let (_, probs) = forward(s, qkv)
+        var dQKV = [Float](repeating: 0, count: qkv.count)
+        var scratch = [Float](repeating: 0, count: Attention.scratchCount(seqLength: s.S))
+        Attention.backward(dContext: dC, qkv: qkv, probs: probs, dQKV: &dQKV, batch: s.B, seqLength: s.S, heads: s.A,
+                           headSize: s.D, dropout: s.p, rng: Self.rng, scratch: &scratch)
+        let error = finiteDifferenceError(qkv, analytic: dQKV, eps: 1e-3, samples: 200) { weightedSum(forward(s, $0).context, dC) }
+        #expect(error < 5e-3, "\(s): \(error)")
+    }
+}

@@ -1,0 +1,32 @@
+import BERTKernels
+import Foundation
+import Testing
+
+@Suite struct CrossEntropyTests {
+    // N 3 rows, C 11 classes, row stride 16 (padded columns hold garbage that must be ignored).
+    let N = 3, C = 11, ld = 16
+    let labels: [Int32] = [4, 0, 10]
+
+    func loss(_ logits: [Float]) -> Double {
+        logits.withUnsafeBufferPointer { CrossEntropy.forward(logits: $0.baseAddress!, labels: labels, classes: C, ld: ld).lossSum }
+    }
+
+    @Test func forwardMatchesDefinitionAndBackwardMatchesFiniteDifferences() {
+        var r = TestRandom(10)
+        var logits = r.normal(N * ld, scale: 3)
+        for n in 0..<N { for j in C..<ld { logits[n * ld + j] = 50 } }   // would dominate if not ignored
+        let expected = (0..<N).reduce(0.0) { acc, n in
+            let row = (0..<C).map { Double(logits[n * ld + $0]) }
+            return acc + log(row.map(exp).reduce(0, +)) - row[Int(labels[n])]
+        }
+        #expect(abs(loss(logits) - expected) < 1e-5)
+
+        var grad = logits
+        CrossEntropy.backward(logitsToGradient: &grad, labels: labels, classes: C, ld: ld, scale: 0.5)
+        let real = (0..<(N * ld)).filter { $0 % ld < C }
+        let error = finiteDifferenceError(logits, analytic: grad, eps: 1e-3, samples: N * ld) { 0.5 * loss($0) }
+        #expect(error < 1e-3)
+        #expect((0..<(N * ld)).filter { $0 % ld >= C }.allSatisfy { grad[$0] == 0 }, "padded columns get no gradient")
+        #expect(abs(real.reduce(0.0) { $0 + Double(grad[$1]) }) < 1e-5, "each row's gradient sums to 0")
+    }
+}

@@ -1,0 +1,46 @@
+import BERTKernels
+import Testing
+
+@Suite struct DropoutTests {
+    let rng = CounterRNG(seed: 42, stream: 7)
+
+    func forward(_ x: [Float], residual: [Float]? = nil, p: Float) -> [Float] {
+        var y = x
+        if let residual {
+            Dropout.forward(x, residual: residual, &y, count: x.count, probability: p, rng: rng)
+        } else {
+            Dropout.forward(x, &y, count: x.count, probability: p, rng: rng)
+        }
+        return y
+    }
+
+    @Test func dropsTheRightFractionAndScalesTheRest() {
+        let n = 100_003
+        let y = forward([Float](repeating: 1, count: n), p: 0.1)
+        let dropped = y.filter { $0 == 0 }.count
+        #expect(abs(Double(dropped) / Double(n) - 0.1) < 0.005)
+        #expect(y.allSatisfy { $0 == 0 || abs($0 - 1 / 0.9) < 1e-6 })
+        #expect(forward([1, 2, 3], p: 0) == [1, 2, 3])
+    }
+
+    /// Element i's mask is a function of (rng, i) alone — so no split of the work over threads can change it.
+    @Test func maskIsAFunctionOfTheElementIndexAlone() {
+        var r = TestRandom(6)
+        let x = r.normal(50_001), residual = r.normal(50_001)
+        let y = forward(x, residual: residual, p: 0.3)
+        for i in stride(from: 0, to: x.count, by: 97) {
+            let keep = Dropout.keeps(rng, block: i / 4, probability: 0.3)[i % 4]
+            #expect(abs(y[i] - (x[i] * keep / 0.7 + residual[i])) < 1e-6)
+        }
+    }
+
+    @Test func backwardIsTheSameMaskAndMatchesFiniteDifferences() {
+        var r = TestRandom(7)
+        let x = r.normal(41), residual = r.normal(41), dy = r.normal(41)
+        var dx = [Float](repeating: 0, count: 41)
+        Dropout.backward(dy, &dx, count: 41, probability: 0.25, rng: rng)
+        #expect(finiteDifferenceError(x, analytic: dx) { weightedSum(forward($0, residual: residual, p: 0.25), dy) } < 1e-3)
+        let y = forward(x, residual: residual, p: 0.25)
+        for i in 0..<41 { #expect((dx[i] == 0) == (y[i] == residual[i] && x[i] != 0)) }
+    }
+}

@@ -1,0 +1,41 @@
+import BERTKernels
+import Testing
+
+@Suite struct LinearTests {
+    // N 5 rows, I 7 in, O 6 out: none a multiple of 8, to exercise the vector tails.
+    let N = 5, I = 7, O = 6
+
+    func forward(_ x: [Float], _ w: [Float], _ b: [Float]) -> [Float] {
+        var y = [Float](repeating: 0, count: N * O)
+        Linear.forward(x: x, weight: w, bias: b, y: &y, rows: N, inFeatures: I, outFeatures: O)
+        return y
+    }
+
+    @Test func forwardMatchesDefinition() {
+        var r = TestRandom(1)
+        let x = r.normal(N * I), w = r.normal(O * I), b = r.normal(O)
+        let y = forward(x, w, b)
+        let expected = (0..<(N * O)).map { e -> Float in
+            let n = e / O, o = e % O
+            return b[o] + (0..<I).reduce(0) { $0 + x[n * I + $1] * w[o * I + $1] }
+        }
+        expectClose("y", y, expected, tolerance: 1e-6)
+    }
+
+    @Test func backwardMatchesFiniteDifferences() {
+        var r = TestRandom(2)
+        let x = r.normal(N * I), w = r.normal(O * I), b = r.normal(O), dy = r.normal(N * O)
+        var dx = [Float](repeating: 9, count: N * I), dW = [Float](repeating: 0, count: O * I), db = [Float](repeating: 0, count: O)
+        Linear.backward(dy: dy, x: x, weight: w, dx: &dx, dWeight: &dW, dBias: &db, rows: N, inFeatures: I, outFeatures: O)
+        #expect(finiteDifferenceError(x, analytic: dx) { weightedSum(forward($0, w, b), dy) } < 1e-3)
+        #expect(finiteDifferenceError(w, analytic: dW) { weightedSum(forward(x, $0, b), dy) } < 1e-3)
+        #expect(finiteDifferenceError(b, analytic: db) { weightedSum(forward(x, w, $0), dy) } < 1e-3)
+
+        // Parameter gradients accumulate; the input gradient accumulates only when asked to.
+        var dx2 = dx
+        Linear.backward(dy: dy, x: x, weight: w, dx: &dx2, dWeight: &dW, dBias: &db, rows: N, inFeatures: I,
+                        outFeatures: O, accumulateInput: true)
+        expectClose("dx accumulated", dx2, dx.map { 2 * $0 }, tolerance: 1e-6)
+        expectClose("db accumulated", db, (0..<O).map { o in 2 * (0..<N).reduce(0) { $0 + dy[$1 * O + o] } }, tolerance: 1e-6)
+    }
+}
