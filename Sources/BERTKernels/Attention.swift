@@ -1,5 +1,3 @@
-import CBLAS
-
 // Multi-head self-attention core (the projections around it are Linear kernels).
 // Shapes: B batch, S sequence, A heads, D head size, H = A·D.
 //   qkv [B, S, 3H]: row (b, s) holds q | k | v, head a at columns a·D of each third
@@ -16,19 +14,19 @@ public enum Attention {
                                probs: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>,
                                batch B: Int, seqLength S: Int, heads A: Int, headSize D: Int,
                                dropout p: Float, rng: CounterRNG, scratch: UnsafeMutablePointer<Float>) {
-        let H = A * D, ld = Int32(3 * H), scale = 1 / Float(D).squareRoot()
-        Parallel.forChunksCallingBLAS(B * A) { chunk, pairs in
+        let H = A * D, ld = 3 * H, scale = 1 / Float(D).squareRoot()
+        Parallel.forChunks(B * A) { chunk, pairs in
             let dropped = scratch + chunk * 2 * S * S
             for pair in pairs {
                 let b = pair / A, a = pair % A
                 let q = qkv + b * S * 3 * H + a * D, k = q + H, v = q + 2 * H
                 let P = probs + pair * S * S
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(S), Int32(S), Int32(D),
-                            scale, q, ld, k, ld, 0, P, Int32(S))
+                GEMM.serial(transposeA: false, transposeB: true, M: S, N: S, K: D, alpha: scale, A: q, lda: ld, B: k, ldb: ld,
+                            beta: 0, C: P, ldc: S)
                 for i in 0..<S { softmaxRow(P + i * S, bias: keyBias + b * S, count: S) }
                 let used = p > 0 ? dropout(P, into: dropped, pair: pair, S: S, p: p, rng: rng) : UnsafePointer(P)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(S), Int32(D), Int32(S),
-                            1, used, Int32(S), v, ld, 0, context + b * S * H + a * D, Int32(H))
+                GEMM.serial(transposeA: false, transposeB: false, M: S, N: D, K: S, A: used, lda: S, B: v, ldb: ld,
+                            beta: 0, C: context + b * S * H + a * D, ldc: H)
             }
         }
     }
@@ -39,8 +37,8 @@ public enum Attention {
                                 dQKV: UnsafeMutablePointer<Float>, batch B: Int, seqLength S: Int, heads A: Int,
                                 headSize D: Int, dropout p: Float, rng: CounterRNG,
                                 scratch: UnsafeMutablePointer<Float>) {
-        let H = A * D, ld = Int32(3 * H), scale = 1 / Float(D).squareRoot()
-        Parallel.forChunksCallingBLAS(B * A) { chunk, pairs in
+        let H = A * D, ld = 3 * H, scale = 1 / Float(D).squareRoot()
+        Parallel.forChunks(B * A) { chunk, pairs in
             let dP = scratch + chunk * 2 * S * S, dropped = dP + S * S
             for pair in pairs {
                 let b = pair / A, a = pair % A
@@ -49,16 +47,16 @@ public enum Attention {
                 let dC = dContext + b * S * H + a * D
                 let P = probs + pair * S * S
                 let used = p > 0 ? dropout(P, into: dropped, pair: pair, S: S, p: p, rng: rng) : P
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(S), Int32(D), Int32(S),
-                            1, used, Int32(S), dC, Int32(H), 0, dv, ld)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(S), Int32(S), Int32(D),
-                            1, dC, Int32(H), v, ld, 0, dP, Int32(S))
+                GEMM.serial(transposeA: true, transposeB: false, M: S, N: D, K: S, A: used, lda: S, B: dC, ldb: H,
+                            beta: 0, C: dv, ldc: ld)
+                GEMM.serial(transposeA: false, transposeB: true, M: S, N: S, K: D, A: dC, lda: H, B: v, ldb: ld,
+                            beta: 0, C: dP, ldc: S)
                 if p > 0 { _ = dropout(dP, into: dP, pair: pair, S: S, p: p, rng: rng) }
                 for i in 0..<S { softmaxBackwardRow(dP + i * S, probs: P + i * S, count: S) }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(S), Int32(D), Int32(S),
-                            scale, dP, Int32(S), k, ld, 0, dq, ld)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(S), Int32(D), Int32(S),
-                            scale, dP, Int32(S), q, ld, 0, dk, ld)
+                GEMM.serial(transposeA: false, transposeB: false, M: S, N: D, K: S, alpha: scale, A: dP, lda: S, B: k, ldb: ld,
+                            beta: 0, C: dq, ldc: ld)
+                GEMM.serial(transposeA: true, transposeB: false, M: S, N: D, K: S, alpha: scale, A: dP, lda: S, B: q, ldb: ld,
+                            beta: 0, C: dk, ldc: ld)
             }
         }
     }
@@ -101,13 +99,7 @@ public enum Attention {
     /// Dropout of one (b, a) tile; element (i, j) of pair `pair` is element `(pair·S + i)·S + j` of the stream.
     private static func dropout(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, pair: Int, S: Int,
                                 p: Float, rng: CounterRNG) -> UnsafePointer<Float> {
-        let first = pair * S * S, scale = 1 / (1 - p)
-        var block = -1, keep = SIMD4<Float>()
-        for e in 0..<(S * S) {
-            let g = first + e
-            if g >> 2 != block { block = g >> 2; keep = Dropout.keeps(rng, block: block, probability: p) * scale }
-            dst[e] = src[e] * keep[g & 3]
-        }
+        Dropout.apply(src, into: dst, elements: (pair * S * S)..<((pair + 1) * S * S), probability: p, rng: rng)
         return UnsafePointer(dst)
     }
 }

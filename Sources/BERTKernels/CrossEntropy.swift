@@ -5,14 +5,20 @@ public enum CrossEntropy {
     /// The summed loss Σₙ −log softmax(logitsₙ)[labelₙ] and the number of rows where the argmax equals the label.
     public static func forward(logits: UnsafePointer<Float>, labels: [Int32], classes C: Int, ld: Int)
         -> (lossSum: Double, correct: Int) {
-        var loss = 0.0, correct = 0
-        for (n, label) in labels.enumerated() {
-            let row = logits + n * ld
-            let (m, argmax) = maxAndArgmax(row, C)
-            loss += Double(logSumExp(row, C, max: m) - row[Int(label)])
-            if argmax == Int(label) { correct += 1 }
+        var losses = [Double](repeating: 0, count: labels.count), hits = [Bool](repeating: false, count: labels.count)
+        losses.withUnsafeMutableBufferPointer { losses in
+            hits.withUnsafeMutableBufferPointer { hits in
+                Parallel.forChunks(labels.count) { _, rows in
+                    for n in rows {
+                        let row = logits + n * ld, label = Int(labels[n])
+                        let m = rowMax(row, C)
+                        losses[n] = Double(logSumExp(row, C, max: m) - row[label])
+                        hits[n] = row[label] == m && (0..<label).allSatisfy { row[$0] < m }   // first argmax, as torch
+                    }
+                }
+            }
         }
-        return (loss, correct)
+        return (losses.reduce(0, +), hits.filter { $0 }.count)
     }
 
     /// Backward of `scale · Σ losses`: overwrites the logits with `scale · (softmax − onehot)` (padding columns 0).
@@ -21,7 +27,7 @@ public enum CrossEntropy {
         Parallel.forChunks(labels.count) { _, rows in
             for n in rows {
                 let row = g + n * ld
-                let m = maxAndArgmax(row, C).max
+                let m = rowMax(row, C)
                 let lse = logSumExp(row, C, max: m)
                 var j = 0
                 while j < C {
@@ -35,10 +41,14 @@ public enum CrossEntropy {
         }
     }
 
-    private static func maxAndArgmax(_ row: UnsafePointer<Float>, _ C: Int) -> (max: Float, argmax: Int) {
-        var m = row[0], a = 0
-        for j in 1..<C where row[j] > m { m = row[j]; a = j }
-        return (m, a)
+    private static func rowMax(_ row: UnsafePointer<Float>, _ C: Int) -> Float {
+        var m = Vec8(repeating: -.infinity), j = 0
+        while j < C {
+            let v = load8(row + j, min(8, C - j), fill: -.infinity)
+            m = m.replacing(with: v, where: v .> m)
+            j += 8
+        }
+        return m.max()
     }
 
     private static func logSumExp(_ row: UnsafePointer<Float>, _ C: Int, max m: Float) -> Float {

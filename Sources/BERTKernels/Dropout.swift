@@ -5,7 +5,7 @@
 
 public enum Dropout {
     /// `y = dropout(x)`. With `residual`, `y = residual + dropout(x)` (BERT's "dense → dropout → add").
-    /// `y` may alias `x` or `residual`. p = 0 is the identity.
+    /// `y` may alias `x` (not `residual`). p = 0 is the identity.
     public static func forward(_ x: UnsafePointer<Float>, residual: UnsafePointer<Float>? = nil,
                                _ y: UnsafeMutablePointer<Float>, count: Int, probability p: Float, rng: CounterRNG) {
         map(x, residual, y, count, p, rng)
@@ -27,15 +27,43 @@ public enum Dropout {
 
     private static func map(_ x: UnsafePointer<Float>, _ residual: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>,
                             _ count: Int, _ p: Float, _ rng: CounterRNG) {
-        let scale: Float = p > 0 ? 1 / (1 - p) : 1
         Parallel.forChunks((count + 3) / 4, minimumChunk: 1024) { _, blocks in
-            for block in blocks {
-                let keep = p > 0 ? keeps(rng, block: block, probability: p) * scale : SIMD4(repeating: 1)
-                let i = block * 4
-                for lane in 0..<min(4, count - i) {
-                    y[i + lane] = x[i + lane] * keep[lane] + (residual?[i + lane] ?? 0)
+            let range = (blocks.lowerBound * 4)..<min(count, blocks.upperBound * 4)
+            if p > 0 {
+                apply(x + range.lowerBound, into: y + range.lowerBound, elements: range, probability: p, rng: rng)
+            } else if x != UnsafePointer(y) {
+                (y + range.lowerBound).update(from: x + range.lowerBound, count: range.count)
+            }
+            if let residual {
+                var i = range.lowerBound
+                while i < range.upperBound {
+                    let n = min(8, range.upperBound - i)
+                    store8(load8(y + i, n) + load8(residual + i, n), y + i, n)
+                    i += 8
                 }
             }
         }
+    }
+
+    /// `dst[i] = src[i] · mᵢ / (1 − p)` for the stream elements `elements` (src and dst point at the first of them,
+    /// and may be equal): whole 4-lane blocks where the range is block-aligned, element by element at its ends.
+    public static func apply(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, elements: Range<Int>,
+                             probability p: Float, rng: CounterRNG) {
+        let scale = 1 / (1 - p)
+        var g = elements.lowerBound
+        func scalar(upTo end: Int) {
+            while g < end {
+                dst[g - elements.lowerBound] = src[g - elements.lowerBound] * keeps(rng, block: g >> 2, probability: p)[g & 3] * scale
+                g += 1
+            }
+        }
+        scalar(upTo: min(elements.upperBound, (g + 3) & ~3))
+        while g + 4 <= elements.upperBound {
+            let o = g - elements.lowerBound
+            let v = UnsafeRawPointer(src + o).loadUnaligned(as: SIMD4<Float>.self) * (keeps(rng, block: g >> 2, probability: p) * scale)
+            UnsafeMutableRawPointer(dst + o).storeBytes(of: v, as: SIMD4<Float>.self)
+            g += 4
+        }
+        scalar(upTo: elements.upperBound)
     }
 }

@@ -2,23 +2,23 @@ import CBLAS
 import Dispatch
 import Foundation
 
-/// How the kernels use the cores.
-///
-/// The rule measured on this kind of machine: either one thread calls BLAS with BLAS threads = cores, or several
-/// threads each call BLAS single-threaded — never both (oversubscription costs ≈ 20 %). Large GEMMs are called
-/// from one thread; kernels that split work over threads and call BLAS inside (attention's per-head products)
-/// use `forChunksCallingBLAS`, which drops BLAS to one thread for the duration.
+/// How the kernels use the cores: one fork-join pool (Dispatch's) for everything, BLAS included — BLAS itself
+/// always runs single-threaded inside our chunks (see `GEMM`). Two pools on the same cores oversubscribe them
+/// (≈ 20 % lost, measured on 2 cores).
 public enum Parallel {
-    nonisolated(unsafe) private static var threads = ProcessInfo.processInfo.activeProcessorCount
+    nonisolated(unsafe) private static var threads: Int = {
+        openblas_set_num_threads(1)
+        return ProcessInfo.processInfo.activeProcessorCount
+    }()
 
     /// The number of threads kernels split work over (and BLAS uses). Defaults to the active cores.
     public static var threadCount: Int { threads }
 
-    /// Sets the thread count for the kernels and for BLAS. Call it before any kernel runs (it is not
-    /// synchronised with kernels in flight).
+    /// Sets the thread count for the kernels. Call it before any kernel runs or workspace is planned (it is not
+    /// synchronised with kernels in flight, and per-thread scratch is sized by it).
     public static func setThreadCount(_ count: Int) {
+        openblas_set_num_threads(1)
         threads = max(1, count)
-        openblas_set_num_threads(Int32(threads))
     }
 
     /// Splits `0..<count` into at most `threadCount` contiguous chunks (each at least `minimumChunk` items, except
@@ -34,13 +34,5 @@ public enum Parallel {
                 work(chunk, (count * chunk / chunks)..<(count * (chunk + 1) / chunks))
             }
         }
-    }
-
-    /// `forChunks` for bodies that call BLAS themselves: BLAS runs single-threaded meanwhile.
-    public static func forChunksCallingBLAS(_ count: Int, _ body: (Int, Range<Int>) -> Void) {
-        guard threads > 1 else { body(0, 0..<count); return }
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(threads)) }
-        forChunks(count, body)
     }
 }

@@ -1,6 +1,62 @@
 import ArgumentParser
+import BERT
+import BERTKernels
+import Foundation
 
 struct BenchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Throughput and memory of a training or inference step.")
-    func run() throws { throw ValidationError("bench: not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time training steps (forward + backward) or inference steps of BertForPreTraining; prints one JSON object.",
+        discussion: """
+        Batches are synthetic and full length, with --max-predictions masked positions per sequence. gflops counts \
+        matmul FLOPs only: per layer 2·B·S·(4H² + 2H·I) + 4·B·S²·H, plus the MLM head on the masked positions \
+        2·B·P·(H² + H·V) and the pooler/NSP head; a training step counts 3× the forward.
+        """)
+
+    @Option(help: "Model preset (bert-tiny, bert-mini, bert-small, bert-medium, bert-base, bert-large, bert-1.5b, bert-5b).")
+    var model = "bert-base"
+    @Option(help: "A bert_config.json / config.json to use instead of a preset.")
+    var configFile: String?
+    @Option(help: "train (forward + backward) or infer (forward, no dropout).")
+    var mode = "train"
+    @Option(help: "Sequences per step.")
+    var batch = 16
+    @Option(help: "Sequence length.")
+    var seqLength = 128
+    @Option(help: "Masked positions per sequence (default: 20 up to length 128, else 80, as NVIDIA's shards).")
+    var maxPredictions: Int?
+    @Option(help: "Timed steps.")
+    var steps = 10
+    @Option(help: "Untimed steps first.")
+    var warmup = 2
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        guard let mode = StepBenchmark.Mode(rawValue: mode) else { throw ValidationError("--mode must be train or infer, got \(self.mode)") }
+        guard batch > 0, seqLength > 1, steps > 0, warmup >= 0 else {
+            throw ValidationError("--batch and --steps must be positive, --seq-length at least 2")
+        }
+        let config = try configFile.map(BertConfig.load(contentsOf:)) ?? BertConfig.preset(model)
+        guard seqLength <= config.maxPositionEmbeddings else {
+            throw ValidationError("--seq-length \(seqLength) exceeds the model's max_position_embeddings \(config.maxPositionEmbeddings)")
+        }
+        if let threads { Parallel.setThreadCount(threads) }
+        let bench = StepBenchmark(config: config, mode: mode, batchSize: batch, seqLength: seqLength,
+                                  maxPredictions: maxPredictions ?? (seqLength <= 128 ? 20 : 80), steps: steps, warmup: warmup)
+        let result = try bench.run()
+        let median = result.stepSeconds.sorted()[result.stepSeconds.count / 2]
+        let mean = result.stepSeconds.reduce(0, +) / Double(result.stepSeconds.count)
+        let flops = bench.forwardFLOPs * (mode == .train ? 3 : 1)
+        let report: [String: Any] = [
+            "model": configFile ?? model, "mode": mode.rawValue, "batch": batch, "seq_len": seqLength,
+            "max_predictions": bench.maxPredictions, "threads": Parallel.threadCount, "steps": steps,
+            "parameters": result.parameterCount, "step_ms": median * 1000, "step_ms_mean": mean * 1000,
+            "seq_per_s": Double(batch) / median, "gflops": flops / median / 1e9, "flops_per_step": flops,
+            "activation_mb": Double(result.activationBytes) / 1_048_576, "peak_rss_mb": peakResidentMiB(),
+            "loss": Double(result.loss),
+        ]
+        let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
+        print(String(decoding: json, as: UTF8.self))
+    }
 }

@@ -1,0 +1,90 @@
+import BERTKernels
+import Foundation
+
+/// Times training steps (forward + backward) or inference steps (forward, no dropout) of `BertForPreTraining` on
+/// synthetic full-length batches, as `bert bench` reports them.
+public struct StepBenchmark {
+    public enum Mode: String, Sendable { case train, infer }
+
+    public var config: BertConfig
+    public var mode: Mode
+    public var batchSize: Int
+    public var seqLength: Int
+    public var maxPredictions: Int
+    public var steps: Int
+    public var warmup: Int
+
+    public init(config: BertConfig, mode: Mode, batchSize: Int, seqLength: Int, maxPredictions: Int, steps: Int, warmup: Int) {
+        self.config = config
+        self.mode = mode
+        self.batchSize = batchSize
+        self.seqLength = seqLength
+        self.maxPredictions = maxPredictions
+        self.steps = steps
+        self.warmup = warmup
+    }
+
+    /// Matmul FLOPs of one forward pass (2 per multiply-add; elementwise work not counted):
+    /// per layer `2·B·S·(4H² + 2H·I) + 4·B·S²·H` (projections, FFN, scores and context), plus the MLM head on the
+    /// `B·P` masked positions `2·B·P·(H² + H·V)` and the pooler and NSP head `2·B·(H² + 2H)`. A training step
+    /// counts 3× (the backward does two matmuls per forward one).
+    public var forwardFLOPs: Double {
+        let B = Double(batchSize), S = Double(seqLength), P = Double(maxPredictions)
+        let H = Double(config.hiddenSize), I = Double(config.intermediateSize), V = Double(config.vocabSize)
+        let layer = 2 * B * S * (4 * H * H + 2 * H * I) + 4 * B * S * S * H
+        return Double(config.numHiddenLayers) * layer + 2 * B * P * (H * H + H * V) + 2 * B * (H * H + 2 * H)
+    }
+
+    /// A full-length batch with `maxPredictions` distinct masked positions per row, all from `seed`.
+    public func syntheticBatch(seed: UInt64 = 1) -> PretrainingBatch {
+        let B = batchSize, S = seqLength, P = min(maxPredictions, S - 1)
+        let rng = CounterRNG(seed: seed, stream: 0xBE7C)
+        var word: UInt64 = 0
+        func next(_ bound: Int) -> Int32 { defer { word += 1 }; return Int32(rng.block(word)[0] % UInt32(bound)) }
+        var positions = [Int32](), labels = [Int32]()
+        for _ in 0..<B {
+            var chosen = Set<Int32>()
+            while chosen.count < P { chosen.insert(1 + next(S - 1)) }
+            positions += chosen.sorted() + [Int32](repeating: 0, count: maxPredictions - P)
+            labels += (0..<maxPredictions).map { $0 < P ? next(config.vocabSize) : 0 }
+        }
+        return PretrainingBatch(batchSize: B, seqLength: S, maxPredictions: maxPredictions,
+                                inputIds: (0..<(B * S)).map { _ in next(config.vocabSize) },
+                                segmentIds: (0..<(B * S)).map { Int32($0 % S >= S / 2 ? 1 : 0) },
+                                inputMask: [Int32](repeating: 1, count: B * S), maskedLMPositions: positions,
+                                maskedLMIds: labels, nextSentenceLabels: (0..<B).map { _ in next(2) })
+    }
+
+    public struct Result: Sendable {
+        public var stepSeconds: [Double]
+        public var loss: Float
+        public var parameterCount: Int
+        public var activationBytes: Int
+    }
+
+    public func run() throws -> Result {
+        let model = try BertForPreTraining(config: config)
+        let batch = syntheticBatch()
+        var times: [Double] = [], loss: Float = 0
+        for step in 0..<(warmup + steps) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            switch mode {
+            case .train:
+                loss = try model.forward(batch, dropout: DropoutStreams(seed: 1, step: UInt64(step))).loss
+                model.backward()
+            case .infer:
+                loss = try model.forward(batch).loss
+            }
+            if step >= warmup { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+        }
+        let parameters = model.layout.tensors.reduce(0) { $0 + $1.count }
+        return Result(stepSeconds: times, loss: loss, parameterCount: parameters, activationBytes: model.activationCount * 4)
+    }
+}
+
+/// Peak resident set size of this process, in MiB.
+public func peakResidentMiB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
