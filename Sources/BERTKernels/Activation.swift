@@ -63,6 +63,30 @@ public enum Activation: Sendable, Equatable {
         }
     }
 
+    /// `y = f(x)` and `d = f′(x)` in one pass (they share the transcendental work): the FFN backward needs both —
+    /// the value for the output projection's weight gradient, the derivative once the value's gradient is known.
+    public func valueAndDerivative(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                   _ d: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forChunks((count + 7) / 8, minimumChunk: 512) { _, blocks in
+            for block in blocks {
+                let i = block * 8, n = min(8, count - i), v = load8(x + i, n)
+                store8(value(v), y + i, n)
+                store8(derivative(v), d + i, n)
+            }
+        }
+    }
+
+    /// `dx = dy · d` for a derivative `d` saved by `valueAndDerivative`; `dx` may alias `dy`.
+    public static func backward(_ dy: UnsafePointer<Float>, derivative d: UnsafePointer<Float>,
+                                _ dx: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forChunks((count + 7) / 8, minimumChunk: 512) { _, blocks in
+            for block in blocks {
+                let i = block * 8, n = min(8, count - i)
+                store8(load8(dy + i, n) * load8(d + i, n), dx + i, n)
+            }
+        }
+    }
+
     /// `dx = dy · f′(x)`; `dx` may alias `dy`.
     public func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                          count: Int) {

@@ -3,8 +3,9 @@
 
 public enum CrossEntropy {
     /// The summed loss Σₙ −log softmax(logitsₙ)[labelₙ] and the number of rows where the argmax equals the label.
-    public static func forward(logits: UnsafePointer<Float>, labels: [Int32], classes C: Int, ld: Int)
-        -> (lossSum: Double, correct: Int) {
+    /// Saves each row's log-sum-exp `[N]` for the backward.
+    public static func forward(logits: UnsafePointer<Float>, labels: [Int32], classes C: Int, ld: Int,
+                               logSumExp lse: UnsafeMutablePointer<Float>) -> (lossSum: Double, correct: Int) {
         var losses = [Double](repeating: 0, count: labels.count), hits = [Bool](repeating: false, count: labels.count)
         losses.withUnsafeMutableBufferPointer { losses in
             hits.withUnsafeMutableBufferPointer { hits in
@@ -12,7 +13,8 @@ public enum CrossEntropy {
                     for n in rows {
                         let row = logits + n * ld, label = Int(labels[n])
                         let m = rowMax(row, C)
-                        losses[n] = Double(logSumExp(row, C, max: m) - row[label])
+                        lse[n] = logSumExp(row, C, max: m)
+                        losses[n] = Double(lse[n] - row[label])
                         hits[n] = row[label] == m && (0..<label).allSatisfy { row[$0] < m }   // first argmax, as torch
                     }
                 }
@@ -21,14 +23,14 @@ public enum CrossEntropy {
         return (losses.reduce(0, +), hits.filter { $0 }.count)
     }
 
-    /// Backward of `scale · Σ losses`: overwrites the logits with `scale · (softmax − onehot)` (padding columns 0).
+    /// Backward of `scale · Σ losses`: overwrites the logits with `scale · (softmax − onehot)` (padding columns 0),
+    /// softmax from the forward's saved log-sum-exp.
     public static func backward(logitsToGradient g: UnsafeMutablePointer<Float>, labels: [Int32], classes C: Int,
-                                ld: Int, scale: Float) {
+                                ld: Int, logSumExp: UnsafePointer<Float>, scale: Float) {
         Parallel.forChunks(labels.count) { _, rows in
             for n in rows {
                 let row = g + n * ld
-                let m = rowMax(row, C)
-                let lse = logSumExp(row, C, max: m)
+                let lse = logSumExp[n]
                 var j = 0
                 while j < C {
                     let k = min(8, C - j)

@@ -125,10 +125,11 @@ struct BertEncoder {
                                dGamma: g[o.norm2Weight], dBeta: g[o.norm2Bias], rows: T, features: H, scratch: ws.normScratch)
             Dropout.backward(dx, ws.tempH, count: T * H, probability: pHidden,
                              rng: streams.rng(site: DropoutStreams.outputSite(layer: l)))
-            activation.forward(a.intermediate, ws.tempI, count: T * I)   // recompute act(intermediate)
+            // The activation's output is recomputed rather than kept per layer (with its derivative, in one pass).
+            activation.valueAndDerivative(a.intermediate, ws.tempI, ws.derivativeI, count: T * I)
             Linear.backward(dy: ws.tempH, x: ws.tempI, weight: w[o.outputWeight], dx: ws.tempI, dWeight: g[o.outputWeight],
                             dBias: g[o.outputBias], rows: T, inFeatures: I, outFeatures: H)
-            activation.backward(ws.tempI, x: a.intermediate, ws.tempI, count: T * I)
+            Activation.backward(ws.tempI, derivative: ws.derivativeI, ws.tempI, count: T * I)
             Linear.backward(dy: ws.tempI, x: a.hidden1, weight: w[o.intermediateWeight], dx: dx,
                             dWeight: g[o.intermediateWeight], dBias: g[o.intermediateBias], rows: T, inFeatures: H,
                             outFeatures: I, accumulateInput: true)

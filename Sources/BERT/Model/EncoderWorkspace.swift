@@ -38,6 +38,7 @@ final class EncoderWorkspace {
     let dPooled: UnsafeMutablePointer<Float>   // [B, H]
     let tempH: UnsafeMutablePointer<Float>     // [T, H]
     let tempI: UnsafeMutablePointer<Float>     // [T, I]
+    let derivativeI: UnsafeMutablePointer<Float> // [T, I] the activation's derivative during the FFN backward
     let dContext: UnsafeMutablePointer<Float>  // [T, H]
     let dQKV: UnsafeMutablePointer<Float>      // [T, 3H]
     let attentionScratch: UnsafeMutablePointer<Float>
@@ -54,7 +55,7 @@ final class EncoderWorkspace {
         struct Planned {
             var ints: P, keyBias: P, embeddingSum: P, embeddingMean: P, embeddingRstd: P, embeddingOutput: P
             var layers: [LayerActivations], poolerInput: P, poolerDense: P, pooled: P
-            var dHidden: P, dPooled: P, tempH: P, tempI: P, dContext: P, dQKV: P, attentionScratch: P, normScratch: P
+            var dHidden: P, dPooled: P, tempH: P, tempI: P, derivativeI: P, dContext: P, dQKV: P, attentionScratch: P, normScratch: P
         }
         let (p, storage) = Arena.plan { arena -> Planned in
             Planned(ints: arena.take(2 * T), keyBias: arena.take(T), embeddingSum: arena.take(T * H),
@@ -68,7 +69,7 @@ final class EncoderWorkspace {
                     },
                     poolerInput: arena.take(B * H), poolerDense: arena.take(B * H), pooled: arena.take(B * H),
                     dHidden: arena.take(T * H), dPooled: arena.take(B * H), tempH: arena.take(T * H),
-                    tempI: arena.take(T * I), dContext: arena.take(T * H), dQKV: arena.take(T * 3 * H),
+                    tempI: arena.take(T * I), derivativeI: arena.take(T * I), dContext: arena.take(T * H), dQKV: arena.take(T * 3 * H),
                     attentionScratch: arena.take(Attention.scratchCount(seqLength: S)),
                     normScratch: arena.take(2 * H * Parallel.threadCount))
         }
@@ -89,6 +90,7 @@ final class EncoderWorkspace {
         dPooled = p.dPooled
         tempH = p.tempH
         tempI = p.tempI
+        derivativeI = p.derivativeI
         dContext = p.dContext
         dQKV = p.dQKV
         attentionScratch = p.attentionScratch

@@ -33,17 +33,19 @@ final class PretrainingWorkspace {
     let logits: UnsafeMutablePointer<Float>      // [M, V8]
     let nspLogits: UnsafeMutablePointer<Float>   // [B, 2]
     let dNormed: UnsafeMutablePointer<Float>     // [M, H]
+    let logSumExp: UnsafeMutablePointer<Float>   // [M] per-row log-sum-exp of the MLM logits
+    let nspLogSumExp: UnsafeMutablePointer<Float> // [B]
 
     init(config c: BertConfig, batch B: Int, maxPredictions P: Int) {
         let M = B * P, H = c.hiddenSize
         typealias Ptr = UnsafeMutablePointer<Float>
         let (p, storage) = Arena.plan { a -> [Ptr] in
             [a.take(M * H), a.take(M * H), a.take(M * H), a.take(M), a.take(M), a.take(M * H),
-             a.take(M * c.paddedVocabSize), a.take(B * 2), a.take(M * H)]
+             a.take(M * c.paddedVocabSize), a.take(B * 2), a.take(M * H), a.take(M), a.take(B)]
         }
         self.storage = storage
-        (gathered, transform, activated, mean, rstd, normed, logits, nspLogits, dNormed) =
-            (p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8])
+        (gathered, transform, activated, mean, rstd, normed, logits, nspLogits, dNormed, logSumExp, nspLogSumExp) =
+            (p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10])
         rows.reserveCapacity(M)
         labels.reserveCapacity(M)
         nspLabels.reserveCapacity(B)
@@ -94,8 +96,8 @@ struct PretrainingHeads {
         Linear.forward(x: ws.normed, weight: w[word], bias: w[decoderBias], y: ws.logits, rows: M, inFeatures: H, outFeatures: V8)
         Linear.forward(x: enc.pooled, weight: w[nspWeight], bias: w[nspBias], y: ws.nspLogits, rows: B, inFeatures: H, outFeatures: 2)
 
-        let mlm = CrossEntropy.forward(logits: ws.logits, labels: ws.labels, classes: V, ld: V8)
-        let nsp = CrossEntropy.forward(logits: ws.nspLogits, labels: ws.nspLabels, classes: 2, ld: 2)
+        let mlm = CrossEntropy.forward(logits: ws.logits, labels: ws.labels, classes: V, ld: V8, logSumExp: ws.logSumExp)
+        let nsp = CrossEntropy.forward(logits: ws.nspLogits, labels: ws.nspLabels, classes: 2, ld: 2, logSumExp: ws.nspLogSumExp)
         let mlmLoss = M > 0 ? Float(mlm.lossSum / Double(M)) : 0
         let nspLoss = Float(nsp.lossSum / Double(B))
         return PretrainingLosses(loss: mlmLoss + nspLoss, mlmLoss: mlmLoss, nspLoss: nspLoss, maskedCount: M,
@@ -109,7 +111,7 @@ struct PretrainingHeads {
         enc.dHidden.update(repeating: 0, count: enc.batch * enc.seqLength * H)
         if M > 0 {
             CrossEntropy.backward(logitsToGradient: ws.logits, labels: ws.labels, classes: c.vocabSize, ld: V8,
-                                  scale: scale / Float(M))
+                                  logSumExp: ws.logSumExp, scale: scale / Float(M))
             Linear.backward(dy: ws.logits, x: ws.normed, weight: w[word], dx: ws.dNormed, dWeight: g[word],
                             dBias: g[decoderBias], rows: M, inFeatures: H, outFeatures: V8)
             LayerNorm.backward(dy: ws.dNormed, x: ws.activated, gamma: w[normWeight], mean: ws.mean, rstd: ws.rstd,
@@ -120,7 +122,8 @@ struct PretrainingHeads {
                             dWeight: g[transformWeight], dBias: g[transformBias], rows: M, inFeatures: H, outFeatures: H)
             Rows.scatterAdd(ws.gathered, rows: ws.rows, width: H, into: enc.dHidden)
         }
-        CrossEntropy.backward(logitsToGradient: ws.nspLogits, labels: ws.nspLabels, classes: 2, ld: 2, scale: scale / Float(B))
+        CrossEntropy.backward(logitsToGradient: ws.nspLogits, labels: ws.nspLabels, classes: 2, ld: 2,
+                              logSumExp: ws.nspLogSumExp, scale: scale / Float(B))
         Linear.backward(dy: ws.nspLogits, x: enc.pooled, weight: w[nspWeight], dx: enc.dPooled, dWeight: g[nspWeight],
                         dBias: g[nspBias], rows: B, inFeatures: H, outFeatures: 2)
     }

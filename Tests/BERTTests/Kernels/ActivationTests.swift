@@ -42,6 +42,19 @@ import Testing
     }
 
     @Test(arguments: kinds)
+    func fusedValueAndDerivativeMatchTheSeparateKernels(kind: Activation) {
+        var r = TestRandom(13)
+        let x = r.normal(29, scale: 3), ones = [Float](repeating: 1, count: 29), dy = r.normal(29)
+        var y = x, d = x, dx = x, dx2 = x
+        kind.valueAndDerivative(x, &y, &d, count: 29)
+        kind.backward(ones, x: x, &dx, count: 29)
+        #expect(y == forward(kind, x) && d == dx)
+        Activation.backward(dy, derivative: d, &dx2, count: 29)
+        kind.backward(dy, x: x, &dx, count: 29)
+        #expect(dx2 == dx)
+    }
+
+    @Test(arguments: kinds)
     func extremeInputsHaveExactLimits(kind: Activation) {
         let x: [Float] = [-300, 300]
         var dx = [Float](repeating: 0, count: 2)
