@@ -29,15 +29,49 @@ public struct CounterRNG: Sendable, Equatable {
         return c
     }
 
+    /// Blocks `first ..< first + 8` at once, one block per SIMD lane: `words.j[k]` is word j of block `first + k`.
+    /// Equal to eight `block(_:)` calls (the dropout kernels draw their masks this way, ≈ 8× faster).
+    @inline(__always) public func blocks8(_ first: UInt64)
+        -> (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>) {
+        let index = SIMD8<UInt64>(repeating: first) &+ SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7)
+        var c0 = SIMD8<UInt32>(truncatingIfNeeded: index), c1 = SIMD8<UInt32>(truncatingIfNeeded: index &>> 32)
+        var c2 = SIMD8<UInt32>(repeating: UInt32(truncatingIfNeeded: stream))
+        var c3 = SIMD8<UInt32>(repeating: UInt32(truncatingIfNeeded: stream >> 32))
+        var k0 = UInt32(truncatingIfNeeded: seed), k1 = UInt32(truncatingIfNeeded: seed >> 32)
+        for _ in 0..<10 {
+            let p0 = SIMD8<UInt64>(truncatingIfNeeded: c0) &* 0xD251_1F53
+            let p1 = SIMD8<UInt64>(truncatingIfNeeded: c2) &* 0xCD9E_8D57
+            (c0, c1, c2, c3) = (SIMD8<UInt32>(truncatingIfNeeded: p1 &>> 32) ^ c1 ^ k0, SIMD8<UInt32>(truncatingIfNeeded: p1),
+                                SIMD8<UInt32>(truncatingIfNeeded: p0 &>> 32) ^ c3 ^ k1, SIMD8<UInt32>(truncatingIfNeeded: p0))
+            k0 &+= 0x9E37_79B9
+            k1 &+= 0xBB67_AE85
+        }
+        return (c0, c1, c2, c3)
+    }
+
     /// A uniform Float in [0, 1) from the top 24 bits of a word.
     @inline(__always) public static func unit(_ word: UInt32) -> Float { Float(word >> 8) * 0x1p-24 }
 
-    /// A standard normal sample from words `2i` and `2i + 1` (Box–Muller), used for weight initialisation.
+    /// Standard normal sample `index` (Box–Muller: block ⌊index/2⌋'s first two words give the pair, its cosine
+    /// branch for even indices and sine branch for odd ones).
     public func normal(_ index: UInt64) -> Float {
-        let w = block(index)
-        let u1 = max(CounterRNG.unit(w[0]), 0x1p-24)
-        let u2 = CounterRNG.unit(w[1])
-        return (-2 * log(u1)).squareRoot() * cos(2 * Float.pi * u2)
+        let w = block(index >> 1)
+        let radius = (-2 * log(max(CounterRNG.unit(w[0]), 0x1p-24))).squareRoot()
+        let angle = 2 * Float.pi * CounterRNG.unit(w[1])
+        return radius * (index & 1 == 0 ? cos(angle) : sin(angle))
+    }
+
+    /// Fills `out[0 ..< count]` with normal samples `0 ..< count` times `scale`, split over the kernels' threads.
+    public func fillNormal(_ out: UnsafeMutablePointer<Float>, count: Int, scale: Float) {
+        Parallel.forChunks((count + 1) / 2, minimumChunk: 4096) { _, pairs in
+            for pair in pairs {
+                let w = block(UInt64(pair))
+                let radius = scale * (-2 * log(max(CounterRNG.unit(w[0]), 0x1p-24))).squareRoot()
+                let angle = 2 * Float.pi * CounterRNG.unit(w[1])
+                out[2 * pair] = radius * cos(angle)
+                if 2 * pair + 1 < count { out[2 * pair + 1] = radius * sin(angle) }
+            }
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 // Inverted dropout with a counter-based mask. Shapes: n elements.
-//   y_i = x_i · m_i / (1 − p),  m_i = [u_i ≥ p],  u_i = unit(word i mod 4 of rng block ⌊i/4⌋)
-// The mask is a pure function of (rng, i): the backward regenerates it rather than storing it, and the result
-// does not depend on how many threads ran.
+//   y_i = x_i · m_i / (1 − p),  m_i = [u_i ≥ p],  u_i = unit(word ⌊r/8⌋ of rng block 8·⌊i/32⌋ + r mod 8), r = i mod 32
+// i.e. each run of 32 elements draws one word from each of 8 consecutive blocks, so eight adjacent elements come
+// from one 8-lane Philox evaluation. The mask is a pure function of (rng, i): the backward regenerates it rather than
+// storing it, and the result does not depend on how many threads ran.
 
 public enum Dropout {
     /// `y = dropout(x)`. With `residual`, `y = residual + dropout(x)` (BERT's "dense → dropout → add").
@@ -18,17 +19,17 @@ public enum Dropout {
         map(dy, nil, dx, count, p, rng)
     }
 
-    /// The keep mask itself (1 kept, 0 dropped), for tests and for kernels that fuse dropout.
-    @inline(__always) public static func keeps(_ rng: CounterRNG, block: Int, probability p: Float) -> SIMD4<Float> {
-        let w = rng.block(UInt64(block))
-        let threshold = UInt32(p * 0x1p24)
-        return SIMD4<Float>(repeating: 1).replacing(with: 0, where: (w &>> 8) .< threshold)
+    /// Element i's keep factor (1 kept, 0 dropped), by the definition above.
+    @inline(__always) public static func keep(_ rng: CounterRNG, element i: Int, probability p: Float) -> Float {
+        let r = i & 31
+        let word = rng.block(UInt64((i >> 5) * 8 + (r & 7)))[r >> 3]
+        return word >> 8 < UInt32(p * 0x1p24) ? 0 : 1
     }
 
     private static func map(_ x: UnsafePointer<Float>, _ residual: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>,
                             _ count: Int, _ p: Float, _ rng: CounterRNG) {
-        Parallel.forChunks((count + 3) / 4, minimumChunk: 1024) { _, blocks in
-            let range = (blocks.lowerBound * 4)..<min(count, blocks.upperBound * 4)
+        Parallel.forChunks((count + 31) / 32, minimumChunk: 128) { _, runs in
+            let range = (runs.lowerBound * 32)..<min(count, runs.upperBound * 32)
             if p > 0 {
                 apply(x + range.lowerBound, into: y + range.lowerBound, elements: range, probability: p, rng: rng)
             } else if x != UnsafePointer(y) {
@@ -46,23 +47,32 @@ public enum Dropout {
     }
 
     /// `dst[i] = src[i] · mᵢ / (1 − p)` for the stream elements `elements` (src and dst point at the first of them,
-    /// and may be equal): whole 4-lane blocks where the range is block-aligned, element by element at its ends.
+    /// and may be equal): whole runs of 32 where the range is aligned to them, element by element at its ends.
     public static func apply(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, elements: Range<Int>,
                              probability p: Float, rng: CounterRNG) {
-        let scale = 1 / (1 - p)
+        let scale = 1 / (1 - p), threshold = SIMD8<UInt32>(repeating: UInt32(p * 0x1p24))
+        let kept = Vec8(repeating: scale)
         var g = elements.lowerBound
         func scalar(upTo end: Int) {
             while g < end {
-                dst[g - elements.lowerBound] = src[g - elements.lowerBound] * keeps(rng, block: g >> 2, probability: p)[g & 3] * scale
+                let o = g - elements.lowerBound
+                dst[o] = src[o] * keep(rng, element: g, probability: p) * scale
                 g += 1
             }
         }
-        scalar(upTo: min(elements.upperBound, (g + 3) & ~3))
-        while g + 4 <= elements.upperBound {
+        scalar(upTo: min(elements.upperBound, (g + 31) & ~31))
+        while g + 32 <= elements.upperBound {
+            let words = rng.blocks8(UInt64(g >> 5) * 8)
             let o = g - elements.lowerBound
-            let v = UnsafeRawPointer(src + o).loadUnaligned(as: SIMD4<Float>.self) * (keeps(rng, block: g >> 2, probability: p) * scale)
-            UnsafeMutableRawPointer(dst + o).storeBytes(of: v, as: SIMD4<Float>.self)
-            g += 4
+            func lanes(_ j: Int, _ word: SIMD8<UInt32>) {
+                let factor = kept.replacing(with: 0, where: (word &>> 8) .< threshold)
+                store8(load8(src + o + 8 * j) * factor, dst + o + 8 * j)
+            }
+            lanes(0, words.0)
+            lanes(1, words.1)
+            lanes(2, words.2)
+            lanes(3, words.3)
+            g += 32
         }
         scalar(upTo: elements.upperBound)
     }

@@ -110,8 +110,7 @@ extension ParameterLayout {
             if t.name.contains("LayerNorm.weight") {
                 p.update(repeating: 1, count: t.count)
             } else if t.weightDecay {
-                let rng = CounterRNG(seed: seed, stream: UInt64(i))
-                for j in 0..<t.count { p[j] = config.initializerRange * rng.normal(UInt64(j)) }
+                CounterRNG(seed: seed, stream: UInt64(i)).fillNormal(p, count: t.count, scale: config.initializerRange)
             }
         }
     }

@@ -29,9 +29,20 @@ import Testing
         let x = r.normal(50_001), residual = r.normal(50_001)
         let y = forward(x, residual: residual, p: 0.3)
         for i in stride(from: 0, to: x.count, by: 97) {
-            let keep = Dropout.keeps(rng, block: i / 4, probability: 0.3)[i % 4]
+            let keep = Dropout.keep(rng, element: i, probability: 0.3)
             #expect(abs(y[i] - (x[i] * keep / 0.7 + residual[i])) < 1e-6)
         }
+    }
+
+    @Test func eightLanePhiloxEqualsTheScalarOne() {
+        for first: UInt64 in [0, 8, 1 << 33 | 5] {
+            let w = rng.blocks8(first)
+            for k in 0..<8 {
+                #expect(rng.block(first + UInt64(k)) == SIMD4(w.0[k], w.1[k], w.2[k], w.3[k]))
+            }
+        }
+        // Philox4x32-10 known-answer vector (Random123 kat_vectors): counter 0, key 0.
+        #expect(CounterRNG(seed: 0, stream: 0).block(0) == SIMD4(0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8))
     }
 
     @Test func backwardIsTheSameMaskAndMatchesFiniteDifferences() {
