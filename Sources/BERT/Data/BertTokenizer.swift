@@ -76,6 +76,12 @@ public struct BertTokenizer: Sendable {
         return results
     }
 
+    /// Appends the ids of UTF-8 `text` (no `[CLS]`/`[SEP]`) to `ids`; no `String` is built. Invalid UTF-8
+    /// sequences are dropped, as U+FFFD is.
+    public func encode(utf8 text: UnsafeBufferPointer<UInt8>, appendingTo ids: inout [Int32]) {
+        encode(utf8: text, into: &ids, scratch: Scratch(maxCharactersPerWord: wordpiece.maxCharactersPerWord))
+    }
+
     /// Buffers one thread reuses across calls.
     final class Scratch {
         let capacity: Int
