@@ -51,6 +51,16 @@ enum TokenizerFixtures {
         expectError("[PAD]\n[CLS]\n[SEP]\n[MASK]\na\n", "nounk.txt", mentions: "[UNK]")
     }
 
+    @Test func vocabularyReadsCRLFAndKeepsCanonicalTwinsApart() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vocab-\(UUID().uuidString).txt").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let text = "[PAD]\r\n[UNK]\r\n[CLS]\r\n[SEP]  \r\n[MASK]\r\n;\r\n\u{37E}\r\n\u{C5}\r\n\u{212B}\r\n"
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        let v = try Vocabulary(contentsOf: path)
+        #expect(v.count == 9 && v.sepId == 3)
+        #expect(v.id(of: ";") == 5 && v.id(of: "\u{37E}") == 6 && v.id(of: "\u{C5}") == 7 && v.id(of: "\u{212B}") == 8)
+    }
+
     @Test func vocabularyRoundTrip() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("vocab-\(UUID().uuidString).txt").path
         defer { try? FileManager.default.removeItem(atPath: path) }
