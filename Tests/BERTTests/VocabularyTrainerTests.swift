@@ -103,3 +103,25 @@ import Testing
         #expect(throws: VocabularyTrainer.Error.self) { try Self.train(size: 110) }
     }
 }
+
+/// Training on a real Wikipedia file from `shared/datasets` (skipped when it is absent).
+@Suite struct VocabularyTrainerWikipediaTests {
+    static let wiki = TokenizerFixtures.sharedDatasets.appendingPathComponent("wikipedia/enwiki_wikiextractor_2015")
+
+    @Test(.enabled(if: TokenizerFixtures.sharedDatasetsPresent))
+    func trainOnOneFileTokenizeAnother() throws {
+        let trainer = VocabularyTrainer(options: .init(vocabSize: 8000, threads: 2))
+        try trainer.addFile(atPath: Self.wiki.appendingPathComponent("wiki_00").path)
+        let vocab = try trainer.train()
+        #expect(vocab.count == 8000 && vocab.unknownId == 100)
+        #expect(trainer.summary.files == 1 && trainer.summary.words > 150_000)
+        // Held-out text: few [UNK]s (only characters never seen in training).
+        let heldOut = try String(contentsOf: Self.wiki.appendingPathComponent("wiki_01"), encoding: .utf8)
+        let lines = heldOut.split(separator: "\n").filter { !$0.hasPrefix("<doc") && !$0.hasPrefix("</doc>") }.map(String.init)
+        let tokenizer = BertTokenizer(vocabulary: vocab, lowercase: true)
+        let ids = tokenizer.encodeBatch(lines, threads: 2).joined()
+        let unknown = ids.filter { $0 == vocab.unknownId }.count
+        #expect(ids.count > 150_000)
+        #expect(Double(unknown) / Double(ids.count) < 0.001, "\(unknown) [UNK] in \(ids.count) tokens")
+    }
+}
