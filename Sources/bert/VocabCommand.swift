@@ -8,9 +8,9 @@ struct VocabCommand: ParsableCommand {
         commandName: "vocab",
         abstract: "Learn a WordPiece vocabulary from text files.",
         discussion: """
-            Pre-tokenizes with BERT's basic tokenizer, counts words and learns merges by pair frequency (as
-            HF tokenizers' WordPieceTrainer). Output layout: [PAD], [unused0]…[unused98], [UNK], [CLS],
-            [SEP], [MASK], the characters, their ## forms, then the merged pieces. Lines starting with <doc
+            Pre-tokenizes with BERT's basic tokenizer, counts words and learns merges by pair frequency (as \
+            HF tokenizers' WordPieceTrainer). Output layout: [PAD], [unused0]…[unused98], [UNK], [CLS], \
+            [SEP], [MASK], the characters, their ## forms, then the merged pieces. Lines starting with <doc \
             or </doc> (WikiExtractor) are skipped.
             """)
 
@@ -32,7 +32,7 @@ struct VocabCommand: ParsableCommand {
     @Option(help: "Characters kept in the alphabet (the most frequent).")
     var limitAlphabet: Int = 1000
 
-    @Option(help: "Threads for reading and pre-tokenizing (default: all cores).")
+    @Option(help: "Threads for reading and pre-tokenizing.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
