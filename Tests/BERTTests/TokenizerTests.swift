@@ -85,6 +85,23 @@ enum TokenizerFixtures {
         #expect(uncased.encodeBatch(["Hello", "world"], threads: 2) == [uncased.encode("Hello"), uncased.encode("world")])
     }
 
+    @Test func wordLengthLimit() {
+        let word = String(repeating: "a", count: 150)
+        let hf = BertTokenizer(vocabulary: vocab, lowercase: true)
+        let google = BertTokenizer(vocabulary: vocab, lowercase: true, maxCharactersPerWord: 200)
+        #expect(hf.tokenize(word) == ["[UNK]"])
+        #expect(google.tokenize(word).count > 1 && !google.tokenize(word).contains("[UNK]"))
+        // The limit counts characters after normalization: 100 "é" are 100 "e" once accents are stripped.
+        #expect(hf.tokenize(String(repeating: "e\u{301}", count: 100)) != ["[UNK]"])
+        #expect(BertTokenizer(vocabulary: vocab, lowercase: false).tokenize(String(repeating: "e\u{301}", count: 100)) == ["[UNK]"])
+    }
+
+    @Test func batchMatchesOneByOne() {
+        let tokenizer = BertTokenizer(vocabulary: vocab, lowercase: true)
+        let texts = (0..<500).map { "Line \($0): the quick brown fox, \($0 * 7919) jumps — déjà vu 中文 [MASK]." }
+        #expect(tokenizer.encodeBatch(texts, threads: 2) == texts.map { tokenizer.encode($0) })
+    }
+
     @Test func basicTokenizerWords() {
         let basic = BasicTokenizer(lowercase: true)
         #expect(basic.tokenize(" \tHeLLo!how  \n Are yoU?  ") == ["hello", "!", "how", "are", "you", "?"])
