@@ -47,7 +47,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let corpus = dir.appendingPathComponent("corpus.txt").path
         let text = "<doc id=\"1\">\n" + VocabularyTrainerTests.corpus.joined(separator: "\n") + "\n</doc>\n"
-        FileManager.default.createFile(atPath: corpus, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: corpus, contents: Data(text.utf8))
         let output = dir.appendingPathComponent("vocab.txt").path
         let result = try Self.run(["vocab", "--input", corpus, "--vocab-size", "1500", "--output", output])
         #expect(result.status == 0, "\(result.err)")

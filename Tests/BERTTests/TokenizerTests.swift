@@ -35,7 +35,7 @@ enum TokenizerFixtures {
         defer { try? FileManager.default.removeItem(at: dir) }
         func expectError(_ content: String?, _ name: String, mentions: String) {
             let path = dir.appendingPathComponent(name).path
-            if let content { FileManager.default.createFile(atPath: path, contents: Data(content.utf8)) }
+            if let content { _ = FileManager.default.createFile(atPath: path, contents: Data(content.utf8)) }
             do {
                 _ = try Vocabulary(contentsOf: path)
                 Issue.record("\(name): no error")
@@ -55,7 +55,7 @@ enum TokenizerFixtures {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("vocab-\(UUID().uuidString).txt").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let text = "[PAD]\r\n[UNK]\r\n[CLS]\r\n[SEP]  \r\n[MASK]\r\n;\r\n\u{37E}\r\n\u{C5}\r\n\u{212B}\r\n"
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         let v = try Vocabulary(contentsOf: path)
         #expect(v.count == 9 && v.sepId == 3)
         #expect(v.id(of: ";") == 5 && v.id(of: "\u{37E}") == 6 && v.id(of: "\u{C5}") == 7 && v.id(of: "\u{212B}") == 8)

@@ -31,6 +31,7 @@ public final class VocabularyTrainer {
         /// Threads for pre-tokenization.
         public var threads: Int
 
+        /// The defaults are BERT's and HF's: 30522 tokens, uncased, min frequency 2, 1000 characters.
         public init(vocabSize: Int = 30522, lowercase: Bool = true, minFrequency: Int = 2,
                     limitAlphabet: Int = 1000, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
             self.vocabSize = vocabSize
@@ -43,16 +44,21 @@ public final class VocabularyTrainer {
 
     /// Numbers from a training run.
     public struct Summary: Sendable {
+        /// Files read by `addFile`.
         public var files = 0
+        /// Bytes of text read.
         public var bytes = 0
         /// Words counted (with repetition) and distinct words.
         public var words = 0
         public var uniqueWords = 0
         /// Words longer than `maxWordLength` scalars, left out.
         public var skippedLongWords = 0
+        /// Characters kept, and how many of them got a `##` form.
         public var alphabet = 0
         public var continuationCharacters = 0
+        /// Merges learned (a merge that rebuilds an existing piece adds no token).
         public var merges = 0
+        /// Tokens in the result.
         public var vocabularySize = 0
     }
 
@@ -68,11 +74,14 @@ public final class VocabularyTrainer {
     /// Words longer than this (in scalars) are not counted.
     public static let maxWordLength = 4096
 
+    /// The settings this trainer was made with.
     public let options: Options
+    /// Counts so far (files, bytes, words); the vocabulary numbers after `train()`.
     public private(set) var summary = Summary()
     private let basic: BasicTokenizer
     private let counter = WordCounter()
 
+    /// A trainer with no words counted yet.
     public init(options: Options) {
         self.options = options
         basic = BasicTokenizer(lowercase: options.lowercase)
