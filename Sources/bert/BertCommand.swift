@@ -8,6 +8,8 @@ struct BertCommand: ParsableCommand {
         abstract: "BERT pre-training, fine-tuning and inference.",
         subcommands: [
             BenchCommand.self,
+            TokenizeCommand.self,
+            VocabCommand.self,
         ]
     )
 }
