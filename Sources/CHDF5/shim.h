@@ -13,3 +13,10 @@ static inline hid_t swh5_p_default(void) { return H5P_DEFAULT; }
 static inline hid_t swh5_s_all(void) { return H5S_ALL; }
 static inline unsigned swh5_f_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline unsigned swh5_f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
+static inline hid_t swh5_e_default(void) { return H5E_DEFAULT; }
+static inline hid_t swh5_p_file_access(void) { return H5P_FILE_ACCESS; }
+static inline hid_t swh5_std_i16le(void) { return H5T_STD_I16LE; }
+static inline unsigned swh5_f_acc_excl(void) { return H5F_ACC_EXCL; }
+/// Turns off HDF5's automatic error-stack printing for the calling thread (the stack is per thread in a
+/// thread-safe build); callers report their own one-line errors instead.
+static inline void swh5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
