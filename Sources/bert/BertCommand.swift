@@ -8,6 +8,7 @@ struct BertCommand: ParsableCommand {
         abstract: "BERT pre-training, fine-tuning and inference.",
         subcommands: [
             BenchCommand.self,
+            TokenizeCommand.self,
         ]
     )
 }

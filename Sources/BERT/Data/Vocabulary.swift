@@ -1,0 +1,100 @@
+import Foundation
+
+/// A WordPiece vocabulary: one token per line, the line number (from 0) is the id.
+///
+/// The layout is BERT's `vocab.txt`: word-initial pieces as they are, continuation pieces with a `##`
+/// prefix. `[UNK]`, `[CLS]`, `[SEP]`, `[MASK]` and `[PAD]` must be present.
+public struct Vocabulary: Sendable {
+    /// Errors from reading or building a vocabulary; each names what to fix.
+    public struct Error: Swift.Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    /// The special tokens every BERT vocabulary holds.
+    public static let specialTokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+    /// Tokens by id.
+    public let tokens: [String]
+    let ids: [String: Int32]
+    /// `[PAD] [UNK] [CLS] [SEP] [MASK]` ids, in `specialTokens` order.
+    let specialIds: [Int32]
+    /// The lookup structure the tokenizer's WordPiece step uses.
+    let index: WordpieceIndex
+
+    /// Reads a `vocab.txt`: one token per line (trailing whitespace and `\r` are trimmed, as HF does).
+    /// - Parameter path: the file.
+    /// - Throws: `Vocabulary.Error` naming the file when it is missing, empty, has an empty line, a
+    ///   duplicate token, or lacks one of the special tokens.
+    public init(contentsOf path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Error(description: "vocabulary \(path): cannot read the file (missing or unreadable)")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            var s = Substring(line)
+            while let last = s.unicodeScalars.last, last.properties.isWhitespace { s = s.dropLast() }
+            return String(s)
+        }
+        if lines.last == "" { lines.removeLast() }
+        if lines.isEmpty { throw Error(description: "vocabulary \(path): the file is empty") }
+        do {
+            try self.init(tokens: lines)
+        } catch let error as Error {
+            throw Error(description: "vocabulary \(path): \(error.description)")
+        }
+    }
+
+    /// Builds a vocabulary from tokens in id order.
+    /// - Throws: `Vocabulary.Error` when `tokens` is empty, has an empty or duplicate token, or lacks a
+    ///   special token.
+    public init(tokens: [String]) throws {
+        if tokens.isEmpty { throw Error(description: "no tokens") }
+        var ids: [String: Int32] = [:]
+        ids.reserveCapacity(tokens.count)
+        for (i, token) in tokens.enumerated() {
+            if token.isEmpty { throw Error(description: "line \(i + 1) is empty") }
+            if let previous = ids[token] {
+                throw Error(description: "duplicate token \"\(token)\" on lines \(previous + 1) and \(i + 1)")
+            }
+            ids[token] = Int32(i)
+        }
+        var specialIds: [Int32] = []
+        for special in Vocabulary.specialTokens {
+            guard let id = ids[special] else { throw Error(description: "no \(special) token") }
+            specialIds.append(id)
+        }
+        self.tokens = tokens
+        self.ids = ids
+        self.specialIds = specialIds
+        self.index = WordpieceIndex(tokens: tokens)
+    }
+
+    /// The number of tokens.
+    public var count: Int { tokens.count }
+
+    /// The id of `token`, or nil when it is not in the vocabulary.
+    public func id(of token: String) -> Int32? { ids[token] }
+
+    /// `[UNK]`
+    public var unknownId: Int32 { specialIds[1] }
+    /// `[CLS]`
+    public var clsId: Int32 { specialIds[2] }
+    /// `[SEP]`
+    public var sepId: Int32 { specialIds[3] }
+    /// `[MASK]`
+    public var maskId: Int32 { specialIds[4] }
+    /// `[PAD]`
+    public var padId: Int32 { specialIds[0] }
+
+    /// Writes the tokens one per line (each line ends with `\n`).
+    /// - Throws: when the file cannot be written.
+    public func write(to path: String) throws {
+        var text = tokens.joined(separator: "\n")
+        text.append("\n")
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw Error(description: "vocabulary \(path): cannot write the file: \(error.localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,168 @@
+/// Vocabulary lookup for WordPiece on scalar slices, without building strings.
+///
+/// Every token is a key `(scalars, continuation: false)`; a token `##x` is also the key
+/// `(x, continuation: true)`. Keys hash with a polynomial over scalars, so the hash of any slice of a word
+/// comes in O(1) from the word's prefix hashes (`hash(s..<e) = P[e] − P[s]·Bᵉ⁻ˢ`, wrapping arithmetic);
+/// a hash match is confirmed by comparing the scalars. Open addressing, linear probing.
+final class WordpieceIndex: @unchecked Sendable {
+    static let base: UInt64 = 0x100_0000_01B3
+    static let continuationSalt: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    /// `[slotCount]` entry index or −1.
+    private let slots: UnsafeMutablePointer<Int32>
+    private let mask: Int
+    /// Per entry: full hash, key offset in `keys`, key length, token id.
+    private let entryHash: UnsafeMutablePointer<UInt64>
+    private let entryOffset: UnsafeMutablePointer<Int32>
+    private let entryLength: UnsafeMutablePointer<Int32>
+    private let entryId: UnsafeMutablePointer<Int32>
+    private let keys: UnsafeMutablePointer<UInt32>
+    /// The longest word-initial and continuation keys, in scalars.
+    let maxInitialLength: Int
+    let maxContinuationLength: Int
+
+    init(tokens: [String]) {
+        var keyScalars: [UInt32] = []
+        var offsets: [Int32] = [], lengths: [Int32] = [], hashes: [UInt64] = [], ids: [Int32] = []
+        var maxInitial = 0, maxContinuation = 0
+        func add(_ scalars: ArraySlice<UInt32>, continuation: Bool, id: Int) {
+            offsets.append(Int32(keyScalars.count))
+            lengths.append(Int32(scalars.count))
+            keyScalars.append(contentsOf: scalars)
+            var h: UInt64 = 0
+            for s in scalars { h = h &* WordpieceIndex.base &+ UInt64(s) &+ 1 }
+            hashes.append(WordpieceIndex.finish(h, continuation: continuation))
+            ids.append(Int32(id))
+            if continuation { maxContinuation = max(maxContinuation, scalars.count) }
+            else { maxInitial = max(maxInitial, scalars.count) }
+        }
+        for (id, token) in tokens.enumerated() {
+            let scalars = token.unicodeScalars.map(\.value)
+            add(scalars[...], continuation: false, id: id)
+            if scalars.count > 2 && scalars[0] == 35 && scalars[1] == 35 {
+                add(scalars[2...], continuation: true, id: id)
+            }
+        }
+        var slotCount = 16
+        while slotCount < ids.count * 3 { slotCount <<= 1 }
+        slots = .allocate(capacity: slotCount)
+        slots.initialize(repeating: -1, count: slotCount)
+        mask = slotCount - 1
+        let n = ids.count
+        entryHash = .allocate(capacity: max(n, 1)); entryOffset = .allocate(capacity: max(n, 1))
+        entryLength = .allocate(capacity: max(n, 1)); entryId = .allocate(capacity: max(n, 1))
+        keys = .allocate(capacity: max(keyScalars.count, 1))
+        for i in 0..<keyScalars.count { keys[i] = keyScalars[i] }
+        for e in 0..<n {
+            entryHash[e] = hashes[e]; entryOffset[e] = offsets[e]; entryLength[e] = lengths[e]; entryId[e] = ids[e]
+        }
+        maxInitialLength = maxInitial
+        maxContinuationLength = maxContinuation
+        // Insert in reverse id order so that, for a key that appears twice (impossible in a valid
+        // vocabulary, kept for safety), the lower id is found.
+        for e in stride(from: n - 1, through: 0, by: -1) {
+            var slot = Int(truncatingIfNeeded: hashes[e]) & mask
+            while slots[slot] >= 0 {
+                let other = Int(slots[slot])
+                if hashes[other] == hashes[e] && lengths[other] == lengths[e]
+                    && keyScalars[Int(offsets[other])..<Int(offsets[other] + lengths[other])]
+                        == keyScalars[Int(offsets[e])..<Int(offsets[e] + lengths[e])] {
+                    break
+                }
+                slot = (slot + 1) & mask
+            }
+            slots[slot] = Int32(e)
+        }
+    }
+
+    deinit {
+        slots.deallocate(); entryHash.deallocate(); entryOffset.deallocate()
+        entryLength.deallocate(); entryId.deallocate(); keys.deallocate()
+    }
+
+    /// Mixes a polynomial hash (and the continuation flag) into a well-spread slot hash.
+    @inline(__always)
+    static func finish(_ h: UInt64, continuation: Bool) -> UInt64 {
+        var x = h ^ (continuation ? continuationSalt : 0)
+        x ^= x >> 31
+        x = x &* 0xBF58_476D_1CE4_E5B9
+        x ^= x >> 29
+        return x
+    }
+
+    /// The id of the key `word[start..<end]` (a continuation key when `continuation`), given the
+    /// polynomial hash of that slice.
+    @inline(__always)
+    func lookup(_ word: UnsafePointer<UInt32>, _ start: Int, _ end: Int, polynomial: UInt64,
+                continuation: Bool) -> Int32? {
+        let h = WordpieceIndex.finish(polynomial, continuation: continuation)
+        let length = end - start
+        var slot = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let e = Int(slots[slot])
+            if e < 0 { return nil }
+            if entryHash[e] == h && Int(entryLength[e]) == length {
+                let key = keys + Int(entryOffset[e])
+                var i = 0
+                while i < length && key[i] == word[start + i] { i += 1 }
+                if i == length { return entryId[e] }
+            }
+            slot = (slot + 1) & mask
+        }
+    }
+}
+
+/// Greedy longest-match-first WordPiece (Google's `WordpieceTokenizer`, HF's `WordPiece` model).
+///
+/// A word longer than `maxCharactersPerWord` scalars, or one with any part not in the vocabulary,
+/// becomes a single `[UNK]`.
+struct WordpieceTokenizer: Sendable {
+    let vocabulary: Vocabulary
+    let maxCharactersPerWord: Int
+    /// `[maxCharactersPerWord + 1]` powers of the hash base.
+    let powers: [UInt64]
+
+    init(vocabulary: Vocabulary, maxCharactersPerWord: Int) {
+        self.vocabulary = vocabulary
+        self.maxCharactersPerWord = max(maxCharactersPerWord, 0)
+        var powers = [UInt64](repeating: 1, count: self.maxCharactersPerWord + 2)
+        for i in 1..<powers.count { powers[i] = powers[i - 1] &* WordpieceIndex.base }
+        self.powers = powers
+    }
+
+    /// Appends the ids of one word (`count` scalars at `word`) to `ids`.
+    /// - Parameter prefix: scratch of at least `count + 1` hashes.
+    @inline(__always)
+    func encode(word: UnsafePointer<UInt32>, count: Int, prefix: UnsafeMutablePointer<UInt64>,
+                into ids: inout [Int32]) {
+        let unknown = vocabulary.unknownId
+        if count > maxCharactersPerWord { ids.append(unknown); return }
+        let index = vocabulary.index
+        prefix[0] = 0
+        for i in 0..<count { prefix[i + 1] = prefix[i] &* WordpieceIndex.base &+ UInt64(word[i]) &+ 1 }
+        let firstId = ids.count
+        var start = 0
+        powers.withUnsafeBufferPointer { pow in
+            while start < count {
+                let continuation = start > 0
+                var end = min(count, start + (continuation ? index.maxContinuationLength : index.maxInitialLength))
+                var found: Int32 = -1
+                while end > start {
+                    let h = prefix[end] &- prefix[start] &* pow[end - start]
+                    if let id = index.lookup(word, start, end, polynomial: h, continuation: continuation) {
+                        found = id
+                        break
+                    }
+                    end -= 1
+                }
+                if found < 0 {
+                    ids.removeSubrange(firstId...)
+                    ids.append(unknown)
+                    return
+                }
+                ids.append(found)
+                start = end
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+@testable import BERT
+
+/// Paths for the tokenizer tests, found from this file's location.
+enum TokenizerFixtures {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static let directory = packageRoot.appendingPathComponent("Tests/Fixtures/tokenizer")
+    static let vocabPath = directory.appendingPathComponent("bert-base-uncased-vocab.txt").path
+    static let sharedDatasets = packageRoot.appendingPathComponent("../shared/datasets").standardized
+    static var sharedDatasetsPresent: Bool {
+        let present = FileManager.default.fileExists(atPath: sharedDatasets.path)
+        if !present { print("note: \(sharedDatasets.path) is absent; tests that need it are skipped") }
+        return present
+    }
+    static let vocabulary: Vocabulary = try! Vocabulary(contentsOf: vocabPath)
+}
+
+@Suite struct TokenizerTests {
+    let vocab = TokenizerFixtures.vocabulary
+
+    @Test func vocabularySpecialIds() throws {
+        #expect(vocab.count == 30522)
+        #expect(vocab.padId == 0 && vocab.unknownId == 100 && vocab.clsId == 101)
+        #expect(vocab.sepId == 102 && vocab.maskId == 103)
+        #expect(vocab.id(of: "the") == 1996)
+        #expect(vocab.id(of: "##ing") == 2075)
+        #expect(vocab.id(of: "no-such-token") == nil)
+    }
+
+    @Test func vocabularyErrorsNameTheFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vocab-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func expectError(_ content: String?, _ name: String, mentions: String) {
+            let path = dir.appendingPathComponent(name).path
+            if let content { FileManager.default.createFile(atPath: path, contents: Data(content.utf8)) }
+            do {
+                _ = try Vocabulary(contentsOf: path)
+                Issue.record("\(name): no error")
+            } catch {
+                let message = "\(error)"
+                #expect(message.contains(path), "\(message)")
+                #expect(message.contains(mentions), "\(message)")
+            }
+        }
+        expectError(nil, "missing.txt", mentions: "cannot read")
+        expectError("", "empty.txt", mentions: "empty")
+        expectError("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\na\n", "dup.txt", mentions: "duplicate token \"a\"")
+        expectError("[PAD]\n[CLS]\n[SEP]\n[MASK]\na\n", "nounk.txt", mentions: "[UNK]")
+    }
+
+    @Test func vocabularyRoundTrip() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vocab-\(UUID().uuidString).txt").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try vocab.write(to: path)
+        let again = try Vocabulary(contentsOf: path)
+        #expect(again.tokens == vocab.tokens)
+    }
+
+    @Test func basicExamples() {
+        let uncased = BertTokenizer(vocabulary: vocab, lowercase: true)
+        #expect(uncased.tokenize("Hello, World!") == ["hello", ",", "world", "!"])
+        #expect(uncased.tokenize("unaffable") == ["una", "##ffa", "##ble"])  // as HF tokenizers 0.23.3
+        #expect(uncased.tokenize("The [MASK] sat.") == ["the", "[MASK]", "sat", "."])
+        #expect(uncased.tokenize("Café") == ["cafe"])
+        #expect(uncased.tokenize(String(repeating: "a", count: 101)) == ["[UNK]"])
+        #expect(uncased.tokenize("中文") == ["中", "文"])
+        let model = uncased.encodeForModel("a b", pair: "c")
+        #expect(model.ids.first == vocab.clsId && model.ids.last == vocab.sepId)
+        #expect(model.ids.count == 6 && model.segmentIds == [0, 0, 0, 0, 1, 1])
+        let single = uncased.encodeForModel("a", pair: nil)
+        #expect(single.ids == [101, vocab.id(of: "a")!, 102] && single.segmentIds == [0, 0, 0])
+        #expect(uncased.encodeBatch(["Hello", "world"], threads: 2) == [uncased.encode("Hello"), uncased.encode("world")])
+    }
+
+    @Test func basicTokenizerWords() {
+        let basic = BasicTokenizer(lowercase: true)
+        #expect(basic.tokenize(" \tHeLLo!how  \n Are yoU?  ") == ["hello", "!", "how", "are", "you", "?"])
+        #expect(basic.tokenize("H\u{00E9}llo") == ["hello"])
+        let cased = BasicTokenizer(lowercase: false)
+        #expect(cased.tokenize(" \tHeLLo!how  \n Are yoU?  ") == ["HeLLo", "!", "how", "Are", "yoU", "?"])
+    }
+
+    /// Every line of the HF fixture, uncased and cased; one failure listing all mismatches.
+    @Test func matchesHuggingFaceFixture() throws {
+        let url = TokenizerFixtures.directory.appendingPathComponent("expected.jsonl")
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let uncased = BertTokenizer(vocabulary: vocab, lowercase: true)
+        let cased = BertTokenizer(vocabulary: vocab, lowercase: false)
+        var mismatches: [String] = []
+        var lines = 0
+        for line in text.split(separator: "\n") {
+            let row = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let sample = row["text"] as! String
+            lines += 1
+            for (name, tokenizer) in [("uncased", uncased), ("cased", cased)] {
+                let expected = (row[name] as! [Any]).map { Int32(($0 as! NSNumber).intValue) }
+                let got = tokenizer.encode(sample)
+                if got != expected {
+                    let show = { (ids: [Int32]) in ids.map { vocab.tokens[Int($0)] }.joined(separator: " ") }
+                    mismatches.append("\(name) line \(lines) \(sample.debugDescription)\n  expected: \(show(expected))\n  got:      \(show(got))")
+                }
+            }
+        }
+        #expect(lines > 300)
+        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches of \(2 * lines):\n\(mismatches.joined(separator: "\n"))")
+    }
+}
