@@ -9,6 +9,7 @@ struct BertCommand: ParsableCommand {
         subcommands: [
             BenchCommand.self,
             TokenizeCommand.self,
+            PrepareCommand.self,
         ]
     )
 }
