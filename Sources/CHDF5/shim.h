@@ -1,6 +1,8 @@
 // HDF5 1.10 (Debian's libhdf5-dev, serial). The native type ids and property-list classes are macros over
 // H5open() + globals that Swift cannot import: each gets a static inline accessor here.
 #include <hdf5.h>
+// zlib: shard chunks are deflated on several threads, then stored with H5Dwrite_chunk (HDF5 itself is serial).
+#include <zlib.h>
 
 static inline hid_t swh5_native_int8(void) { return H5T_NATIVE_INT8; }
 static inline hid_t swh5_native_int16(void) { return H5T_NATIVE_INT16; }

@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import Synchronization
 
 // Pre-training shards in NVIDIA's HDF5 layout (DeepLearningExamples PyTorch/LanguageModeling/BERT,
 // create_pretraining_data.py `write_instance_to_example_file`), N instances, S max_seq_length,
@@ -132,14 +133,65 @@ enum HDF5 {
 }
 
 /// Writes one shard in NVIDIA's layout.
+///
+/// The chunks are deflated on `threads` threads with zlib (the bytes HDF5's gzip filter would produce) and
+/// stored with `H5Dwrite_chunk`; the datasets carry the gzip filter, so every HDF5 reader (h5py included)
+/// inflates them as usual.
 public enum ShardWriter {
     /// Rows per HDF5 chunk (a chunk of `input_ids` at S = 128 is 128 KiB before compression).
     public static let chunkRows = 256
 
-    /// Writes `rows` to `path`: first to `path + ".tmp-<pid>"`, then renamed, so a crash never leaves a file
-    /// under the final name that looks complete.
-    /// - Throws: `ShardError` when HDF5 refuses a step.
-    public static func write(_ rows: ShardRows, to path: String, compressionLevel: UInt32 = 4) throws {
+    /// Writes `rows` to `path`: first to `path + ".tmp-<pid>"`, then fsync'd and renamed, so a crash never
+    /// leaves a file under the final name that looks complete.
+    /// - Parameters:
+    ///   - compressionLevel: gzip level (h5py's default, 4, unless told otherwise).
+    ///   - threads: threads that compress chunks.
+    /// - Throws: `ShardError` when HDF5 or zlib refuses a step.
+    public static func write(_ rows: ShardRows, to path: String, compressionLevel: Int32 = 4, threads: Int = 1) throws {
+        let N = rows.count, S = rows.seqLength, P = rows.maxPredictions
+        // (name, values, width, bytes per element in the file)
+        let specs: [(ShardDataset, [Int32], Int, Int)] = [
+            (.inputIds, rows.inputIds, S, 4), (.inputMask, rows.inputMask, S, 1), (.segmentIds, rows.segmentIds, S, 1),
+            (.maskedLMPositions, rows.maskedLMPositions, P, 4), (.maskedLMIds, rows.maskedLMIds, P, 4),
+            (.nextSentenceLabels, rows.nextSentenceLabels, 1, 1),
+        ]
+        let R = max(1, min(N, chunkRows))
+        let chunksPerDataset = (N + R - 1) / R
+        let total = chunksPerDataset * specs.count
+        var compressed = [[UInt8]](repeating: [], count: total)
+        let failed = Atomic<Bool>(false)
+        let counter = Atomic<Int>(0)
+        compressed.withUnsafeMutableBufferPointer { out in
+            nonisolated(unsafe) let out = out
+            DispatchQueue.concurrentPerform(iterations: max(1, min(threads, total))) { _ in
+                var raw: [UInt8] = []
+                while true {
+                    let job = counter.add(1, ordering: .relaxed).oldValue
+                    guard job < total else { return }
+                    let (_, values, width, size) = specs[job / chunksPerDataset]
+                    let c = job % chunksPerDataset
+                    let lo = c * R * width, hi = min(N, (c + 1) * R) * width
+                    raw.removeAll(keepingCapacity: true)
+                    raw.append(contentsOf: repeatElement(0, count: R * width * size))
+                    raw.withUnsafeMutableBytes { buf in
+                        if size == 4 {
+                            let dst = buf.bindMemory(to: Int32.self)
+                            for k in lo..<hi { dst[k - lo] = values[k].littleEndian }
+                        } else {
+                            for k in lo..<hi { buf[k - lo] = UInt8(truncatingIfNeeded: values[k]) }
+                        }
+                    }
+                    var destLength = compressBound(uLong(raw.count))
+                    var dest = [UInt8](repeating: 0, count: Int(destLength))
+                    let status = compress2(&dest, &destLength, raw, uLong(raw.count), compressionLevel)
+                    if status != Z_OK { failed.store(true, ordering: .relaxed); return }
+                    dest.removeLast(dest.count - Int(destLength))
+                    out[job] = dest
+                }
+            }
+        }
+        guard !failed.load(ordering: .relaxed) else { throw ShardError("\(path): zlib could not compress the data") }
+
         HDF5.silence()
         let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
         let file = H5Fcreate(tmp, swh5_f_acc_trunc(), swh5_p_default(), swh5_p_default())
@@ -148,13 +200,12 @@ public enum ShardWriter {
         defer {
             if !ok { HDF5.closeFile(file); unlink(tmp) }
         }
-        let N = rows.count, S = rows.seqLength, P = rows.maxPredictions
-        try dataset(file, .inputIds, rows.inputIds, [N, S], fileType: swh5_std_i32le(), level: compressionLevel, path: path)
-        try dataset(file, .inputMask, rows.inputMask, [N, S], fileType: swh5_std_i8le(), level: compressionLevel, path: path)
-        try dataset(file, .segmentIds, rows.segmentIds, [N, S], fileType: swh5_std_i8le(), level: compressionLevel, path: path)
-        try dataset(file, .maskedLMPositions, rows.maskedLMPositions, [N, P], fileType: swh5_std_i32le(), level: compressionLevel, path: path)
-        try dataset(file, .maskedLMIds, rows.maskedLMIds, [N, P], fileType: swh5_std_i32le(), level: compressionLevel, path: path)
-        try dataset(file, .nextSentenceLabels, rows.nextSentenceLabels, [N], fileType: swh5_std_i8le(), level: compressionLevel, path: path)
+        for (d, (name, _, width, size)) in specs.enumerated() {
+            let dims = name == .nextSentenceLabels ? [N] : [N, width]
+            try dataset(file, name, dims: dims, chunkRows: R, fileType: size == 4 ? swh5_std_i32le() : swh5_std_i8le(),
+                        level: compressionLevel, chunks: compressed[(d * chunksPerDataset)..<((d + 1) * chunksPerDataset)],
+                        path: path)
+        }
         guard H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, H5Fclose(file) >= 0 else {
             throw ShardError("\(path): HDF5 could not finish the file (disk full?)")
         }
@@ -168,27 +219,31 @@ public enum ShardWriter {
         }
     }
 
-    private static func dataset(_ file: hid_t, _ name: ShardDataset, _ data: [Int32], _ dims: [Int],
-                                fileType: hid_t, level: UInt32, path: String) throws {
+    private static func dataset(_ file: hid_t, _ name: ShardDataset, dims: [Int], chunkRows: Int, fileType: hid_t,
+                                level: Int32, chunks: ArraySlice<[UInt8]>, path: String) throws {
         var d = dims.map { hsize_t($0) }
         let space = H5Screate_simple(Int32(d.count), &d, nil)
         defer { HDF5.closeSpace(space) }
         let plist = H5Pcreate(swh5_p_dataset_create())
         defer { HDF5.closePlist(plist) }
         var chunk = d
-        chunk[0] = hsize_t(max(1, min(dims[0], chunkRows)))
+        chunk[0] = hsize_t(chunkRows)
         for k in chunk.indices.dropFirst() { chunk[k] = max(1, chunk[k]) }
         guard space >= 0, plist >= 0, H5Pset_chunk(plist, Int32(chunk.count), &chunk) >= 0,
-              H5Pset_deflate(plist, level) >= 0 else {
+              H5Pset_deflate(plist, UInt32(level)) >= 0 else {
             throw ShardError("\(path): HDF5 refused the layout of dataset '\(name.rawValue)'")
         }
         let ds = H5Dcreate2(file, name.rawValue, fileType, space, swh5_p_default(), plist, swh5_p_default())
         defer { HDF5.closeDataset(ds) }
         guard ds >= 0 else { throw ShardError("\(path): cannot create dataset '\(name.rawValue)'") }
-        let status = data.withUnsafeBufferPointer {
-            H5Dwrite(ds, swh5_native_int32(), swh5_s_all(), swh5_s_all(), swh5_p_default(), $0.baseAddress)
+        for (c, bytes) in chunks.enumerated() {
+            var offset = [hsize_t](repeating: 0, count: d.count)
+            offset[0] = hsize_t(c * chunkRows)
+            let status = bytes.withUnsafeBytes {
+                H5Dwrite_chunk(ds, swh5_p_default(), 0, &offset, $0.count, $0.baseAddress)
+            }
+            guard status >= 0 else { throw ShardError("\(path): cannot write dataset '\(name.rawValue)' (disk full?)") }
         }
-        guard status >= 0 else { throw ShardError("\(path): cannot write dataset '\(name.rawValue)' (disk full?)") }
     }
 }
 

@@ -18,6 +18,8 @@ public struct PrepareOptions: Sendable, Codable {
     public var threads = 2
     /// Input bytes per shard when `trainingShards` is 0.
     public var autoShardBytes = 64 << 20
+    /// gzip level of the HDF5 chunks (4 is h5py's default, which NVIDIA's script uses).
+    public var compressionLevel = 4
 
     public init() {}
 }
@@ -31,6 +33,12 @@ public struct PrepareSummary: Sendable, Codable {
     public var test = InstanceStatistics()
     public var shardPaths: [String] = []
     public var seconds = 0.0
+    /// Wall time of pass 1 (read, split, tokenize, spool).
+    public var readSeconds = 0.0
+    /// Thread-seconds spent making instances and padding rows in pass 2.
+    public var instanceSeconds = 0.0
+    /// Thread-seconds spent compressing and writing HDF5 in pass 2.
+    public var writeSeconds = 0.0
 }
 
 /// A progress report (called from the thread that runs `prepare`).
@@ -52,13 +60,13 @@ public struct PrepareProgress: Sendable {
 /// each block on `threads` threads, and appends each document's ids to a temporary file of the shard it is
 /// dealt to: the `d`-th document goes to the test set with probability `evalFraction` (its own seeded draw)
 /// and otherwise to training shard `d mod trainingShards` (test documents likewise round-robin over the test
-/// shards). Pass 2 turns each shard into instances on its own: it loads that shard's documents, and runs
-/// Google's `create_training_instances` on them with the generator `DataRandom(seed, [4, kind, k])` —
-/// documents shuffled, `dupeFactor` passes, instances shuffled — then writes the HDF5 file. This is what
-/// NVIDIA's pipeline does (text shards first, then one create_pretraining_data.py run per shard): random
-/// next sentences are drawn from the same shard, and memory holds one shard × dupe factor per thread, about
-/// 12 × the shard's text size, never the whole corpus. The output depends on the seed and the shard counts
-/// only, never on the number of threads.
+/// shards). Pass 2 turns the shards into HDF5 files one after another, each on all threads: it loads that
+/// shard's documents and runs Google's `create_training_instances` on them — documents shuffled, `dupeFactor`
+/// passes (in parallel over fixed units of pass × document block, each with its own stream), instances
+/// shuffled — then deflates the HDF5 chunks in parallel and writes the file. This is what NVIDIA's pipeline
+/// does (text shards first, then one create_pretraining_data.py run per shard): random next sentences are
+/// drawn from the same shard, and memory holds one shard × dupe factor (about 12 × the shard's text size),
+/// never the whole corpus. The output depends on the seed and the shard counts only, never on `threads`.
 public final class PretrainingDataPreparer: @unchecked Sendable {
     public let options: PrepareOptions
     public let vocabulary: MaskingVocabulary
@@ -145,6 +153,7 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
         for k in spools.indices { try spools[k].close() }
         bytesRead = totalBytes
         report(force: true)
+        summary.readSeconds = Date().timeIntervalSince(start)
 
         // Pass 2: instances and HDF5, one shard per job.
         struct Job { var spool: String; var output: String; var kind: UInt64; var index: Int }
@@ -155,57 +164,41 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
         for k in 0..<testShards {
             jobs.append(Job(spool: spools[trainingShards + k].path, output: shardPath(kind: "test", index: k), kind: 1, index: k))
         }
-        let nextJob = Atomic<Int>(0)
-        let state = Mutex<(done: Int, training: InstanceStatistics, test: InstanceStatistics, error: ShardError?)>(
-            (0, InstanceStatistics(), InstanceStatistics(), nil))
-        let threads = max(1, min(options.threads, jobs.count))
-        let jobsCopy = jobs
-        let workerGroup = DispatchGroup()
-        for _ in 0..<threads {
-            workerGroup.enter()
-            Thread.detachNewThread { [self] in
-                defer { workerGroup.leave() }
-                while true {
-                    let j = nextJob.add(1, ordering: .relaxed).oldValue
-                    guard j < jobsCopy.count else { return }
-                    if state.withLock({ $0.error != nil }) { return }
-                    let job = jobsCopy[j]
-                    do {
-                        let documents = try DocumentSpool.read(path: job.spool)
-                        var rng = DataRandom(seed: options.seed, streams: [4, job.kind, UInt64(job.index)])
-                        var stats = InstanceStatistics()
-                        let instances = createTrainingInstances(documents: documents, options: options.instance,
-                                                                vocabulary: vocabulary, rng: &rng, statistics: &stats)
-                        let rows = ShardRows(instances: instances, seqLength: options.instance.maxSeqLength,
-                                             maxPredictions: options.instance.maxPredictionsPerSeq)
-                        try ShardWriter.write(rows, to: job.output)
-                        try? FileManager.default.removeItem(atPath: job.spool)
-                        state.withLock {
-                            $0.done += 1
-                            if job.kind == 0 { $0.training.add(stats) } else { $0.test.add(stats) }
-                        }
-                    } catch {
-                        state.withLock { $0.error = $0.error ?? (error as? ShardError ?? ShardError("\(job.output): \(error)")) }
-                        return
-                    }
-                }
-            }
-        }
-        while workerGroup.wait(timeout: .now() + 0.5) == .timedOut {
-            let (done, made) = state.withLock { ($0.done, $0.training.instances + $0.test.instances) }
+        // Shards one after another, each using all threads (passes in parallel, chunks compressed in parallel):
+        // memory holds one shard at a time.
+        var state = (done: 0, training: InstanceStatistics(), test: InstanceStatistics(),
+                     instanceSeconds: 0.0, writeSeconds: 0.0)
+        for job in jobs {
+            let t0 = Date()
+            let documents = try DocumentSpool.read(path: job.spool)
+            var stats = InstanceStatistics()
+            let instances = createTrainingInstances(documents: documents, options: options.instance,
+                                                    vocabulary: vocabulary, seed: options.seed,
+                                                    streams: [4, job.kind, UInt64(job.index)],
+                                                    threads: options.threads, statistics: &stats)
+            let rows = ShardRows(instances: instances, seqLength: options.instance.maxSeqLength,
+                                 maxPredictions: options.instance.maxPredictionsPerSeq)
+            let t1 = Date()
+            try ShardWriter.write(rows, to: job.output, compressionLevel: Int32(options.compressionLevel),
+                                  threads: options.threads)
+            try? FileManager.default.removeItem(atPath: job.spool)
+            let t2 = Date()
+            state.done += 1
+            state.instanceSeconds += t1.timeIntervalSince(t0)
+            state.writeSeconds += t2.timeIntervalSince(t1)
+            if job.kind == 0 { state.training.add(stats) } else { state.test.add(stats) }
             progress(PrepareProgress(phase: .writing, documents: summary.documents, bytesRead: totalBytes,
-                                     totalBytes: totalBytes, shardsDone: done, shardCount: jobs.count,
-                                     instances: made, elapsed: Date().timeIntervalSince(start)))
+                                     totalBytes: totalBytes, shardsDone: state.done, shardCount: jobs.count,
+                                     instances: state.training.instances + state.test.instances,
+                                     elapsed: Date().timeIntervalSince(start)))
         }
-        let final = state.withLock { $0 }
-        if let e = final.error { throw e }
+        let final = state
         summary.training = final.training
         summary.test = final.test
         summary.shardPaths = jobs.map(\.output)
+        summary.instanceSeconds = final.instanceSeconds
+        summary.writeSeconds = final.writeSeconds
         summary.seconds = Date().timeIntervalSince(start)
-        progress(PrepareProgress(phase: .writing, documents: summary.documents, bytesRead: totalBytes,
-                                 totalBytes: totalBytes, shardsDone: jobs.count, shardCount: jobs.count,
-                                 instances: final.training.instances + final.test.instances, elapsed: summary.seconds))
         return summary
     }
 

@@ -1,3 +1,6 @@
+import Dispatch
+import Synchronization
+
 // Instance creation for BERT pre-training: next-sentence pairs and masked-LM predictions.
 //
 // Mirrors `create_instances_from_document`, `truncate_seq_pair` and `create_masked_lm_predictions` of Google's
@@ -135,6 +138,56 @@ public func createTrainingInstances(documents input: [TokenizedDocument], option
     return instances
 }
 
+/// `createTrainingInstances` on `threads` threads.
+///
+/// The work is cut into units of (pass, block of `documentsPerBlock` documents), fixed by the input alone;
+/// the document shuffle and the final instance shuffle use the stream `DataRandom(seed, streams)` and unit
+/// (p, b) its own stream `DataRandom(seed, streams + [1 + p, b])`. So the result is the same whatever
+/// `threads` is; Google's script draws everything from one sequence (the same distribution, other draws).
+/// Random next sentences still come from all the documents given.
+/// - Returns: the instances, shuffled.
+public func createTrainingInstances(documents input: [TokenizedDocument], options: InstanceOptions,
+                                    vocabulary: MaskingVocabulary, seed: UInt64, streams: [UInt64], threads: Int,
+                                    documentsPerBlock: Int = 32,
+                                    statistics: inout InstanceStatistics) -> [TrainingInstance] {
+    var rng = DataRandom(seed: seed, streams: streams)
+    var documents = input.filter { !$0.isEmpty }
+    rng.shuffle(&documents)
+    let blocks = (documents.count + documentsPerBlock - 1) / documentsPerBlock
+    let units = options.dupeFactor * blocks
+    var perUnit = [[TrainingInstance]](repeating: [], count: units)
+    var perStats = [InstanceStatistics](repeating: InstanceStatistics(), count: units)
+    let counter = Atomic<Int>(0)
+    perUnit.withUnsafeMutableBufferPointer { out in
+        perStats.withUnsafeMutableBufferPointer { st in
+            nonisolated(unsafe) let out = out, st = st
+            let documents = documents
+            DispatchQueue.concurrentPerform(iterations: max(1, min(threads, units))) { _ in
+                var maker = InstanceMaker(options: options, vocabulary: vocabulary)
+                while true {
+                    let u = counter.add(1, ordering: .relaxed).oldValue
+                    guard u < units else { return }
+                    let p = u / blocks, b = u % blocks
+                    var unitRandom = DataRandom(seed: seed, streams: streams + [UInt64(1 + p), UInt64(b)])
+                    var made: [TrainingInstance] = []
+                    var stats = InstanceStatistics()
+                    for d in (b * documentsPerBlock)..<min(documents.count, (b + 1) * documentsPerBlock) {
+                        maker.instances(fromDocument: d, in: documents, rng: &unitRandom, into: &made, statistics: &stats)
+                    }
+                    out[u] = made
+                    st[u] = stats
+                }
+            }
+        }
+    }
+    var instances: [TrainingInstance] = []
+    instances.reserveCapacity(perUnit.reduce(0) { $0 + $1.count })
+    for u in perUnit { instances.append(contentsOf: u) }
+    for s in perStats { statistics.add(s) }
+    rng.shuffle(&instances)
+    return instances
+}
+
 /// The per-document algorithm, with scratch buffers reused between documents.
 struct InstanceMaker {
     let options: InstanceOptions
@@ -245,21 +298,28 @@ struct InstanceMaker {
         groupStarts.append(Int32(candidates.count))
         groupOrder.removeAll(keepingCapacity: true)
         groupOrder.append(contentsOf: (0..<Int32(groupCount)))
-        rng.shuffle(&groupOrder)
 
         // Python's round() rounds halves to even.
         let wanted = (Double(tokens.count) * options.maskedLMProb).rounded(.toNearestOrEven)
         let numToPredict = min(options.maxPredictionsPerSeq, max(1, Int(wanted)))
-        var masked: [(position: Int32, id: Int32)] = []
-        masked.reserveCapacity(numToPredict)
-        let original = tokens
-        for g in groupOrder {
-            if masked.count >= numToPredict { break }
-            let lo = Int(groupStarts[Int(g)]), hi = Int(groupStarts[Int(g) + 1])
-            if masked.count + (hi - lo) > numToPredict { continue }
+        var positions: [Int32] = [], ids: [Int32] = []
+        positions.reserveCapacity(numToPredict)
+        ids.reserveCapacity(numToPredict)
+        // Google shuffles all candidate groups, then walks them in order; drawing the shuffled order lazily
+        // (Fisher–Yates one step per group taken) gives the same distribution with fewer draws.
+        var k = 0
+        while k < groupCount && positions.count < numToPredict {
+            let j = k + Int(rng.next(upperBound: UInt64(groupCount - k)))
+            if j != k { groupOrder.swapAt(k, j) }
+            let g = Int(groupOrder[k])
+            k += 1
+            let lo = Int(groupStarts[g]), hi = Int(groupStarts[g + 1])
+            if positions.count + (hi - lo) > numToPredict { continue }
             // Groups are disjoint, so Google's "already covered" check never fires here.
-            for k in lo..<hi {
-                let p = Int(candidates[k])
+            for c in lo..<hi {
+                let p = Int(candidates[c])
+                positions.append(Int32(p))
+                ids.append(tokens[p])
                 if rng.uniform() < 0.8 {
                     tokens[p] = vocabulary.maskId
                     statistics.replacedByMask += 1
@@ -269,18 +329,23 @@ struct InstanceMaker {
                     tokens[p] = Int32(rng.int(0, vocabulary.size - 1))
                     statistics.replacedByRandom += 1
                 }
-                masked.append((Int32(p), original[p]))
             }
         }
-        masked.sort { $0.position < $1.position }
+        // Sort the (few) predictions by position.
+        for a in 1..<max(1, positions.count) {
+            let p = positions[a], v = ids[a]
+            var b = a
+            while b > 0 && positions[b - 1] > p { positions[b] = positions[b - 1]; ids[b] = ids[b - 1]; b -= 1 }
+            positions[b] = p; ids[b] = v
+        }
 
         statistics.instances += 1
         statistics.tokens += tokens.count
-        statistics.maskedPositions += masked.count
+        statistics.maskedPositions += positions.count
         if isRandomNext { statistics.randomNext += 1 }
         if tokens.count < options.maxSeqLength { statistics.shortInstances += 1 }
         return TrainingInstance(inputIds: tokens, segmentALength: segmentALength,
-                                maskedPositions: masked.map(\.position), maskedIds: masked.map(\.id),
+                                maskedPositions: positions, maskedIds: ids,
                                 isRandomNext: isRandomNext)
     }
 }
