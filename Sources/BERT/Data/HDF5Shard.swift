@@ -27,6 +27,14 @@ public enum ShardDataset: String, CaseIterable, Sendable {
     case maskedLMPositions = "masked_lm_positions"
     case maskedLMIds = "masked_lm_ids"
     case nextSentenceLabels = "next_sentence_labels"
+
+    /// Bytes per element in NVIDIA's files: i4 for ids and positions, i1 for masks, segments and labels.
+    public var fileBytes: Int {
+        switch self {
+        case .inputIds, .maskedLMPositions, .maskedLMIds: return 4
+        case .inputMask, .segmentIds, .nextSentenceLabels: return 1
+        }
+    }
 }
 
 /// The six arrays of a shard (or of some of its rows), 32-bit and row-major.
@@ -134,58 +142,141 @@ enum HDF5 {
 
 /// Writes one shard in NVIDIA's layout.
 ///
-/// The chunks are deflated on `threads` threads with zlib (the bytes HDF5's gzip filter would produce) and
-/// stored with `H5Dwrite_chunk`; the datasets carry the gzip filter, so every HDF5 reader (h5py included)
+/// The chunks are deflated on `threads` threads (`ChunkCompressor`: libdeflate when present, else zlib; the
+/// zlib streams HDF5's gzip filter stores) and written with `H5Dwrite_chunk`; the datasets carry the gzip filter, so every HDF5 reader (h5py included)
 /// inflates them as usual.
 public enum ShardWriter {
     /// Rows per HDF5 chunk (a chunk of `input_ids` at S = 128 is 128 KiB before compression).
     public static let chunkRows = 256
 
+    /// Where chunk bytes come from: padded rows, or instances in a given order (padded on the fly, so the
+    /// `[N, S]` arrays are never built).
+    enum Source {
+        case rows(ShardRows)
+        case instances([TrainingInstance], order: [Int])
+    }
+
     /// Writes `rows` to `path`: first to `path + ".tmp-<pid>"`, then fsync'd and renamed, so a crash never
     /// leaves a file under the final name that looks complete.
     /// - Parameters:
     ///   - compressionLevel: gzip level (h5py's default, 4, unless told otherwise).
+    ///   - byteShuffle: add HDF5's shuffle filter before gzip (smaller and faster; every HDF5 reader has it).
     ///   - threads: threads that compress chunks.
     /// - Throws: `ShardError` when HDF5 or zlib refuses a step.
-    public static func write(_ rows: ShardRows, to path: String, compressionLevel: Int32 = 4, threads: Int = 1) throws {
-        let N = rows.count, S = rows.seqLength, P = rows.maxPredictions
-        // (name, values, width, bytes per element in the file)
-        let specs: [(ShardDataset, [Int32], Int, Int)] = [
-            (.inputIds, rows.inputIds, S, 4), (.inputMask, rows.inputMask, S, 1), (.segmentIds, rows.segmentIds, S, 1),
-            (.maskedLMPositions, rows.maskedLMPositions, P, 4), (.maskedLMIds, rows.maskedLMIds, P, 4),
-            (.nextSentenceLabels, rows.nextSentenceLabels, 1, 1),
-        ]
+    public static func write(_ rows: ShardRows, to path: String, compressionLevel: Int32 = 4, byteShuffle: Bool = false,
+                             threads: Int = 1) throws {
+        try write(.rows(rows), count: rows.count, seqLength: rows.seqLength, maxPredictions: rows.maxPredictions,
+                  to: path, compressionLevel: compressionLevel, byteShuffle: byteShuffle, threads: threads)
+    }
+
+    /// Writes instances, row `r` being `instances[order[r]]`, padded to `seqLength` / `maxPredictions`.
+    public static func write(_ instances: [TrainingInstance], order: [Int], seqLength: Int, maxPredictions: Int,
+                             to path: String, compressionLevel: Int32 = 4, byteShuffle: Bool = false,
+                             threads: Int = 1) throws {
+        precondition(order.count == instances.count, "ShardWriter: order must be a permutation of the instances")
+        for inst in instances where inst.inputIds.count > seqLength || inst.maskedPositions.count > maxPredictions {
+            throw ShardError("\(path): an instance of \(inst.inputIds.count) tokens / \(inst.maskedPositions.count) predictions does not fit S=\(seqLength), P=\(maxPredictions)")
+        }
+        try write(.instances(instances, order: order), count: instances.count, seqLength: seqLength,
+                  maxPredictions: maxPredictions, to: path, compressionLevel: compressionLevel,
+                  byteShuffle: byteShuffle, threads: threads)
+    }
+
+    /// Fills `buf` (zeroed, `rowCount × width × size` bytes) with rows `lo..<hi` of dataset `d`.
+    private static func fill(_ source: Source, _ d: ShardDataset, rows lo: Int, _ hi: Int, width: Int,
+                             into buf: UnsafeMutableRawBufferPointer) {
+        switch source {
+        case .rows(let rows):
+            let values: [Int32]
+            switch d {
+            case .inputIds: values = rows.inputIds
+            case .inputMask: values = rows.inputMask
+            case .segmentIds: values = rows.segmentIds
+            case .maskedLMPositions: values = rows.maskedLMPositions
+            case .maskedLMIds: values = rows.maskedLMIds
+            case .nextSentenceLabels: values = rows.nextSentenceLabels
+            }
+            if d.fileBytes == 4 {
+                let dst = buf.bindMemory(to: Int32.self)
+                for k in (lo * width)..<(hi * width) { dst[k - lo * width] = values[k].littleEndian }
+            } else {
+                for k in (lo * width)..<(hi * width) { buf[k - lo * width] = UInt8(truncatingIfNeeded: values[k]) }
+            }
+        case .instances(let instances, let order):
+            instances.withUnsafeBufferPointer { all in
+                let base = buf.baseAddress!
+                for r in lo..<hi {
+                    let o = (r - lo) * width
+                    // Borrow the instance in place: no copies, no reference counting per row.
+                    withUnsafePointer(to: all[order[r]]) { p in
+                        let inst = p.pointee
+                        switch d {
+                        case .inputIds: copyLittleEndian(inst.inputIds, to: base + 4 * o)
+                        case .maskedLMPositions: copyLittleEndian(inst.maskedPositions, to: base + 4 * o)
+                        case .maskedLMIds: copyLittleEndian(inst.maskedIds, to: base + 4 * o)
+                        case .inputMask: memset(base + o, 1, inst.inputIds.count)
+                        case .segmentIds:
+                            memset(base + o + inst.segmentALength, 1, inst.inputIds.count - inst.segmentALength)
+                        case .nextSentenceLabels: base.storeBytes(of: inst.isRandomNext ? 1 : 0, toByteOffset: o, as: UInt8.self)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores `values` as little-endian Int32 at `destination`.
+    @inline(__always)
+    private static func copyLittleEndian(_ values: [Int32], to destination: UnsafeMutableRawPointer) {
+        values.withUnsafeBytes { src in
+            #if _endian(little)
+            if let a = src.baseAddress { destination.copyMemory(from: a, byteCount: src.count) }
+            #else
+            for (k, v) in values.enumerated() { destination.storeBytes(of: v.littleEndian, toByteOffset: 4 * k, as: Int32.self) }
+            #endif
+        }
+    }
+
+    private static func write(_ source: Source, count N: Int, seqLength S: Int, maxPredictions P: Int, to path: String,
+                              compressionLevel: Int32, byteShuffle: Bool, threads: Int) throws {
+        let datasets = ShardDataset.allCases
+        @Sendable func width(_ d: ShardDataset) -> Int {
+            switch d {
+            case .inputIds, .inputMask, .segmentIds: return S
+            case .maskedLMPositions, .maskedLMIds: return P
+            case .nextSentenceLabels: return 1
+            }
+        }
         let R = max(1, min(N, chunkRows))
         let chunksPerDataset = (N + R - 1) / R
-        let total = chunksPerDataset * specs.count
+        let total = chunksPerDataset * datasets.count
         var compressed = [[UInt8]](repeating: [], count: total)
         let failed = Atomic<Bool>(false)
         let counter = Atomic<Int>(0)
         compressed.withUnsafeMutableBufferPointer { out in
             nonisolated(unsafe) let out = out
             DispatchQueue.concurrentPerform(iterations: max(1, min(threads, total))) { _ in
-                var raw: [UInt8] = []
+                var raw: [UInt8] = [], shuffled: [UInt8] = []
+                let compressor = ChunkCompressor(level: compressionLevel)
+                defer { compressor.release() }
                 while true {
                     let job = counter.add(1, ordering: .relaxed).oldValue
                     guard job < total else { return }
-                    let (_, values, width, size) = specs[job / chunksPerDataset]
+                    let d = datasets[job / chunksPerDataset]
                     let c = job % chunksPerDataset
-                    let lo = c * R * width, hi = min(N, (c + 1) * R) * width
+                    let w = width(d), size = d.fileBytes
                     raw.removeAll(keepingCapacity: true)
-                    raw.append(contentsOf: repeatElement(0, count: R * width * size))
-                    raw.withUnsafeMutableBytes { buf in
-                        if size == 4 {
-                            let dst = buf.bindMemory(to: Int32.self)
-                            for k in lo..<hi { dst[k - lo] = values[k].littleEndian }
-                        } else {
-                            for k in lo..<hi { buf[k - lo] = UInt8(truncatingIfNeeded: values[k]) }
-                        }
+                    raw.append(contentsOf: repeatElement(0, count: R * w * size))
+                    raw.withUnsafeMutableBytes { fill(source, d, rows: c * R, min(N, (c + 1) * R), width: w, into: $0) }
+                    if byteShuffle && size > 1 {
+                        // HDF5's shuffle filter: byte k of every element, for k = 0, 1, …
+                        let n = raw.count / size
+                        shuffled.removeAll(keepingCapacity: true)
+                        shuffled.append(contentsOf: repeatElement(0, count: raw.count))
+                        for e in 0..<n { for k in 0..<size { shuffled[k * n + e] = raw[e * size + k] } }
+                        swap(&raw, &shuffled)
                     }
-                    var destLength = compressBound(uLong(raw.count))
-                    var dest = [UInt8](repeating: 0, count: Int(destLength))
-                    let status = compress2(&dest, &destLength, raw, uLong(raw.count), compressionLevel)
-                    if status != Z_OK { failed.store(true, ordering: .relaxed); return }
-                    dest.removeLast(dest.count - Int(destLength))
+                    guard let dest = compressor.compress(raw) else { failed.store(true, ordering: .relaxed); return }
                     out[job] = dest
                 }
             }
@@ -200,11 +291,11 @@ public enum ShardWriter {
         defer {
             if !ok { HDF5.closeFile(file); unlink(tmp) }
         }
-        for (d, (name, _, width, size)) in specs.enumerated() {
-            let dims = name == .nextSentenceLabels ? [N] : [N, width]
-            try dataset(file, name, dims: dims, chunkRows: R, fileType: size == 4 ? swh5_std_i32le() : swh5_std_i8le(),
-                        level: compressionLevel, chunks: compressed[(d * chunksPerDataset)..<((d + 1) * chunksPerDataset)],
-                        path: path)
+        for (k, d) in datasets.enumerated() {
+            let dims = d == .nextSentenceLabels ? [N] : [N, width(d)]
+            try dataset(file, d, dims: dims, chunkRows: R, fileType: d.fileBytes == 4 ? swh5_std_i32le() : swh5_std_i8le(),
+                        level: compressionLevel, byteShuffle: byteShuffle,
+                        chunks: compressed[(k * chunksPerDataset)..<((k + 1) * chunksPerDataset)], path: path)
         }
         guard H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, H5Fclose(file) >= 0 else {
             throw ShardError("\(path): HDF5 could not finish the file (disk full?)")
@@ -220,7 +311,7 @@ public enum ShardWriter {
     }
 
     private static func dataset(_ file: hid_t, _ name: ShardDataset, dims: [Int], chunkRows: Int, fileType: hid_t,
-                                level: Int32, chunks: ArraySlice<[UInt8]>, path: String) throws {
+                                level: Int32, byteShuffle: Bool, chunks: ArraySlice<[UInt8]>, path: String) throws {
         var d = dims.map { hsize_t($0) }
         let space = H5Screate_simple(Int32(d.count), &d, nil)
         defer { HDF5.closeSpace(space) }
@@ -230,7 +321,7 @@ public enum ShardWriter {
         chunk[0] = hsize_t(chunkRows)
         for k in chunk.indices.dropFirst() { chunk[k] = max(1, chunk[k]) }
         guard space >= 0, plist >= 0, H5Pset_chunk(plist, Int32(chunk.count), &chunk) >= 0,
-              H5Pset_deflate(plist, UInt32(level)) >= 0 else {
+              !byteShuffle || H5Pset_shuffle(plist) >= 0, H5Pset_deflate(plist, UInt32(level)) >= 0 else {
             throw ShardError("\(path): HDF5 refused the layout of dataset '\(name.rawValue)'")
         }
         let ds = H5Dcreate2(file, name.rawValue, fileType, space, swh5_p_default(), plist, swh5_p_default())

@@ -150,6 +150,19 @@ public func createTrainingInstances(documents input: [TokenizedDocument], option
                                     vocabulary: MaskingVocabulary, seed: UInt64, streams: [UInt64], threads: Int,
                                     documentsPerBlock: Int = 32,
                                     statistics: inout InstanceStatistics) -> [TrainingInstance] {
+    let (instances, order) = createTrainingInstancesUnshuffled(
+        documents: input, options: options, vocabulary: vocabulary, seed: seed, streams: streams, threads: threads,
+        documentsPerBlock: documentsPerBlock, statistics: &statistics)
+    return order.map { instances[$0] }
+}
+
+/// The work of `createTrainingInstances(…threads:…)` without its last step: the instances in unit order and
+/// the shuffled order to write them in (`order[r]` is the instance of row `r`), so a writer can take them
+/// straight from where they were made.
+public func createTrainingInstancesUnshuffled(
+    documents input: [TokenizedDocument], options: InstanceOptions, vocabulary: MaskingVocabulary, seed: UInt64,
+    streams: [UInt64], threads: Int, documentsPerBlock: Int = 32, statistics: inout InstanceStatistics
+) -> (instances: [TrainingInstance], order: [Int]) {
     var rng = DataRandom(seed: seed, streams: streams)
     var documents = input.filter { !$0.isEmpty }
     rng.shuffle(&documents)
@@ -184,8 +197,7 @@ public func createTrainingInstances(documents input: [TokenizedDocument], option
     instances.reserveCapacity(perUnit.reduce(0) { $0 + $1.count })
     for u in perUnit { instances.append(contentsOf: u) }
     for s in perStats { statistics.add(s) }
-    rng.shuffle(&instances)
-    return instances
+    return (instances, rng.permutation(instances.count))
 }
 
 /// The per-document algorithm, with scratch buffers reused between documents.

@@ -36,6 +36,31 @@ import Testing
         try rows.validate(file: path, vocabSize: 100)
     }
 
+    /// Writing straight from instances in a given order (what `bert prepare` does), with or without the
+    /// byte-shuffle filter, stores the same rows as padding them first.
+    @Test(arguments: [false, true])
+    func writingFromInstancesMatchesPaddedRows(byteShuffle: Bool) throws {
+        let dir = try ShardFixtures.temporaryDirectory("h5inst")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let rows = Self.sampleRows(count: 600)   // more than two chunks, the last one partial
+        let instances = (0..<rows.count).map { r -> TrainingInstance in
+            let n = (0..<16).last { rows.inputMask[r * 16 + $0] == 1 }! + 1
+            let a = (0..<n).first { rows.segmentIds[r * 16 + $0] == 1 }!
+            return TrainingInstance(inputIds: Array(rows.inputIds[(r * 16)..<(r * 16 + n)]), segmentALength: a,
+                                    maskedPositions: Array(rows.maskedLMPositions[(r * 3)..<(r * 3 + 2)]),
+                                    maskedIds: Array(rows.maskedLMIds[(r * 3)..<(r * 3 + 2)]),
+                                    isRandomNext: rows.nextSentenceLabels[r] == 1)
+        }
+        var rng = DataRandom(seed: 5)
+        let order = rng.permutation(instances.count)
+        let path = dir + "/i_training_0.hdf5"
+        try ShardWriter.write(instances, order: order, seqLength: 16, maxPredictions: 3, to: path,
+                              compressionLevel: 1, byteShuffle: byteShuffle, threads: 2)
+        let back = try ShardReader(path: path).readAll()
+        #expect(back == ShardRows(instances: order.map { instances[$0] }, seqLength: 16, maxPredictions: 3))
+        #expect(back.batch(rows: Array(0..<back.count)) == rows.batch(rows: order))
+    }
+
     @Test func emptyShardRoundTrips() throws {
         let dir = try ShardFixtures.temporaryDirectory("h5empty")
         defer { try? FileManager.default.removeItem(atPath: dir) }
