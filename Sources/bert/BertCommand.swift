@@ -10,6 +10,7 @@ struct BertCommand: ParsableCommand {
             BenchCommand.self,
             TokenizeCommand.self,
             VocabCommand.self,
+            PrepareCommand.self,
         ]
     )
 }

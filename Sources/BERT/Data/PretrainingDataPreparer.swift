@@ -1,0 +1,282 @@
+import Foundation
+import Synchronization
+
+/// Everything `bert prepare` decides.
+public struct PrepareOptions: Sendable, Codable {
+    public var inputs: [String] = []
+    public var format: CorpusFormat = .auto
+    public var outputDirectory = "."
+    /// Shard names are `<prefix>_training_<k>.hdf5` and `<prefix>_test_<k>.hdf5`, like NVIDIA's.
+    public var outputPrefix = "corpus"
+    public var instance = InstanceOptions()
+    public var seed: UInt64 = 12345
+    /// Training shards; 0 picks one per `autoShardBytes` of input text.
+    public var trainingShards = 0
+    /// The fraction of documents that go to the test shards (NVIDIA's `fraction_test_set`).
+    public var evalFraction = 0.0
+    public var testShards = 1
+    public var threads = 2
+    /// Input bytes per shard when `trainingShards` is 0.
+    public var autoShardBytes = 64 << 20
+    /// gzip level of the HDF5 chunks (4 is h5py's default, which NVIDIA's script uses).
+    public var compressionLevel = 4
+    /// Add HDF5's byte-shuffle filter before gzip (smaller, faster; not in NVIDIA's files, read by any HDF5).
+    public var byteShuffle = false
+
+    public init() {}
+}
+
+/// What one run made.
+public struct PrepareSummary: Sendable, Codable {
+    public var documents = 0
+    public var sentences = 0
+    public var inputBytes = 0
+    public var training = InstanceStatistics()
+    public var test = InstanceStatistics()
+    public var shardPaths: [String] = []
+    public var seconds = 0.0
+    /// Wall time of pass 1 (read, split, tokenize, spool).
+    public var readSeconds = 0.0
+    /// Seconds spent making instances in pass 2.
+    public var instanceSeconds = 0.0
+    /// Seconds spent padding, compressing and writing HDF5 in pass 2.
+    public var writeSeconds = 0.0
+}
+
+/// A progress report (called from the thread that runs `prepare`).
+public struct PrepareProgress: Sendable {
+    public enum Phase: String, Sendable { case tokenizing, writing }
+    public var phase: Phase
+    public var documents: Int
+    public var bytesRead: Int
+    public var totalBytes: Int
+    public var shardsDone: Int
+    public var shardCount: Int
+    public var instances: Int
+    public var elapsed: Double
+}
+
+/// From text files to HDF5 shards.
+///
+/// **Memory-bounded scheme.** Pass 1 streams the input in blocks of documents (about 4 MiB of text), tokenizes
+/// each block on `threads` threads, and appends each document's ids to a temporary file of the shard it is
+/// dealt to: the `d`-th document goes to the test set with probability `evalFraction` (its own seeded draw)
+/// and otherwise to training shard `d mod trainingShards` (test documents likewise round-robin over the test
+/// shards). Pass 2 turns the shards into HDF5 files one after another, each on all threads: it loads that
+/// shard's documents and runs Google's `create_training_instances` on them — documents shuffled, `dupeFactor`
+/// passes (in parallel over fixed units of pass × document block, each with its own stream), instances
+/// shuffled — then deflates the HDF5 chunks in parallel and writes the file. This is what NVIDIA's pipeline
+/// does (text shards first, then one create_pretraining_data.py run per shard): random next sentences are
+/// drawn from the same shard, and memory holds one shard × dupe factor (about 12 × the shard's text size),
+/// never the whole corpus. The output depends on the seed and the shard counts only, never on `threads`.
+public final class PretrainingDataPreparer: @unchecked Sendable {
+    public let options: PrepareOptions
+    public let vocabulary: MaskingVocabulary
+    private let encode: @Sendable (String) -> [Int32]
+
+    /// - Parameters:
+    ///   - options: the run's settings.
+    ///   - vocabulary: special ids and the `##` table of the tokenizer's vocabulary.
+    ///   - encode: text → ids (a `BertTokenizer`'s `encode`), called from several threads.
+    public init(options: PrepareOptions, vocabulary: MaskingVocabulary, encode: @escaping @Sendable (String) -> [Int32]) {
+        self.options = options
+        self.vocabulary = vocabulary
+        self.encode = encode
+    }
+
+    /// Runs both passes.
+    /// - Parameter progress: called now and then with where the run stands.
+    /// - Returns: counts and the shard paths written.
+    /// - Throws: `ShardError` for unreadable input or unwritable output.
+    public func prepare(progress: (PrepareProgress) -> Void = { _ in }) throws -> PrepareSummary {
+        let start = Date()
+        let files = try CorpusReader.expand(options.inputs)
+        guard !files.isEmpty else { throw ShardError("no input files found; check --input") }
+        let fm = FileManager.default
+        let totalBytes = files.reduce(0) { $0 + ((try? fm.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
+        let trainingShards = options.trainingShards > 0
+            ? options.trainingShards : max(1, (totalBytes + options.autoShardBytes - 1) / options.autoShardBytes)
+        let testShards = options.evalFraction > 0 ? max(1, options.testShards) : 0
+        guard options.instance.maxSeqLength >= 5 else { throw ShardError("--max-seq-length must be at least 5") }
+
+        try fm.createDirectory(atPath: options.outputDirectory, withIntermediateDirectories: true)
+        let tmpDir = (options.outputDirectory as NSString)
+            .appendingPathComponent(".prepare-tmp-\(ProcessInfo.processInfo.processIdentifier)")
+        try fm.createDirectory(atPath: tmpDir, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(atPath: tmpDir) }
+
+        // Pass 1: read, tokenize, deal documents to shard files.
+        var spools = try (0..<(trainingShards + testShards)).map {
+            try DocumentSpool(path: (tmpDir as NSString).appendingPathComponent("shard_\($0).bin"))
+        }
+        var summary = PrepareSummary()
+        summary.inputBytes = totalBytes
+        var bytesRead = 0
+        var documentIndex = 0, trainingIndex = 0, testIndex = 0
+        var block: [[String]] = []
+        var blockBytes = 0
+        var lastReport = Date.distantPast
+        func report(force: Bool = false) {
+            let now = Date()
+            if force || now.timeIntervalSince(lastReport) > 0.5 {
+                lastReport = now
+                progress(PrepareProgress(phase: .tokenizing, documents: summary.documents, bytesRead: bytesRead,
+                                         totalBytes: totalBytes, shardsDone: 0, shardCount: spools.count,
+                                         instances: 0, elapsed: now.timeIntervalSince(start)))
+            }
+        }
+        func flushBlock() throws {
+            let tokenized = tokenize(block)
+            for doc in tokenized where !doc.isEmpty {
+                let toTest = options.evalFraction > 0
+                    && { var r = DataRandom(seed: options.seed, streams: [3, UInt64(documentIndex)]); return r.uniform() < options.evalFraction }()
+                documentIndex += 1
+                let target: Int
+                if toTest { target = trainingShards + testIndex % testShards; testIndex += 1 }
+                else { target = trainingIndex % trainingShards; trainingIndex += 1 }
+                try spools[target].append(doc)
+                summary.documents += 1
+                summary.sentences += doc.sentenceCount
+            }
+            block.removeAll(keepingCapacity: true)
+            blockBytes = 0
+            report()
+        }
+        for file in files {
+            try CorpusReader.forEachDocument(path: file, format: options.format) { sentences in
+                block.append(sentences)
+                let bytes = sentences.reduce(0) { $0 + $1.utf8.count + 1 }
+                blockBytes += bytes
+                bytesRead += bytes
+                if blockBytes >= 4 << 20 { try flushBlock() }
+            }
+            try flushBlock()
+        }
+        for k in spools.indices { try spools[k].close() }
+        bytesRead = totalBytes
+        report(force: true)
+        summary.readSeconds = Date().timeIntervalSince(start)
+
+        // Pass 2: instances and HDF5, one shard per job.
+        struct Job { var spool: String; var output: String; var kind: UInt64; var index: Int }
+        var jobs: [Job] = []
+        for k in 0..<trainingShards {
+            jobs.append(Job(spool: spools[k].path, output: shardPath(kind: "training", index: k), kind: 0, index: k))
+        }
+        for k in 0..<testShards {
+            jobs.append(Job(spool: spools[trainingShards + k].path, output: shardPath(kind: "test", index: k), kind: 1, index: k))
+        }
+        // Shards one after another, each using all threads (passes in parallel, chunks compressed in parallel):
+        // memory holds one shard at a time.
+        var state = (done: 0, training: InstanceStatistics(), test: InstanceStatistics(),
+                     instanceSeconds: 0.0, writeSeconds: 0.0)
+        for job in jobs {
+            let t0 = Date()
+            let documents = try DocumentSpool.read(path: job.spool)
+            var stats = InstanceStatistics()
+            let (instances, order) = createTrainingInstancesUnshuffled(
+                documents: documents, options: options.instance, vocabulary: vocabulary, seed: options.seed,
+                streams: [4, job.kind, UInt64(job.index)], threads: options.threads, statistics: &stats)
+            let t1 = Date()
+            try ShardWriter.write(instances, order: order, seqLength: options.instance.maxSeqLength,
+                                  maxPredictions: options.instance.maxPredictionsPerSeq, to: job.output,
+                                  compressionLevel: Int32(options.compressionLevel), byteShuffle: options.byteShuffle,
+                                  threads: options.threads)
+            try? FileManager.default.removeItem(atPath: job.spool)
+            let t2 = Date()
+            state.done += 1
+            state.instanceSeconds += t1.timeIntervalSince(t0)
+            state.writeSeconds += t2.timeIntervalSince(t1)
+            if job.kind == 0 { state.training.add(stats) } else { state.test.add(stats) }
+            progress(PrepareProgress(phase: .writing, documents: summary.documents, bytesRead: totalBytes,
+                                     totalBytes: totalBytes, shardsDone: state.done, shardCount: jobs.count,
+                                     instances: state.training.instances + state.test.instances,
+                                     elapsed: Date().timeIntervalSince(start)))
+        }
+        let final = state
+        summary.training = final.training
+        summary.test = final.test
+        summary.shardPaths = jobs.map(\.output)
+        summary.instanceSeconds = final.instanceSeconds
+        summary.writeSeconds = final.writeSeconds
+        summary.seconds = Date().timeIntervalSince(start)
+        return summary
+    }
+
+    /// `<dir>/<prefix>_<kind>_<k>.hdf5`
+    public func shardPath(kind: String, index: Int) -> String {
+        (options.outputDirectory as NSString).appendingPathComponent("\(options.outputPrefix)_\(kind)_\(index).hdf5")
+    }
+
+    /// Tokenizes a block of documents on `options.threads` threads, keeping their order.
+    private func tokenize(_ block: [[String]]) -> [TokenizedDocument] {
+        var out = [TokenizedDocument](repeating: TokenizedDocument(), count: block.count)
+        let counter = Atomic<Int>(0)
+        let encode = self.encode
+        out.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let results = buffer
+            DispatchQueue.concurrentPerform(iterations: max(1, options.threads)) { _ in
+                while true {
+                    let d = counter.add(1, ordering: .relaxed).oldValue
+                    guard d < block.count else { return }
+                    var doc = TokenizedDocument()
+                    for sentence in block[d] { doc.append(sentence: encode(sentence)) }
+                    results[d] = doc
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// A temporary file of tokenized documents: per document `[sentenceCount][ends…][tokens…]` as Int32.
+struct DocumentSpool {
+    let path: String
+    private var handle: FileHandle?
+    private var buffer: [Int32] = []
+
+    init(path: String) throws {
+        self.path = path
+        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
+            throw ShardError("\(path): cannot create a temporary file; is the output directory writable?")
+        }
+        handle = h
+    }
+
+    mutating func append(_ doc: TokenizedDocument) throws {
+        buffer.append(Int32(doc.sentenceCount))
+        buffer.append(contentsOf: doc.sentenceEnds)
+        buffer.append(contentsOf: doc.tokens)
+        if buffer.count >= 1 << 18 { try flush() }
+    }
+
+    private mutating func flush() throws {
+        guard let handle, !buffer.isEmpty else { return }
+        try buffer.withUnsafeBytes { try handle.write(contentsOf: Data($0)) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    mutating func close() throws {
+        try flush()
+        try handle?.close()
+        handle = nil
+    }
+
+    static func read(path: String) throws -> [TokenizedDocument] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ShardError("\(path): the temporary document file vanished")
+        }
+        let values: [Int32] = data.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
+        var docs: [TokenizedDocument] = []
+        var p = 0
+        while p < values.count {
+            let n = Int(values[p]); p += 1
+            var doc = TokenizedDocument()
+            doc.sentenceEnds = Array(values[p..<(p + n)]); p += n
+            let t = Int(doc.sentenceEnds.last ?? 0)
+            doc.tokens = Array(values[p..<(p + t)]); p += t
+            docs.append(doc)
+        }
+        return docs
+    }
+}
