@@ -11,6 +11,8 @@ struct BertCommand: ParsableCommand {
             TokenizeCommand.self,
             VocabCommand.self,
             PrepareCommand.self,
+            PretrainCommand.self,
+            EvalMLMCommand.self,
         ]
     )
 }

@@ -121,8 +121,7 @@ public struct BertConfig: Codable, Equatable, Sendable {
             "model_type": "bert", "architectures": architectures,
         ]
         object.merge(extra) { _, new in new }
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        try writeFileAtomically(try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), to: path)
     }
 }
 

@@ -1,0 +1,263 @@
+import BERTKernels
+import Foundation
+
+/// Everything `bert pretrain` is told: NVIDIA run_pretraining.py's options under their names.
+public struct PretrainingOptions: Sendable {
+    public var inputDirectory: String
+    public var outputDirectory: String
+    /// The architecture when starting from scratch (a checkpoint brings its own).
+    public var config: BertConfig?
+    public var initCheckpoint: String?
+    public var maxSeqLength = 128
+    public var maxPredictionsPerSeq = 20
+    /// The global batch per optimizer step (over all ranks and accumulation steps).
+    public var trainBatchSize = 256
+    public var gradientAccumulationSteps = 1
+    public var learningRate = 6e-3
+    public var warmupProportion = 0.2843
+    public var maxSteps = 1000
+    public var schedule: LearningRateSchedule.Kind = .poly
+    public var scheduleDegree = 0.5
+    public var optimizer = OptimizerSettings(kind: .lamb)
+    public var numStepsPerCheckpoint = 200
+    public var keepCheckpoints = 3
+    public var resume = false
+    public var phase2 = false
+    public var phase1EndStep: Int?
+    public var seed: UInt64 = 12345
+    public var evalDirectory: String?
+    public var evalEvery = 0
+    public var evalBatchSize: Int?
+    public var targetMLMAccuracy: Double?
+    public var jsonSummary: String?
+    public var logFrequency = 1
+    public var worldSize = 1
+    public var rank = 0
+
+    public init(inputDirectory: String, outputDirectory: String) {
+        self.inputDirectory = inputDirectory
+        self.outputDirectory = outputDirectory
+    }
+
+    /// Sequences per micro-batch on each rank.
+    public var microBatchSize: Int { trainBatchSize / (worldSize * gradientAccumulationSteps) }
+}
+
+/// One optimizer step's numbers, for logs and the progress display.
+public struct StepReport: Sendable {
+    public var step: Int
+    public var totalSteps: Int
+    public var loss: Float
+    public var mlmLoss: Float
+    public var nspLoss: Float
+    public var learningRate: Float
+    public var gradNorm: Float
+    public var sequencesPerSecond: Double
+    public var elapsed: Double
+}
+
+/// The pre-training loop: micro-batches from the loader, forward and backward with gradient accumulation, an
+/// optimizer step on the flat buffers, evaluation, metrics, and checkpoints that resume exactly.
+public final class Pretrainer {
+    public let options: PretrainingOptions
+    public let model: BertForPreTraining
+    public let optimizer: Optimizer
+    public private(set) var state: TrainerState
+    let loader: PretrainingLoader
+    let evaluator: MLMEvaluator?
+    let log: MetricsWriter?
+    /// Progress and messages; the command line decides where they go.
+    public var onStep: (StepReport) -> Void = { _ in }
+    public var onMessage: (String) -> Void = { print($0) }
+    public var onEvaluation: (Int, MLMEvaluation) -> Void = { _, _ in }
+
+    public init(options o: PretrainingOptions, warn: (String) -> Void = { print($0) }) throws {
+        options = o
+        let fm = FileManager.default
+        guard o.trainBatchSize > 0, o.gradientAccumulationSteps > 0, o.trainBatchSize % (o.worldSize * o.gradientAccumulationSteps) == 0 else {
+            throw BertError.invalidInput("--train-batch-size \(o.trainBatchSize) must be a positive multiple of world size (\(o.worldSize)) × --gradient-accumulation-steps (\(o.gradientAccumulationSteps))")
+        }
+        guard o.maxSteps > 0 else { throw BertError.invalidInput("--max-steps must be positive") }
+        if o.phase2 && o.phase1EndStep == nil {
+            throw BertError.invalidInput("--phase2 needs --phase1-end-step (the step phase 1 ended at)")
+        }
+        try fm.createDirectory(atPath: o.outputDirectory, withIntermediateDirectories: true)
+        for stale in (try? fm.contentsOfDirectory(atPath: o.outputDirectory))?.filter({ $0.hasPrefix(".ckpt_") }) ?? [] {
+            try? fm.removeItem(atPath: (o.outputDirectory as NSString).appendingPathComponent(stale))
+        }
+
+        // Where the weights come from: a checkpoint to resume, an initial checkpoint, or a fresh init.
+        let existing = PretrainingCheckpoint.list(o.outputDirectory)
+        var resumed: (path: String, state: TrainerState)?
+        if o.resume {
+            resumed = PretrainingCheckpoint.newestValid(in: o.outputDirectory, warn: warn)
+            if resumed == nil { warn("no valid checkpoint in \(o.outputDirectory) to resume; starting from the beginning") }
+        } else if !existing.isEmpty {
+            throw BertError.invalidInput("\(o.outputDirectory) already holds checkpoints (\(existing[0].path)); pass --resume to continue that run, or choose another --output-dir")
+        }
+        let model: BertForPreTraining
+        if let resumed {
+            model = try BertForPreTraining.load(directory: resumed.path).0
+            if let asked = o.config, asked != model.config {
+                throw BertError.invalidConfig("the model config asked for differs from the checkpoint's \(resumed.path)/config.json; drop --config-file/--model when resuming")
+            }
+        } else if let initial = o.initCheckpoint {
+            let (loaded, report) = try BertForPreTraining.load(directory: initial, allowMissingHeads: true)
+            model = loaded
+            if !report.missing.isEmpty { warn("--init-checkpoint: initialised fresh: \(report.missing.joined(separator: ", "))") }
+        } else {
+            guard let config = o.config else { throw BertError.invalidInput("give --model or --config-file (or --init-checkpoint)") }
+            model = try BertForPreTraining(config: config, seed: o.seed)
+        }
+        self.model = model
+        optimizer = Optimizer(settings: o.optimizer, segments: model.layout.optimizerSegments)
+
+        let schedule = LearningRateSchedule(kind: o.schedule, baseRate: o.learningRate, warmupProportion: o.warmupProportion,
+                                            totalSteps: o.maxSteps, degree: o.scheduleDegree)
+        var state = TrainerState(step: 0, phase: o.phase2 ? 2 : 1, phase1EndStep: o.phase2 ? o.phase1EndStep : nil, seed: o.seed,
+                                 microStep: 0, cursor: LoaderCursor(), optimizer: o.optimizer.kind.rawValue, schedule: schedule,
+                                 trainBatchSize: o.trainBatchSize, gradientAccumulationSteps: o.gradientAccumulationSteps,
+                                 maxSeqLength: o.maxSeqLength, maxPredictionsPerSeq: o.maxPredictionsPerSeq, worldSize: o.worldSize)
+        if let resumed {
+            guard resumed.state.optimizer == o.optimizer.kind.rawValue else {
+                throw BertError.invalidInput("--optimizer \(o.optimizer.kind.rawValue) differs from the checkpoint's \(resumed.state.optimizer)")
+            }
+            try PretrainingCheckpoint.loadMoments(optimizer, layout: model.layout, from: resumed.path)
+            if o.phase2 && resumed.state.phase == 1 {
+                // NVIDIA's phase 2: fresh step counter, schedule and data; weights and moments carry over.
+                state.microStep = resumed.state.microStep
+                warn("phase 2 starts from phase 1's \(resumed.path)")
+            } else {
+                state = resumed.state
+                state.files = [:]
+                guard state.trainBatchSize == o.trainBatchSize, state.maxSeqLength == o.maxSeqLength,
+                      state.maxPredictionsPerSeq == o.maxPredictionsPerSeq else {
+                    throw BertError.invalidInput("the batch size or sequence shape differs from the checkpoint's (train_batch_size \(state.trainBatchSize), max_seq_length \(state.maxSeqLength), max_predictions_per_seq \(state.maxPredictionsPerSeq))")
+                }
+                state.gradientAccumulationSteps = o.gradientAccumulationSteps
+                state.worldSize = o.worldSize
+                state.schedule = schedule
+            }
+        }
+        self.state = state
+
+        let shards = try PretrainingLoader.shardFiles(in: o.inputDirectory)
+        let loader = try PretrainingLoader(shardPaths: shards, seed: o.seed, worldSize: o.worldSize, rank: o.rank,
+                                           microBatchSize: o.microBatchSize, accumulationSteps: o.gradientAccumulationSteps,
+                                           vocabSize: model.config.vocabSize, cursor: state.cursor)
+        guard loader.seqLength == o.maxSeqLength, loader.maxPredictions == o.maxPredictionsPerSeq else {
+            throw BertError.invalidInput("\(o.inputDirectory): shards have sequence length \(loader.seqLength) and \(loader.maxPredictions) predictions per sequence, but --max-seq-length is \(o.maxSeqLength) and --max-predictions-per-seq \(o.maxPredictionsPerSeq)")
+        }
+        guard loader.seqLength <= model.config.maxPositionEmbeddings else {
+            throw BertError.invalidInput("\(o.inputDirectory): sequence length \(loader.seqLength) exceeds the model's max_position_embeddings \(model.config.maxPositionEmbeddings)")
+        }
+        self.loader = loader
+        evaluator = try o.evalDirectory.map { try MLMEvaluator(directory: $0, vocabSize: model.config.vocabSize) }
+        log = try o.jsonSummary.map { try MetricsWriter(path: $0, append: resumed != nil && !(o.phase2 && resumed!.state.phase == 1)) }
+    }
+
+    /// Runs until `--max-steps` (or the target accuracy), checkpointing as asked. Returns the final summary.
+    @discardableResult
+    public func run() throws -> [String: Any] {
+        let o = options, A = o.gradientAccumulationSteps
+        let start = Date()
+        var lastEval: MLMEvaluation?, windowStart = Date(), windowSequences = 0, lastLoss: Float = .nan
+        var stepsRun = 0
+        onMessage("pre-training: \(model.layout.tensors.reduce(0) { $0 + $1.count }) parameters, global batch \(o.trainBatchSize) = \(o.worldSize) × \(A) × \(o.microBatchSize), steps \(state.step)…\(o.maxSteps) of phase \(state.phase)")
+        while state.step < o.maxSteps {
+            let batches = try loader.nextStep()
+            model.zeroGradients()
+            var loss: Float = 0, mlm: Float = 0, nsp: Float = 0
+            for batch in batches {
+                let l = try model.forward(batch, dropout: DropoutStreams(seed: state.seed, step: state.microStep))
+                guard l.loss.isFinite else { throw nonFinite("loss \(l.loss)") }
+                model.backward(lossScale: 1 / Float(A))
+                state.microStep += 1
+                loss += l.loss / Float(A)
+                mlm += l.mlmLoss / Float(A)
+                nsp += l.nspLoss / Float(A)
+            }
+            let lr = state.schedule.rate(at: state.step)
+            let gradNorm = optimizer.step(parameters: model.parameters.base, gradients: model.gradients.base,
+                                          learningRate: lr, step: state.step + 1)
+            guard gradNorm.isFinite else { throw nonFinite("gradient norm \(gradNorm)") }
+            state.step += 1
+            state.cursor = loader.cursor
+            state.loss = loss
+            lastLoss = loss
+            stepsRun += 1
+            windowSequences += o.trainBatchSize
+
+            if state.step % max(1, o.logFrequency) == 0 || state.step == o.maxSteps {
+                let now = Date()
+                let report = StepReport(step: state.step, totalSteps: o.maxSteps, loss: loss, mlmLoss: mlm, nspLoss: nsp,
+                                        learningRate: lr, gradNorm: gradNorm,
+                                        sequencesPerSecond: Double(windowSequences) / max(1e-9, now.timeIntervalSince(windowStart)),
+                                        elapsed: now.timeIntervalSince(start))
+                windowStart = now
+                windowSequences = 0
+                try log?.write(["type": "train", "step": report.step, "loss": Double(loss), "mlm_loss": Double(mlm),
+                                "nsp_loss": Double(nsp), "learning_rate": Double(lr), "grad_norm": Double(gradNorm),
+                                "seq_per_s": report.sequencesPerSecond, "elapsed": report.elapsed])
+                onStep(report)
+            }
+            var reachedTarget = false
+            if let evaluator, (o.evalEvery > 0 && state.step % o.evalEvery == 0) || state.step == o.maxSteps {
+                let e = try evaluator.evaluate(model, batchSize: o.evalBatchSize ?? o.microBatchSize)
+                lastEval = e
+                try log?.write(["type": "eval", "step": state.step].merging(e.json(prefix: "eval_")) { a, _ in a })
+                onEvaluation(state.step, e)
+                if let target = o.targetMLMAccuracy, e.mlmAccuracy >= target {
+                    onMessage("reached the target MLM accuracy \(target) at step \(state.step)")
+                    reachedTarget = true
+                }
+            }
+            if state.step % max(1, o.numStepsPerCheckpoint) == 0 || state.step == o.maxSteps || reachedTarget {
+                try saveCheckpoint()
+            }
+            if reachedTarget { break }
+        }
+        let elapsed = Date().timeIntervalSince(start)
+        var summary: [String: Any] = ["type": "summary", "step": state.step, "e2e_train_time": elapsed,
+                                      "training_sequences_per_second": Double(stepsRun * o.trainBatchSize) / max(1e-9, elapsed),
+                                      "final_loss": Double(lastLoss)]
+        if let lastEval { summary["mlm_accuracy"] = lastEval.mlmAccuracy; summary["nsp_accuracy"] = lastEval.nspAccuracy }
+        try log?.write(summary)
+        return summary
+    }
+
+    @discardableResult
+    public func saveCheckpoint() throws -> String {
+        let path = try PretrainingCheckpoint.save(model: model, optimizer: optimizer, state: state, in: options.outputDirectory,
+                                                  keep: options.keepCheckpoints)
+        onMessage("saved \(path)")
+        return path
+    }
+
+    private func nonFinite(_ what: String) -> BertError {
+        let last = PretrainingCheckpoint.list(options.outputDirectory).first?.path
+        return BertError.invalidInput("step \(state.step + 1): \(what) is not finite; stopped without updating the weights"
+            + (last.map { "; the last good checkpoint is \($0)" } ?? "; no checkpoint was written") + " — lower --learning-rate or check the data")
+    }
+}
+
+/// Appends JSON objects, one per line, flushing each (a run that dies still leaves a readable log).
+final class MetricsWriter {
+    private let handle: FileHandle
+
+    init(path: String, append: Bool) throws {
+        let fm = FileManager.default
+        if !append || !fm.fileExists(atPath: path) {
+            guard fm.createFile(atPath: path, contents: nil) else { throw BertError.io("cannot create --json-summary file \(path)") }
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw BertError.io("cannot open --json-summary file \(path)") }
+        handle.seekToEndOfFile()
+        self.handle = handle
+    }
+
+    func write(_ object: [String: Any]) throws {
+        var line = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        line.append(0x0A)
+        try handle.write(contentsOf: line)
+    }
+}

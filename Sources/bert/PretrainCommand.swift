@@ -1,0 +1,154 @@
+import ArgumentParser
+import BERT
+import BERTKernels
+import Foundation
+
+struct PretrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pretrain",
+        abstract: "Pre-train BERT (masked LM + next sentence prediction) on shards from `bert prepare`.",
+        discussion: """
+        Flags follow NVIDIA's run_pretraining.py. Note: --train-batch-size is the GLOBAL batch per optimizer step \
+        (DeepSpeed's meaning), split over ranks and --gradient-accumulation-steps micro-batches; NVIDIA's number is \
+        per GPU. Checkpoints go to OUTPUT/ckpt_<step>/ (model.safetensors, config.json, optimizer.safetensors, \
+        trainer_state.json); --resume continues from the newest valid one, bit for bit.
+        """)
+
+    @Option(help: "Directory of training shards (files named *training*.hdf5).") var inputDir: String
+    @Option(help: "Where checkpoints go.") var outputDir: String
+    @Option(help: "Model preset (bert-tiny … bert-5b), when starting from scratch.") var model: String?
+    @Option(help: "A bert_config.json / config.json, when starting from scratch.") var configFile: String?
+    @Option(help: "With --model: the vocabulary the shards were made with (sets vocab_size).") var vocabFile: String?
+    @Option(help: "Start from these weights (ours or a Hugging Face directory) with a fresh step count.") var initCheckpoint: String?
+    @Option(help: "Sequence length; must match the shards.") var maxSeqLength = 128
+    @Option(help: "Masked positions per sequence; must match the shards.") var maxPredictionsPerSeq = 20
+    @Option(help: "Global batch per optimizer step (all ranks × accumulation × micro-batch).") var trainBatchSize = 256
+    @Option(help: "Micro-batches per optimizer step on each rank.") var gradientAccumulationSteps = 1
+    @Option(help: "Peak learning rate.") var learningRate = 6e-3
+    @Option(help: "Fraction of --max-steps spent warming up.") var warmupProportion = 0.2843
+    @Option(help: "Optimizer steps (of this phase).") var maxSteps = 1000
+    @Option(help: "poly (NVIDIA), linear or constant.") var lrSchedule = "poly"
+    @Option(help: "The poly schedule's exponent.") var polyPower = 0.5
+    @Option(help: "lamb, nvlamb, lans, adamw or adamw-nobc.") var optimizer = "lamb"
+    @Option(help: "Decoupled weight decay (not on biases and LayerNorm).") var weightDecay: Float = 0.01
+    @Option(help: "Clip the global gradient norm to this (0: no clipping).") var maxGradNorm: Float = 1.0
+    @Option(help: "Checkpoint every this many steps (and at the end).") var numStepsPerCheckpoint = 200
+    @Option(help: "Checkpoints to keep.") var keepCheckpoints = 3
+    @Flag(help: "Continue from the newest valid checkpoint in --output-dir.") var resume = false
+    @Flag(help: "Phase 2: fresh step count and schedule from phase 1's checkpoint, moments kept.") var phase2 = false
+    @Option(help: "The step phase 1 ended at (with --phase2).") var phase1EndStep: Int?
+    @Option(help: "Seed of the data order, dropout and initialisation.") var seed: UInt64 = 12345
+    @Option(help: "Shards to evaluate MLM/NSP accuracy on.") var evalDir: String?
+    @Option(help: "Evaluate every this many steps (and at the end).") var evalEvery = 0
+    @Option(help: "Sequences per evaluation batch (default: the micro-batch).") var evalBatchSize: Int?
+    @Option(help: "Stop once the eval MLM accuracy reaches this.") var targetMlmAccuracy: Double?
+    @Option(help: "Append one JSON object per logged step to this file.") var jsonSummary: String?
+    @Option(help: "Log every this many steps.") var logFreq = 1
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+
+    func run() throws {
+        if let threads { Parallel.setThreadCount(threads) }
+        var o = PretrainingOptions(inputDirectory: inputDir, outputDirectory: outputDir)
+        if let configFile { o.config = try BertConfig.load(contentsOf: configFile) } else if let model { o.config = try BertConfig.preset(model) }
+        if model != nil && configFile != nil { throw ValidationError("give --model or --config-file, not both") }
+        if let vocabFile {
+            guard o.config != nil else { throw ValidationError("--vocab-file sizes a --model or --config-file architecture") }
+            o.config!.vocabSize = try Vocabulary(contentsOf: vocabFile).count
+        }
+        guard let kind = OptimizerKind(rawValue: optimizer) else {
+            throw ValidationError("--optimizer must be one of \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let schedule = LearningRateSchedule.Kind(rawValue: lrSchedule) else {
+            throw ValidationError("--lr-schedule must be poly, linear or constant")
+        }
+        o.initCheckpoint = initCheckpoint
+        o.maxSeqLength = maxSeqLength
+        o.maxPredictionsPerSeq = maxPredictionsPerSeq
+        o.trainBatchSize = trainBatchSize
+        o.gradientAccumulationSteps = gradientAccumulationSteps
+        o.learningRate = learningRate
+        o.warmupProportion = warmupProportion
+        o.maxSteps = maxSteps
+        o.schedule = schedule
+        o.scheduleDegree = polyPower
+        o.optimizer = OptimizerSettings(kind: kind)
+        o.optimizer.weightDecay = weightDecay
+        o.optimizer.maxGradNorm = maxGradNorm > 0 ? maxGradNorm : nil
+        o.numStepsPerCheckpoint = numStepsPerCheckpoint
+        o.keepCheckpoints = max(1, keepCheckpoints)
+        o.resume = resume
+        o.phase2 = phase2
+        o.phase1EndStep = phase1EndStep
+        o.seed = seed
+        o.evalDirectory = evalDir
+        o.evalEvery = evalEvery
+        o.evalBatchSize = evalBatchSize
+        o.targetMLMAccuracy = targetMlmAccuracy
+        o.jsonSummary = jsonSummary
+        o.logFrequency = logFreq
+
+        let progress = Progress()
+        let trainer = try Pretrainer(options: o, warn: { progress.message($0) })
+        trainer.onStep = progress.step
+        trainer.onMessage = progress.message
+        trainer.onEvaluation = { step, e in
+            progress.message(String(format: "eval at step %d: mlm_accuracy %.4f mlm_loss %.4f nsp_accuracy %.4f nsp_loss %.4f",
+                                    step, e.mlmAccuracy, e.mlmLoss, e.nspAccuracy, e.nspLoss))
+        }
+        let summary = try trainer.run()
+        progress.finish()
+        print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
+    }
+}
+
+struct EvalMLMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval-mlm",
+        abstract: "Masked-LM and next-sentence loss and accuracy of a checkpoint on shards; prints one JSON object.")
+
+    @Option(help: "A checkpoint directory (ours or Hugging Face's BertForPreTraining).") var checkpoint: String
+    @Option(help: "Directory of shards to evaluate on.") var inputDir: String
+    @Option(help: "Sequences per batch.") var batchSize = 32
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+
+    func run() throws {
+        if let threads { Parallel.setThreadCount(threads) }
+        let (model, _) = try BertForPreTraining.load(directory: checkpoint)
+        let evaluator = try MLMEvaluator(directory: inputDir, vocabSize: model.config.vocabSize)
+        let result = try evaluator.evaluate(model, batchSize: batchSize)
+        print(String(decoding: try JSONSerialization.data(withJSONObject: result.json(), options: [.sortedKeys]), as: UTF8.self))
+    }
+}
+
+/// Training progress: a live bar on a terminal (stderr), plain lines otherwise (stdout).
+final class Progress {
+    private let terminal = isatty(STDERR_FILENO) != 0
+    private var barShown = false
+
+    func step(_ r: StepReport) {
+        let remaining = r.sequencesPerSecond > 0 ? Double(r.totalSteps - r.step) * r.elapsed / Double(max(1, r.step)) : 0
+        let text = String(format: "step %d/%d loss %.4f (mlm %.4f nsp %.4f) lr %.3g %.1f seq/s ETA %@",
+                          r.step, r.totalSteps, r.loss, r.mlmLoss, r.nspLoss, r.learningRate, r.sequencesPerSecond,
+                          duration(remaining))
+        if terminal {
+            let width = 24, filled = width * r.step / max(1, r.totalSteps)
+            let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+            FileHandle.standardError.write(Data("\r[\(bar)] \(text)\u{1B}[K".utf8))
+            barShown = true
+        } else {
+            print(text)
+        }
+    }
+
+    func message(_ text: String) {
+        if barShown { FileHandle.standardError.write(Data("\n".utf8)); barShown = false }
+        print(text)
+    }
+
+    func finish() { if barShown { FileHandle.standardError.write(Data("\n".utf8)); barShown = false } }
+
+    private func duration(_ seconds: Double) -> String {
+        let s = Int(seconds)
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s % 3600 / 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+    }
+}
