@@ -26,7 +26,7 @@ public struct MLMEvaluator {
     /// validating ids against `vocabSize`.
     public init(directory: String, vocabSize: Int) throws {
         var paths = try PretrainingLoader.shardFiles(in: directory, kind: "test")
-        if paths.isEmpty { paths = try PretrainingLoader.shardFiles(in: directory, kind: "") }
+        if paths.isEmpty { paths = try PretrainingLoader.shardFiles(in: directory, kind: ".h") }   // every .hdf5 / .h5
         guard !paths.isEmpty else { throw BertError.invalidInput("\(directory): no .hdf5 shards to evaluate on") }
         self.paths = paths
         shards = try paths.map { try readAndValidateShard(path: $0, vocabSize: vocabSize) }
