@@ -27,6 +27,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Peak learning rate.") var learningRate = 6e-3
     @Option(help: "Fraction of --max-steps spent warming up.") var warmupProportion = 0.2843
     @Option(help: "Optimizer steps (of this phase).") var maxSteps = 1000
+    @Option(help: "Stop after this many steps of this invocation (with a checkpoint); the schedule still spans --max-steps.") var stepsThisRun: Int?
     @Option(help: "poly (NVIDIA), linear or constant.") var lrSchedule = "poly"
     @Option(help: "The poly schedule's exponent.") var polyPower = 0.5
     @Option(help: "lamb, nvlamb, lans, adamw or adamw-nobc.") var optimizer = "lamb"
@@ -69,6 +70,7 @@ struct PretrainCommand: ParsableCommand {
         o.learningRate = learningRate
         o.warmupProportion = warmupProportion
         o.maxSteps = maxSteps
+        o.stepsThisRun = stepsThisRun
         o.schedule = schedule
         o.scheduleDegree = polyPower
         o.optimizer = OptimizerSettings(kind: kind)

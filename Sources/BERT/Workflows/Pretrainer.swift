@@ -16,6 +16,8 @@ public struct PretrainingOptions: Sendable {
     public var learningRate = 6e-3
     public var warmupProportion = 0.2843
     public var maxSteps = 1000
+    /// Stop (with a checkpoint) after this many steps of this invocation; the schedule still spans `maxSteps`.
+    public var stepsThisRun: Int?
     public var schedule: LearningRateSchedule.Kind = .poly
     public var scheduleDegree = 0.5
     public var optimizer = OptimizerSettings(kind: .lamb)
@@ -164,8 +166,9 @@ public final class Pretrainer {
         var lastEval: MLMEvaluation?, windowStart = Date(), windowSequences = 0, lastLoss: Float = .nan
         var stepsRun = 0
         onMessage("pre-training: \(model.layout.tensors.reduce(0) { $0 + $1.count }) parameters, global batch \(o.trainBatchSize) = \(o.worldSize) × \(A) × \(o.microBatchSize), steps \(state.step)…\(o.maxSteps) of phase \(state.phase)")
-        while state.step < o.maxSteps {
+        while state.step < o.maxSteps && stepsRun < (o.stepsThisRun ?? .max) {
             let batches = try loader.nextStep()
+            if FaultInjection.active("nan-at-step", step: state.step + 1) { model.parameters.base[0] = .nan }
             model.zeroGradients()
             var loss: Float = 0, mlm: Float = 0, nsp: Float = 0
             for batch in batches {
@@ -212,7 +215,8 @@ public final class Pretrainer {
                     reachedTarget = true
                 }
             }
-            if state.step % max(1, o.numStepsPerCheckpoint) == 0 || state.step == o.maxSteps || reachedTarget {
+            if state.step % max(1, o.numStepsPerCheckpoint) == 0 || state.step == o.maxSteps || reachedTarget
+                || stepsRun == o.stepsThisRun {
                 try saveCheckpoint()
             }
             if reachedTarget { break }

@@ -56,6 +56,7 @@ public enum PretrainingCheckpoint {
         try fm.createDirectory(atPath: temporary, withIntermediateDirectories: true)
         do {
             try model.save(directory: temporary)
+            if FaultInjection.active("kill-during-checkpoint", step: state.step) { kill(getpid(), SIGKILL) }
             try Safetensors.write(momentTensors(optimizer, layout: model.layout), to: temporary + "/" + optimizerFile)
             var state = state
             for file in [Checkpoint.weightsFile, Checkpoint.configFile, optimizerFile] {

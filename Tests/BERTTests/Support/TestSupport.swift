@@ -74,3 +74,45 @@ func finiteDifferenceError(_ x: [Float], analytic: [Float], eps: Float = 1e-2, s
 
 /// Σ w·y in Double: the scalar loss whose gradient with respect to y is w.
 func weightedSum(_ y: [Float], _ w: [Float]) -> Double { zip(y, w).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
+
+/// The `bert` program as a user runs it: the debug binary `swift build --build-tests` makes.
+enum BertProgram {
+    static let path = packageRoot + "/.build/debug/bert"
+    static let present: Bool = {
+        let present = FileManager.default.isExecutableFile(atPath: path)
+        if !present { print("note: \(path) is absent (run `swift build --build-tests`); command tests skipped") }
+        return present
+    }()
+
+    struct Result {
+        var status: Int32
+        /// True when the process was killed by a signal (then `status` is the signal number).
+        var signaled: Bool
+        var out: String
+        var err: String
+    }
+
+    /// Runs `bert arguments…` with `input` on stdin; output goes through files, so no pipe can fill up and block it.
+    static func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws -> Result {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bert-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let stdin = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
+                      out: try String(contentsOf: outURL, encoding: .utf8), err: try String(contentsOf: errURL, encoding: .utf8))
+    }
+}

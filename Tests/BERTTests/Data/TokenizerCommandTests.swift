@@ -4,31 +4,11 @@ import Testing
 
 /// `bert tokenize` and `bert vocab` run as a user runs them (the debug binary `swift build` made).
 @Suite struct TokenizerCommandTests {
-    static let binary = TokenizerFixtures.packageRoot.appendingPathComponent(".build/debug/bert").path
-    static var binaryPresent: Bool {
-        let present = FileManager.default.isExecutableFile(atPath: binary)
-        if !present { print("note: \(binary) is absent (run `swift build --build-tests`); command tests skipped") }
-        return present
+    static func run(_ arguments: [String], input: String = "") throws -> BertProgram.Result {
+        try BertProgram.run(arguments, input: input)
     }
 
-    static func run(_ arguments: [String], input: String = "") throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
-    }
-
-    @Test(.enabled(if: binaryPresent)) func tokenizeLinesAndPairs() throws {
+    @Test(.enabled(if: BertProgram.present)) func tokenizeLinesAndPairs() throws {
         let vocab = TokenizerFixtures.vocabPath
         let lines = try Self.run(["tokenize", "--vocab", vocab], input: "Hello, World!\n\nThe [MASK] sat.")
         #expect(lines.status == 0, "\(lines.err)")
@@ -41,7 +21,7 @@ import Testing
         #expect(missing.status != 0 && missing.err.contains("/nonexistent/vocab.txt"))
     }
 
-    @Test(.enabled(if: binaryPresent)) func vocabThenTokenize() throws {
+    @Test(.enabled(if: BertProgram.present)) func vocabThenTokenize() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vocab-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

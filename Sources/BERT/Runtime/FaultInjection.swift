@@ -1,0 +1,17 @@
+import Foundation
+
+/// Faults a test can inject into a real run through the environment variable `BERT_FAULT_INJECTION`, to prove the
+/// crash and error paths on the actual program rather than on a mock:
+///   `kill-during-checkpoint:<step>` — SIGKILL this process halfway through writing that step's checkpoint;
+///   `nan-at-step:<step>` — turn a weight into NaN before that optimizer step's forward pass.
+/// Unset (always, outside tests) it does nothing.
+enum FaultInjection {
+    static let setting: (fault: String, step: Int)? = {
+        guard let value = ProcessInfo.processInfo.environment["BERT_FAULT_INJECTION"] else { return nil }
+        let parts = value.split(separator: ":")
+        guard parts.count == 2, let step = Int(parts[1]) else { return nil }
+        return (String(parts[0]), step)
+    }()
+
+    static func active(_ fault: String, step: Int) -> Bool { setting?.fault == fault && setting?.step == step }
+}
