@@ -11,6 +11,7 @@ struct BertCommand: ParsableCommand {
             TokenizeCommand.self,
             VocabCommand.self,
             PrepareCommand.self,
+            PlotCommand.self,
         ]
     )
 }
