@@ -80,7 +80,8 @@ public struct CurvePlot {
     struct Panel {
         var heading: String
         var yLabel: String
-        var styles: [Style]
+        var styles: [Style]  // those drawn
+        var keys: [String]  // all the panel shows when present
         var series: [Series]
     }
 
@@ -160,7 +161,7 @@ public struct CurvePlot {
             }
         }
         return Panel(heading: heading, yLabel: yLabel, styles: styles.filter { s in series.contains { $0.style.key == s.key } },
-                     series: series)
+                     keys: styles.map(\.key), series: series)
     }
 
     func draw(_ panel: Panel, top: Double, xAxis: Axis, into svg: inout SVGWriter) {
@@ -197,7 +198,7 @@ public struct CurvePlot {
             svg.line("</g>")
         } else {
             svg.line("<text x='\(n(left + width / 2))' y='\(n(top + height / 2))' text-anchor='middle' fill='#888'>"
-                     + "no finite \(xml(panel.styles.map(\.key).joined(separator: " / "))) values</text>")
+                     + "no finite \(xml(panel.keys.joined(separator: " or "))) values</text>")
         }
         let yLabelX = left - 58, yLabelY = top + height / 2
         svg.line("<text class='y-label' x='\(n(yLabelX))' y='\(n(yLabelY))' text-anchor='middle' fill='#444' "
