@@ -247,4 +247,39 @@ import Testing
         let zero = CurvePlot.Axis(0, 0, integer: false)
         #expect(zero.lower < 0 && zero.upper > 0 && zero.fraction(0) == 0.5)
     }
+
+    /// `bert plot` as a user runs it: the SVG written atomically and its path printed; one-line errors.
+    @Test(.enabled(if: TokenizerCommandTests.binaryPresent)) func plotCommand() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plot-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func file(_ name: String, _ text: String) throws -> String {
+            let path = dir.appendingPathComponent(name).path
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let a = try file("a.jsonl", Self.fullLog), b = try file("b.jsonl", #"{"type":"train","step":3,"loss":5}"#)
+        let output = dir.appendingPathComponent("curve.svg").path
+        let ok = try TokenizerCommandTests.run(["plot", a, b, "-o", output, "--title", "A & B"])
+        #expect(ok.status == 0 && ok.out == output + "\n", "\(ok.err)")
+        let svg = try String(contentsOfFile: output, encoding: .utf8)
+        let elements = try Self.elements(svg)
+        #expect(elements.text.contains("A & B") && elements.text.contains("b.jsonl"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["a.jsonl", "b.jsonl", "curve.svg"])
+
+        let bad = try file("bad.jsonl", "{\"type\":\"train\",\"step\":1,\"loss\":2}\n{oops}\n")
+        let empty = try file("empty.jsonl", "")
+        let errors = [
+            (["plot", dir.path + "/missing.jsonl", "-o", output], "missing.jsonl: no such file"),
+            (["plot", bad, "-o", output], "bad.jsonl:2: not a JSON object"),
+            (["plot", empty, "-o", output], "empty.jsonl: no train or eval records"),
+            (["plot", a, "-o", dir.path + "/no/such/dir/x.svg"], "the directory " + dir.path + "/no/such/dir does not exist"),
+        ]
+        for (arguments, message) in errors {
+            let result = try TokenizerCommandTests.run(arguments)
+            #expect(result.status != 0 && result.err.contains(message), "\(result.err)")
+            #expect(result.err.split(separator: "\n").count == 1, "one line: \(result.err)")
+        }
+        #expect(try String(contentsOfFile: output, encoding: .utf8) == svg, "a failed run leaves the old plot alone")
+    }
 }
