@@ -325,6 +325,10 @@ public struct CurvePlot {
             var step = Self.nice((high - low) / Double(max(tickCount - 1, 1)))
             if integer { step = max(step, 1) }
             let first = (low / step + 1e-9).rounded(.down), last = (high / step - 1e-9).rounded(.up)
+            guard step.isFinite, step > 0, last - first >= 1, last - first <= 100 else {  // a span past Double's range
+                (self.lower, self.upper, self.step, self.ticks) = (low, high, high - low, [low, high])
+                return
+            }
             self.step = step
             self.ticks = stride(from: first, through: last, by: 1).map { $0 * step }
             self.lower = first * step
@@ -343,6 +347,7 @@ public struct CurvePlot {
         /// A tick label with as many decimals as the tick spacing needs. For tiny spacings (learning rates) and
         /// huge values every label takes the exponent of the axis's largest value, so they line up: 1.4e-5, 0.8e-5.
         public func label(_ value: Double) -> String {
+            guard step.isFinite else { return String(format: "%.2e", value) }
             if abs(value) < step * 1e-6 { return "0" }
             let stepExponent = Int((log10(step) + 1e-9).rounded(.down))
             if step >= 1e-3 && max(abs(lower), abs(upper)) < 1e7 {

@@ -246,6 +246,8 @@ import Testing
         #expect(single.ticks == [11, 12, 13])
         let zero = CurvePlot.Axis(0, 0, integer: false)
         #expect(zero.lower < 0 && zero.upper > 0 && zero.fraction(0) == 0.5)
+        let huge = CurvePlot.Axis(-1e308, 1.7e308, integer: false)
+        #expect(huge.ticks.count == 2 && huge.ticks.allSatisfy(\.isFinite) && huge.label(1.7e308) == "1.70e+308", "a span past Double's range does not hang")
     }
 
     /// `bert plot` as a user runs it: the SVG written atomically and its path printed; one-line errors.
