@@ -4,16 +4,11 @@ import Testing
 
 /// Paths for the tokenizer tests, found from this file's location.
 enum TokenizerFixtures {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-    static let directory = packageRoot.appendingPathComponent("Tests/Fixtures/tokenizer")
+    static let packageRoot = URL(fileURLWithPath: BERTTests.packageRoot)
+    static let directory = URL(fileURLWithPath: fixture("tokenizer"))
     static let vocabPath = directory.appendingPathComponent("bert-base-uncased-vocab.txt").path
-    static let sharedDatasets = packageRoot.appendingPathComponent("../shared/datasets").standardized
-    static var sharedDatasetsPresent: Bool {
-        let present = FileManager.default.fileExists(atPath: sharedDatasets.path)
-        if !present { print("note: \(sharedDatasets.path) is absent; tests that need it are skipped") }
-        return present
-    }
+    static let sharedDatasets = URL(fileURLWithPath: BERTTests.sharedDatasets).standardized
+    static var sharedDatasetsPresent: Bool { BERTTests.sharedDatasetsPresent }
     static let vocabulary: Vocabulary = try! Vocabulary(contentsOf: vocabPath)
 }
 

@@ -251,7 +251,7 @@ import Testing
     }
 
     /// `bert plot` as a user runs it: the SVG written atomically and its path printed; one-line errors.
-    @Test(.enabled(if: TokenizerCommandTests.binaryPresent)) func plotCommand() throws {
+    @Test(.enabled(if: BertProgram.present)) func plotCommand() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plot-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -262,7 +262,7 @@ import Testing
         }
         let a = try file("a.jsonl", Self.fullLog), b = try file("b.jsonl", #"{"type":"train","step":3,"loss":5}"#)
         let output = dir.appendingPathComponent("curve.svg").path
-        let ok = try TokenizerCommandTests.run(["plot", a, b, "-o", output, "--title", "A & B"])
+        let ok = try BertProgram.run(["plot", a, b, "-o", output, "--title", "A & B"])
         #expect(ok.status == 0 && ok.out == output + "\n", "\(ok.err)")
         let svg = try String(contentsOfFile: output, encoding: .utf8)
         let elements = try Self.elements(svg)
@@ -278,7 +278,7 @@ import Testing
             (["plot", a, "-o", dir.path + "/no/such/dir/x.svg"], "the directory " + dir.path + "/no/such/dir does not exist"),
         ]
         for (arguments, message) in errors {
-            let result = try TokenizerCommandTests.run(arguments)
+            let result = try BertProgram.run(arguments)
             #expect(result.status != 0 && result.err.contains(message), "\(result.err)")
             #expect(result.err.split(separator: "\n").count == 1, "one line: \(result.err)")
         }
