@@ -17,9 +17,9 @@ import Testing
         let corpus = lines.enumerated().map { $0.offset % 8 == 7 ? $0.element + "\n" : $0.element }.joined(separator: "\n")
         try! corpus.write(toFile: dir + "/corpus.txt", atomically: true, encoding: .utf8)
         let vocab = fixture("tokenizer/bert-base-uncased-vocab.txt")
-        for (out, seed) in [("shards", "1"), ("eval", "2")] {
+        for (out, seed, length, predictions) in [("shards", "1", "32", "5"), ("eval", "2", "32", "5"), ("shards64", "3", "64", "10")] {
             let r = try! BertProgram.run(["prepare", "--input", dir + "/corpus.txt", "--vocab-file", vocab, "--output-dir", dir + "/" + out,
-                                          "--input-format", "google", "--max-seq-length", "32", "--max-predictions-per-seq", "5",
+                                          "--input-format", "google", "--max-seq-length", length, "--max-predictions-per-seq", predictions,
                                           "--dupe-factor", "2", "--num-shards", "2", "--random-seed", seed])
             precondition(r.status == 0, "prepare failed: \(r.err)")
         }
@@ -110,6 +110,22 @@ import Testing
         #expect(r.err.contains("step 6") && r.err.contains("not finite") && r.err.contains("ckpt_4"), "\(r.err)")
         #expect(throws: Never.self) { _ = try PretrainingCheckpoint.validate(dir + "/ckpt_4") }
         #expect(!FileManager.default.fileExists(atPath: dir + "/ckpt_8"))
+    }
+
+    @Test func phase2ContinuesFromPhase1WithAFreshScheduleAndTheMoments() throws {
+        let dir = Self.out("phases")
+        #expect(try Self.pretrain(dir, ["--max-steps", "4"]).status == 0)
+        let phase1 = try PretrainingCheckpoint.validate(dir + "/ckpt_4")
+        let phase2Flags = ["--input-dir", Self.workspace + "/shards64", "--max-seq-length", "64", "--max-predictions-per-seq", "10",
+                           "--phase2", "--phase1-end-step", "4", "--max-steps", "6", "--resume", "--steps-this-run", "3"]
+        let first = try Self.pretrain(dir, phase2Flags)
+        #expect(first.status == 0, "\(first.err)")
+        #expect(first.out.contains("phase 2 starts from phase 1's") && first.out.contains("steps 0…6 of phase 2"), "\(first.out)")
+        let state = try PretrainingCheckpoint.validate(dir + "/ckpt_7")   // named after phase 1's 4 steps + 3
+        #expect(state.phase == 2 && state.step == 3 && state.maxSeqLength == 64 && state.microStep == phase1.microStep + 6)
+        let second = try Self.pretrain(dir, phase2Flags)
+        #expect(second.status == 0 && second.out.contains("steps 3…6 of phase 2"), "\(second.out)")
+        #expect(try PretrainingCheckpoint.validate(dir + "/ckpt_10").step == 6)
     }
 
     @Test func shardsOfAnotherSequenceLengthAreRefusedBeforeTraining() throws {
