@@ -99,7 +99,7 @@ struct PretrainCommand: ParsableCommand {
         }
         let summary = try trainer.run()
         progress.finish()
-        print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
+        progress.line(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
     }
 }
 
@@ -122,7 +122,8 @@ struct EvalMLMCommand: ParsableCommand {
     }
 }
 
-/// Training progress: a live bar on a terminal (stderr), plain lines otherwise (stdout).
+/// Training progress: a live bar on a terminal (stderr), plain lines otherwise (stdout). Lines are written straight
+/// to the file descriptor, not through `print`'s buffer, so `bert pretrain … | tee log` shows each as it happens.
 final class Progress {
     private let terminal = isatty(STDERR_FILENO) != 0
     private var barShown = false
@@ -138,14 +139,16 @@ final class Progress {
             FileHandle.standardError.write(Data("\r[\(bar)] \(text)\u{1B}[K".utf8))
             barShown = true
         } else {
-            print(text)
+            line(text)
         }
     }
 
     func message(_ text: String) {
         if barShown { FileHandle.standardError.write(Data("\n".utf8)); barShown = false }
-        print(text)
+        line(text)
     }
+
+    func line(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
 
     func finish() { if barShown { FileHandle.standardError.write(Data("\n".utf8)); barShown = false } }
 
