@@ -138,6 +138,17 @@ def torch_worker(args):
             loss.backward()
             return loss
 
+    if args.optimizer == "lamb":
+        forward_backward = step
+        lamb = make_lamb(model)
+        counter = [0]
+
+        def step():
+            loss = forward_backward()
+            counter[0] += 1
+            lamb(counter[0])
+            return loss
+
     rss_setup = rss_mb_now()
     times = []
     loss = None
@@ -170,6 +181,42 @@ def torch_worker(args):
 # ----------------------------------------------------------------------------------------------------------
 # driver
 
+def make_lamb(model, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01, max_grad_norm=1.0):
+    """LAMB with NVIDIA apex FusedLAMB's semantics (what `bert pretrain --optimizer lamb` does), on torch's
+    multi-tensor `_foreach` ops: global clip, moments, bias correction, decoupled decay, per-tensor trust ratio on
+    the decayed tensors (not biases or LayerNorm)."""
+    import torch
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
+    decayed = [not any(k in n for k in ("bias", "LayerNorm")) for n, _ in named]
+    m = [torch.zeros_like(p) for p in params]
+    v = [torch.zeros_like(p) for p in params]
+    b1, b2 = betas
+
+    @torch.no_grad()
+    def update(t):
+        grads = [p.grad for p in params]
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        if norm > max_grad_norm:
+            torch._foreach_mul_(grads, max_grad_norm / norm)
+        torch._foreach_mul_(m, b1)
+        torch._foreach_add_(m, grads, alpha=1 - b1)
+        torch._foreach_mul_(v, b2)
+        torch._foreach_addcmul_(v, grads, grads, value=1 - b2)
+        u = torch._foreach_div(m, 1 - b1 ** t)
+        denom = torch._foreach_sqrt(torch._foreach_div(v, 1 - b2 ** t))
+        torch._foreach_add_(denom, eps)
+        torch._foreach_div_(u, denom)
+        dec = [i for i, d in enumerate(decayed) if d]
+        torch._foreach_add_([u[i] for i in dec], [params[i] for i in dec], alpha=weight_decay)
+        w_norms, u_norms = torch._foreach_norm(params), torch._foreach_norm(u)
+        for i, (p, ui) in enumerate(zip(params, u)):
+            ratio = (w_norms[i] / u_norms[i]) if decayed[i] and w_norms[i] > 0 and u_norms[i] > 0 else 1.0
+            p.add_(ui * (-lr * ratio))
+
+    return update
+
+
 def thread_env(threads):
     env = dict(os.environ)
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
@@ -194,7 +241,7 @@ def parse_json_stdout(text, what):
 
 def run_torch(args, variant):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", variant] + common_flags(args) + [
-        "--seed", str(args.seed), "--attn", args.attn]
+        "--seed", str(args.seed), "--attn", args.attn, "--optimizer", args.optimizer]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=thread_env(args.threads))
     if p.returncode != 0:
         raise SystemExit(f"{variant} failed (exit {p.returncode}):\n{p.stderr[-4000:]}")
@@ -205,6 +252,8 @@ def run_ours(args):
     cmd = [args.bert, "bench", "--model", args.model, "--seq-len", str(args.seq_len), "--batch", str(args.batch),
            "--mode", "train", "--steps", str(args.steps), "--warmup", str(args.warmup),
            "--threads", str(args.threads), "--max-predictions", str(args.max_predictions)]
+    if args.optimizer != "none":
+        cmd += ["--optimizer", args.optimizer]
     print("+ " + " ".join(cmd), file=sys.stderr)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if p.returncode != 0:
@@ -239,6 +288,8 @@ def main():
     ap.add_argument("--attn", default="default", choices=["default", "eager", "sdpa"],
                     help="HF attention implementation for torch (default: HF's default, sdpa)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--optimizer", default="none", choices=["none", "lamb"],
+                    help="also time the optimizer update (LAMB with apex semantics on both sides)")
     ap.add_argument("--json", action="store_true", help="also print all results as one JSON object")
     ap.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     args = ap.parse_args()

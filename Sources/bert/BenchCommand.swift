@@ -31,6 +31,8 @@ struct BenchCommand: ParsableCommand {
     var warmup = 2
     @Option(help: "Threads (default: all cores).")
     var threads: Int?
+    @Option(help: "With --mode train, also run this optimizer's update (lamb, nvlamb, lans, adamw, adamw-nobc).")
+    var optimizer: String?
 
     func run() throws {
         guard let mode = StepBenchmark.Mode(rawValue: mode) else { throw ValidationError("--mode must be train or infer, got \(self.mode)") }
@@ -42,8 +44,13 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--seq-length \(seqLength) exceeds the model's max_position_embeddings \(config.maxPositionEmbeddings)")
         }
         if let threads { Parallel.setThreadCount(threads) }
+        let kind = try optimizer.map { name -> OptimizerKind in
+            guard let kind = OptimizerKind(rawValue: name) else { throw ValidationError("--optimizer: unknown optimizer \(name)") }
+            return kind
+        }
         let bench = StepBenchmark(config: config, mode: mode, batchSize: batch, seqLength: seqLength,
-                                  maxPredictions: maxPredictions ?? (seqLength <= 128 ? 20 : 80), steps: steps, warmup: warmup)
+                                  maxPredictions: maxPredictions ?? (seqLength <= 128 ? 20 : 80), steps: steps, warmup: warmup,
+                                  optimizer: kind)
         let result = try bench.run()
         let median = result.stepSeconds.sorted()[result.stepSeconds.count / 2]
         let mean = result.stepSeconds.reduce(0, +) / Double(result.stepSeconds.count)
@@ -54,7 +61,7 @@ struct BenchCommand: ParsableCommand {
             "parameters": result.parameterCount, "step_ms": median * 1000, "step_ms_mean": mean * 1000,
             "seq_per_s": Double(batch) / median, "gflops": flops / median / 1e9, "flops_per_step": flops,
             "activation_mb": Double(result.activationBytes) / 1_048_576, "peak_rss_mb": peakResidentMiB(),
-            "loss": Double(result.loss),
+            "loss": Double(result.loss), "optimizer": optimizer ?? "none",
         ]
         let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))

@@ -1,7 +1,7 @@
 import BERTKernels
 import Foundation
 
-/// Times training steps (forward + backward) or inference steps (forward, no dropout) of `BertForPreTraining` on
+/// Times training steps (forward + backward, optionally the optimizer update) or inference steps (forward, no dropout) of `BertForPreTraining` on
 /// synthetic full-length batches, as `bert bench` reports them.
 public struct StepBenchmark {
     public enum Mode: String, Sendable { case train, infer }
@@ -13,8 +13,11 @@ public struct StepBenchmark {
     public var maxPredictions: Int
     public var steps: Int
     public var warmup: Int
+    /// With `train`, also the optimizer update after the backward (nil: forward + backward only).
+    public var optimizer: OptimizerKind?
 
-    public init(config: BertConfig, mode: Mode, batchSize: Int, seqLength: Int, maxPredictions: Int, steps: Int, warmup: Int) {
+    public init(config: BertConfig, mode: Mode, batchSize: Int, seqLength: Int, maxPredictions: Int, steps: Int, warmup: Int,
+                optimizer: OptimizerKind? = nil) {
         self.config = config
         self.mode = mode
         self.batchSize = batchSize
@@ -22,6 +25,7 @@ public struct StepBenchmark {
         self.maxPredictions = maxPredictions
         self.steps = steps
         self.warmup = warmup
+        self.optimizer = optimizer
     }
 
     /// Matmul FLOPs of one forward pass (2 per multiply-add; elementwise work not counted):
@@ -65,13 +69,16 @@ public struct StepBenchmark {
     public func run() throws -> Result {
         let model = try BertForPreTraining(config: config)
         let batch = syntheticBatch()
+        let optimizer = self.optimizer.map { Optimizer(settings: OptimizerSettings(kind: $0), segments: model.layout.optimizerSegments) }
         var times: [Double] = [], loss: Float = 0
         for step in 0..<(warmup + steps) {
             let start = DispatchTime.now().uptimeNanoseconds
             switch mode {
             case .train:
                 loss = try model.forward(batch, dropout: DropoutStreams(seed: 1, step: UInt64(step))).loss
+                model.zeroGradients()
                 model.backward()
+                optimizer?.step(parameters: model.parameters.base, gradients: model.gradients.base, learningRate: 1e-3, step: step + 1)
             case .infer:
                 loss = try model.forward(batch).loss
             }
