@@ -15,7 +15,9 @@ features_reference.json:
   count, start/end position, FNV-1a-64 hashes of input_ids and of the layout (segment ids, token-to-word map,
   max-context flags);
 - "digests": for every example of the dev set, one FNV-1a-64 digest (12 hex digits) over all its features;
-- totals: examples, features, skipped question ids.
+- totals: examples, features, skipped question ids;
+- "oracle": every example's best answer (8-hex hash) from patterned logits with the gold span raised
+  (`oracle_logits`), through the port of write_predictions, and the official EM/F1 of those answers.
 postprocess_reference.json: a few dev examples (read with is_training=False), synthetic logits on a 0.25 grid
 (many ties, to pin the ordering rules) and the n-best lists write_predictions makes from them.
 
@@ -29,6 +31,8 @@ import os
 import random
 
 from tokenizers import BertWordPieceTokenizer, normalizers, pre_tokenizers
+
+from squad_eval_reference import exact_match_score, f1_score
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "Tests", "Fixtures", "squad")
@@ -325,6 +329,16 @@ def write_predictions(example, features, results, tokenizer):
             for i, (t, s, e) in enumerate(nbest)]
 
 
+def oracle_logits(feature_number, start_position, end_position):
+    """Patterned logits on a 0.25 grid (exact in float32, many ties) with the gold span 8 higher."""
+    start = [((i * 37 + feature_number * 11) % 23) / 4.0 - 2.75 for i in range(MAX_SEQ_LENGTH)]
+    end = [((i * 29 + feature_number * 7) % 19) / 4.0 - 2.25 for i in range(MAX_SEQ_LENGTH)]
+    if start_position > 0:
+        start[start_position] += 8.0
+        end[end_position] += 8.0
+    return start, end
+
+
 def fnv1a64(text):
     h = 0xCBF29CE484222325
     for b in text.encode("utf-8"):
@@ -373,6 +387,35 @@ def main():
     with open(os.path.join(OUT, "features_reference.json"), "w") as f:
         json.dump(out, f, separators=(",", ":"))
     print("dev set: %d examples (%d skipped), %d features" % (len(examples), len(skipped), len(features)))
+
+    # Post-processing over the whole dev set: "oracle" logits (a patterned 0.25 grid plus 8 at the gold
+    # start and end), the best answer of every example hashed, and the official EM/F1 of those answers.
+    oracle = []
+    features_of_training = collections.defaultdict(list)
+    for f in features:
+        features_of_training[f.example_index].append(f)
+    feature_number = 0
+    for i, example in enumerate(examples):
+        results = []
+        for f in features_of_training[i]:
+            start, end = oracle_logits(feature_number, f.start_position, f.end_position)
+            results.append((start, end))
+            feature_number += 1
+        oracle.append(write_predictions(example, features_of_training[i], results, tokenizer)[0]["text"])
+    answers = {}
+    for entry in data:
+        for paragraph in entry["paragraphs"]:
+            for qa in paragraph["qas"]:
+                answers[qa["id"]] = [a["text"] for a in qa["answers"]]
+    em = f1 = 0.0
+    for example, text in zip(examples, oracle):
+        em += max(exact_match_score(text, g) for g in answers[example.qas_id])
+        f1 += max(f1_score(text, g) for g in answers[example.qas_id])
+    out["oracle"] = {"exact_match": 100.0 * em / len(examples), "f1": 100.0 * f1 / len(examples),
+                     "answers": [fnv1a64(t)[:8] for t in oracle]}
+    with open(os.path.join(OUT, "features_reference.json"), "w") as f:
+        json.dump(out, f, separators=(",", ":"))
+    print("oracle predictions: EM %.4f F1 %.4f" % (out["oracle"]["exact_match"], out["oracle"]["f1"]))
 
     # Post-processing: a few examples read for prediction, synthetic logits on a 0.25 grid.
     eval_examples, _ = read_squad_examples(data, is_training=False)

@@ -129,4 +129,45 @@ import Testing
             }
         }
     }
+
+    /// The reference's patterned logits with the gold span 8 higher (`oracle_logits` in the script).
+    static func oracleLogits(feature: Int, start: Int, end: Int, S: Int) -> ([Float], [Float]) {
+        var s = (0..<S).map { Float((($0 * 37 + feature * 11) % 23)) / 4 - 2.75 }
+        var e = (0..<S).map { Float((($0 * 29 + feature * 7) % 19)) / 4 - 2.25 }
+        if start > 0 { s[start] += 8; e[end] += 8 }
+        return (s, e)
+    }
+
+    /// Every dev question through features, oracle logits, n-best and get_final_text, against the reference
+    /// port's answers; then the official EM/F1 of those answers.
+    @Test(.enabled(if: SQuADTests.devPresent)) func devSetOracleAnswersMatchReference() throws {
+        let reference = try JSONDecoder().decode(
+            SQuADTests.Reference.self, from: Data(contentsOf: URL(fileURLWithPath: fixture("squad/features_reference.json"))))
+        let dataset = try SQuADDataset(contentsOf: SQuADTests.devPath)
+        let (examples, _) = try dataset.examples(training: true)
+        let builder = try SQuADFeatureBuilder(tokenizer: Self.tokenizer)
+        let features = builder.features(for: examples, training: true)
+        var starts: [[Float]] = [], ends: [[Float]] = []
+        for (f, feature) in features.enumerated() {
+            let (s, e) = Self.oracleLogits(feature: f, start: feature.startPosition, end: feature.endPosition, S: 384)
+            starts.append(s)
+            ends.append(e)
+        }
+        let processor = SQuADPostProcessor(vocabulary: Self.tokenizer.vocabulary, lowercase: true)
+        let predictions = processor.predictions(examples: examples, features: features, startLogits: starts, endLogits: ends)
+        var matched = 0, shown = 0
+        for (p, expected) in zip(predictions, reference.oracle.answers) {
+            if SQuADTests.fnv1a64(p.text).prefix(8) == expected { matched += 1 } else if shown < 5 {
+                shown += 1
+                Issue.record("\(p.id): answer \(p.text.debugDescription) differs from the reference")
+            }
+        }
+        let score = SQuADEvaluation.evaluate(dataset: dataset, predictions: Dictionary(
+            uniqueKeysWithValues: predictions.map { ($0.id, $0.text) }))
+        print("SQuAD dev oracle answers matching the reference: \(matched)/\(reference.oracle.answers.count); "
+              + "EM \(score.exactMatch) F1 \(score.f1) (reference \(reference.oracle.exact_match), \(reference.oracle.f1))")
+        #expect(matched == reference.oracle.answers.count)
+        #expect(abs(score.exactMatch - reference.oracle.exact_match) <= 1e-9)
+        #expect(abs(score.f1 - reference.oracle.f1) <= 1e-9)
+    }
 }

@@ -28,6 +28,8 @@ import Testing
         let skipped: [String]
         let detail: [Example]
         let digests: [String]
+        struct Oracle: Decodable { let exact_match: Double; let f1: Double; let answers: [String] }
+        let oracle: Oracle
     }
 
     /// FNV-1a 64 over the UTF-8 of `text`, as the reference script hashes.
