@@ -11,6 +11,7 @@ public struct GLUEExample: Sendable, Equatable {
     /// The label as written in the file; nil for an unlabelled test set.
     public let label: String?
 
+    /// An example with every field given.
     public init(guid: String, textA: String, textB: String?, label: String?) {
         self.guid = guid
         self.textA = textA

@@ -94,16 +94,9 @@ public struct SQuADDataset: Sendable {
     }
 
     private static func jsonTypeName(_ type: Any.Type) -> String {
-        switch type {
-        case is String.Type: return "a string"
-        case is Int.Type: return "an integer"
-        case is Array<Any>.Type: return "an array"
-        default:
-            let name = "\(type)"
-            if name.hasPrefix("Array") { return "an array" }
-            if name.hasPrefix("Dictionary") { return "an object" }
-            return "an object"
-        }
+        if type == String.self { return "a string" }
+        if type == Int.self { return "an integer" }
+        return "\(type)".hasPrefix("Array") ? "an array" : "an object"
     }
 
     /// What JSONSerialization says is wrong with `data` (e.g. "Unexpected end of file during JSON parse.").
@@ -228,6 +221,8 @@ public struct SQuADExample: Sendable {
     /// The word holding the last character of `answerText` (`end_position`).
     public let endWord: Int?
 
+    /// An example with every field given (tests and other readers); `SQuADDataset.examples(training:)` makes them
+    /// from a file.
     public init(id: String, question: String, documentWords: [String], paragraphIndex: Int, answers: [String],
                 answerText: String?, startWord: Int?, endWord: Int?) {
         self.id = id

@@ -104,6 +104,7 @@ public struct SQuADFeatureBuilder: Sendable {
     /// A paragraph's WordPieces, reused by the questions about it.
     struct DocumentCache {
         var paragraphIndex = -1
+        var words: [String] = []
         /// `all_doc_tokens` as ids.
         var pieces: [Int32] = []
         /// `tok_to_orig_index`: the word of each piece.
@@ -164,8 +165,10 @@ public struct SQuADFeatureBuilder: Sendable {
         var query = tokenizer.encode(example.question)
         if query.count > maxQueryLength { query.removeSubrange(maxQueryLength...) }
 
-        if cache.paragraphIndex != example.paragraphIndex || cache.wordToPiece.count != example.documentWords.count {
+        // The questions of a paragraph share its words' storage, so the comparison is one pointer check.
+        if cache.paragraphIndex != example.paragraphIndex || cache.words != example.documentWords {
             cache.paragraphIndex = example.paragraphIndex
+            cache.words = example.documentWords
             cache.pieces.removeAll(keepingCapacity: true)
             cache.pieceToWord.removeAll(keepingCapacity: true)
             cache.wordToPiece.removeAll(keepingCapacity: true)

@@ -40,6 +40,11 @@ public struct SQuADPostProcessor: Sendable {
     /// The longest answer in tokens (`max_answer_length`, 30).
     public let maxAnswerLength: Int
 
+    /// - Parameters:
+    ///   - vocabulary: the vocabulary of the features' ids.
+    ///   - lowercase: the model is uncased (as the tokenizer that built the features).
+    ///   - nBestSize: candidates kept per question (run_squad.py's `n_best_size`).
+    ///   - maxAnswerLength: the longest answer in WordPieces (`max_answer_length`).
     public init(vocabulary: Vocabulary, lowercase: Bool, nBestSize: Int = 20, maxAnswerLength: Int = 30) {
         self.vocabulary = vocabulary
         self.lowercase = lowercase
