@@ -14,6 +14,7 @@ struct BertCommand: ParsableCommand {
             PretrainCommand.self,
             EvalMLMCommand.self,
             PlotCommand.self,
+            EvaluateCommand.self,
         ]
     )
 }
