@@ -4,9 +4,9 @@ import Testing
 
 /// `bert evaluate squad|mrpc` run as a user runs them (the debug binary `swift build` made).
 @Suite struct EvaluateCommandTests {
-    static var binaryPresent: Bool { TokenizerCommandTests.binaryPresent }
-    static func run(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        try TokenizerCommandTests.run(arguments)
+    static var binaryPresent: Bool { BertProgram.present }
+    static func run(_ arguments: [String]) throws -> BertProgram.Result {
+        try BertProgram.run(arguments)
     }
 
     struct Printed: Decodable { let printed: String }
