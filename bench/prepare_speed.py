@@ -24,11 +24,11 @@ WIKI = "/work/shared/datasets/wikipedia/enwiki_wikiextractor_2015"
 VOCAB = "/work/shared/datasets/bert/bert-base-uncased-vocab.txt"
 
 
-def timed(cmd):
+def timed(cmd, env=None):
     """Runs cmd; returns (wall seconds, child CPU seconds, completed process)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.time() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -42,7 +42,9 @@ def main():
     ap.add_argument("--files", type=int, default=4, help="how many wiki_NN files (about 1 MB each)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each side; the fastest counts")
-    ap.add_argument("--levels", default="4,1", help="gzip levels to time bert prepare at (4 = default)")
+    ap.add_argument("--variants", default="default,zlib",
+                    help="bert prepare variants: default (gzip 4, libdeflate when present), zlib (BERT_DEFLATE=zlib), "
+                         "level1 (--compression-level 1)")
     ap.add_argument("--bert", default=os.path.join(ROOT, ".build/release/bert"))
     ap.add_argument("--wiki", default=WIKI)
     ap.add_argument("--vocab", default=VOCAB)
@@ -54,18 +56,23 @@ def main():
           f"defaults S=128 P=20 dupe 5 seed 12345; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     try:
         swift = {}
-        for level in [int(x) for x in a.levels.split(",")]:
+        for level in a.variants.split(","):
+            env = dict(os.environ)
+            extra = []
+            if level == "zlib":
+                env["BERT_DEFLATE"] = "zlib"
+            elif level == "level1":
+                extra = ["--compression-level", "1"]
             runs = []
             for r in range(a.repeat):
                 shutil.rmtree(out + "/swift", ignore_errors=True)
                 cmd = [a.bert, "prepare", "--input", *files, "--vocab-file", a.vocab, "--output-dir", out + "/swift",
-                       "--input-format", "wikiextractor", "--threads", str(a.threads), "--num-shards", "1",
-                       "--compression-level", str(level)]
-                runs.append(timed(cmd))
+                       "--input-format", "wikiextractor", "--threads", str(a.threads), "--num-shards", "1", *extra]
+                runs.append(timed(cmd, env))
             wall, cpu, res = min(runs, key=lambda x: x[0])
             swift[level] = (wall, cpu)
             size = sum(os.path.getsize(os.path.join(out, "swift", f)) for f in os.listdir(out + "/swift") if f.endswith(".hdf5"))
-            print(f"bert prepare (release, --threads {a.threads}, gzip {level}): best {wall:6.2f} s wall "
+            print(f"bert prepare (release, --threads {a.threads}, {level}): best {wall:6.2f} s wall "
                   f"({', '.join(f'{x[0]:.2f}' for x in runs)}), {cpu:5.2f} s CPU, {mb / wall:6.2f} MB/s, "
                   f"shard {size / 1e6:.1f} MB")
             for l in res.stdout.splitlines():
@@ -85,7 +92,7 @@ def main():
               f"per instance, masked {100 * st['masked_fraction']:.2f}% of tokens, NSP random "
               f"{100 * st['nsp_random_fraction']:.1f}%")
         for level, (w, c) in swift.items():
-            print(f"speed ratio at gzip {level}: {wall / w:.1f}x wall, {cpu / c:.1f}x CPU")
+            print(f"speed ratio, {level}: {wall / w:.1f}x wall, {cpu / c:.1f}x CPU")
     finally:
         shutil.rmtree(out, ignore_errors=True)
 

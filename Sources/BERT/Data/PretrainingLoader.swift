@@ -18,9 +18,10 @@ public struct LoaderCursor: Codable, Equatable, Sendable {
 /// rank `r` takes the contiguous slice `[r·A·b, (r+1)·A·b)` of it and cuts it into `A` micro-batches of `b`.
 /// So the union of the ranks' slices is the world-size-1 global batch, whatever the world size.
 ///
-/// **Reading.** Each rank reads from a shard only the rows that fall into its slices (hyperslab reads of the
-/// runs of those rows), one shard at a time, and reads the next shard on a background thread while the
-/// current one is served.
+/// **Reading.** Each rank keeps from a shard only the rows that fall into its slices, read with simple
+/// hyperslabs over the blocks that hold them (`ShardReader.read(rows:)`), one shard at a time, and reads
+/// the next shard on a background thread while the current one is served. Every row read is validated
+/// (ids below `vocabSize`, positions below S, labels 0/1).
 public final class PretrainingLoader: @unchecked Sendable {
     public let shardPaths: [String]
     /// Rows per shard, in `shardPaths` order.
