@@ -131,7 +131,8 @@ struct PrepareCommand: ParsableCommand {
             summary = try preparer.prepare(progress: display.show)
         } catch let error as ShardError {
             display.finish()
-            throw ValidationError(error.message)
+            FileHandle.standardError.write("bert prepare: \(error.message)\n".data(using: .utf8)!)
+            throw ExitCode.failure
         }
         display.finish()
         Self.printSummary(summary, options: options)

@@ -52,6 +52,10 @@ public final class PretrainingLoader: @unchecked Sendable {
     private let lock = NSLock()
     private var segments: [Int: SegmentFuture] = [:]
     private var orderCache: (epoch: Int, order: [Int])?
+    private var keptRows = 0
+
+    /// Rows this rank has loaded from shards so far (its own samples only; prefetched ones included).
+    public var rowsLoaded: Int { lock.lock(); defer { lock.unlock() }; return keptRows }
 
     /// - Parameters:
     ///   - shardPaths: the training shards (sorted here by path so the listing order never matters).
@@ -232,6 +236,7 @@ public final class PretrainingLoader: @unchecked Sendable {
         try rows.validate(file: shardPaths[info.shard], vocabSize: vocabSize)
         var slot = [Int](repeating: -1, count: order.count)
         for (k, i) in indexOfRow.enumerated() { slot[i] = k }
+        lock.lock(); keptRows += rows.count; lock.unlock()
         return LoadedSegment(rows: rows, slot: slot)
     }
 }
