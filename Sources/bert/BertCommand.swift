@@ -9,6 +9,7 @@ struct BertCommand: ParsableCommand {
         subcommands: [
             BenchCommand.self,
             TokenizeCommand.self,
+            VocabCommand.self,
             PrepareCommand.self,
         ]
     )

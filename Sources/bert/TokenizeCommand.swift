@@ -8,8 +8,8 @@ struct TokenizeCommand: ParsableCommand {
         commandName: "tokenize",
         abstract: "Tokenize text lines into BERT input ids (one JSON line per input line).",
         discussion: """
-            Each input line becomes [CLS] text [SEP] as a JSON array of ids. With --pair each line is
-            "A<TAB>B" (split at the first tab) and becomes {"input_ids":[…],"segment_ids":[…]} for
+            Each input line becomes [CLS] text [SEP] as a JSON array of ids. With --pair each line is \
+            "A<TAB>B" (split at the first tab) and becomes {"input_ids":[…],"segment_ids":[…]} for \
             [CLS] A [SEP] B [SEP]; a line without a tab is encoded as A alone.
             """)
 
@@ -22,7 +22,7 @@ struct TokenizeCommand: ParsableCommand {
     @Flag(help: "Lines are tab-separated sentence pairs.")
     var pair = false
 
-    @Option(help: "Worker threads (default: all cores).")
+    @Option(help: "Worker threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Argument(help: "Input text file (default: standard input).")

@@ -35,7 +35,7 @@ enum TokenizerFixtures {
         defer { try? FileManager.default.removeItem(at: dir) }
         func expectError(_ content: String?, _ name: String, mentions: String) {
             let path = dir.appendingPathComponent(name).path
-            if let content { FileManager.default.createFile(atPath: path, contents: Data(content.utf8)) }
+            if let content { _ = FileManager.default.createFile(atPath: path, contents: Data(content.utf8)) }
             do {
                 _ = try Vocabulary(contentsOf: path)
                 Issue.record("\(name): no error")
@@ -49,6 +49,16 @@ enum TokenizerFixtures {
         expectError("", "empty.txt", mentions: "empty")
         expectError("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\na\n", "dup.txt", mentions: "duplicate token \"a\"")
         expectError("[PAD]\n[CLS]\n[SEP]\n[MASK]\na\n", "nounk.txt", mentions: "[UNK]")
+    }
+
+    @Test func vocabularyReadsCRLFAndKeepsCanonicalTwinsApart() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vocab-\(UUID().uuidString).txt").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let text = "[PAD]\r\n[UNK]\r\n[CLS]\r\n[SEP]  \r\n[MASK]\r\n;\r\n\u{37E}\r\n\u{C5}\r\n\u{212B}\r\n"
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        let v = try Vocabulary(contentsOf: path)
+        #expect(v.count == 9 && v.sepId == 3)
+        #expect(v.id(of: ";") == 5 && v.id(of: "\u{37E}") == 6 && v.id(of: "\u{C5}") == 7 && v.id(of: "\u{212B}") == 8)
     }
 
     @Test func vocabularyRoundTrip() throws {
@@ -73,6 +83,23 @@ enum TokenizerFixtures {
         let single = uncased.encodeForModel("a", pair: nil)
         #expect(single.ids == [101, vocab.id(of: "a")!, 102] && single.segmentIds == [0, 0, 0])
         #expect(uncased.encodeBatch(["Hello", "world"], threads: 2) == [uncased.encode("Hello"), uncased.encode("world")])
+    }
+
+    @Test func wordLengthLimit() {
+        let word = String(repeating: "a", count: 150)
+        let hf = BertTokenizer(vocabulary: vocab, lowercase: true)
+        let google = BertTokenizer(vocabulary: vocab, lowercase: true, maxCharactersPerWord: 200)
+        #expect(hf.tokenize(word) == ["[UNK]"])
+        #expect(google.tokenize(word).count > 1 && !google.tokenize(word).contains("[UNK]"))
+        // The limit counts characters after normalization: 100 "é" are 100 "e" once accents are stripped.
+        #expect(hf.tokenize(String(repeating: "e\u{301}", count: 100)) != ["[UNK]"])
+        #expect(BertTokenizer(vocabulary: vocab, lowercase: false).tokenize(String(repeating: "e\u{301}", count: 100)) == ["[UNK]"])
+    }
+
+    @Test func batchMatchesOneByOne() {
+        let tokenizer = BertTokenizer(vocabulary: vocab, lowercase: true)
+        let texts = (0..<500).map { "Line \($0): the quick brown fox, \($0 * 7919) jumps — déjà vu 中文 [MASK]." }
+        #expect(tokenizer.encodeBatch(texts, threads: 2) == texts.map { tokenizer.encode($0) })
     }
 
     @Test func basicTokenizerWords() {

@@ -121,10 +121,27 @@ final class ScalarTable: @unchecked Sendable {
             || (age.major == categoryVersion.major && age.minor <= categoryVersion.minor)
     }
 
+    /// Characters whose general category changed after Unicode 8.0, with their 8.0 category
+    /// (found by `bench/unicode_sweep.py`, which runs every code point through both tokenizers).
+    static let legacyCategories: [UInt32: Unicode.GeneralCategory] = [
+        0x166D: .otherPunctuation,   // CANADIAN SYLLABICS CHI SIGN, So since 12.0
+        0x111C9: .otherPunctuation,  // SHARADA SANDHI MARK, Mn since 13.0
+        0x1734: .nonspacingMark,     // HANUNOO SIGN PAMUDPOD, Mc since 14.0
+        0x1171E: .nonspacingMark,    // AHOM CONSONANT SIGN MEDIAL RA, Mc since 14.0
+        0x1885: .otherLetter,        // MONGOLIAN LETTER ALI GALI BALUDA, Mn since 9.0
+        0x1886: .otherLetter,        // MONGOLIAN LETTER ALI GALI THREE BALUDA, Mn since 9.0
+        0xA9BD: .spacingMark,        // JAVANESE CONSONANT SIGN KERET, Mn since 12.0
+    ]
+
+    /// The general category as HF's tables (Unicode 8.0) have it.
+    static func legacyCategory(_ s: Unicode.Scalar) -> Unicode.GeneralCategory {
+        legacyCategories[s.value] ?? s.properties.generalCategory
+    }
+
     /// `\t \n \r` are whitespace, not control; otherwise Cc, Cf and Co (as of Unicode 8.0).
     static func isControl(_ s: Unicode.Scalar) -> Bool {
         if s == "\t" || s == "\n" || s == "\r" { return false }
-        switch s.properties.generalCategory {
+        switch legacyCategory(s) {
         case .control: return true
         case .format, .privateUse: return isLegacyAssigned(s)
         default: return false
@@ -144,7 +161,7 @@ final class ScalarTable: @unchecked Sendable {
             return true
         }
         if v < 128 { return false }
-        switch s.properties.generalCategory {
+        switch legacyCategory(s) {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
              .initialPunctuation, .finalPunctuation, .otherPunctuation:
             return isLegacyAssigned(s)
@@ -154,7 +171,7 @@ final class ScalarTable: @unchecked Sendable {
     }
 
     static func isNonspacingMark(_ s: Unicode.Scalar) -> Bool {
-        s.properties.generalCategory == .nonspacingMark && isLegacyAssigned(s)
+        legacyCategory(s) == .nonspacingMark && isLegacyAssigned(s)
     }
 
     /// Google's `_is_chinese_char` ranges as HF `tokenizers` has them (its fifth range starts at U+2B920,

@@ -15,7 +15,7 @@ public struct Vocabulary: Sendable {
 
     /// Tokens by id.
     public let tokens: [String]
-    let ids: [String: Int32]
+    let ids: [TokenKey: Int32]
     /// `[PAD] [UNK] [CLS] [SEP] [MASK]` ids, in `specialTokens` order.
     let specialIds: [Int32]
     /// The lookup structure the tokenizer's WordPiece step uses.
@@ -29,11 +29,12 @@ public struct Vocabulary: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw Error(description: "vocabulary \(path): cannot read the file (missing or unreadable)")
         }
-        let text = String(decoding: data, as: UTF8.self)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            var s = Substring(line)
-            while let last = s.unicodeScalars.last, last.properties.isWhitespace { s = s.dropLast() }
-            return String(s)
+        // Split on `\n` bytes (a `String` split would keep "\r\n", one grapheme, whole), then trim
+        // trailing whitespace scalars (Rust `trim_end`, as HF does).
+        var lines: [String] = data.split(separator: 10, omittingEmptySubsequences: false).map { bytes in
+            var scalars = Substring(decoding: bytes, as: UTF8.self).unicodeScalars
+            while let last = scalars.last, last.properties.isWhitespace { scalars.removeLast() }
+            return String(String.UnicodeScalarView(scalars))
         }
         if lines.last == "" { lines.removeLast() }
         if lines.isEmpty { throw Error(description: "vocabulary \(path): the file is empty") }
@@ -49,18 +50,18 @@ public struct Vocabulary: Sendable {
     ///   special token.
     public init(tokens: [String]) throws {
         if tokens.isEmpty { throw Error(description: "no tokens") }
-        var ids: [String: Int32] = [:]
+        var ids: [TokenKey: Int32] = [:]
         ids.reserveCapacity(tokens.count)
         for (i, token) in tokens.enumerated() {
             if token.isEmpty { throw Error(description: "line \(i + 1) is empty") }
-            if let previous = ids[token] {
+            if let previous = ids[TokenKey(token)] {
                 throw Error(description: "duplicate token \"\(token)\" on lines \(previous + 1) and \(i + 1)")
             }
-            ids[token] = Int32(i)
+            ids[TokenKey(token)] = Int32(i)
         }
         var specialIds: [Int32] = []
         for special in Vocabulary.specialTokens {
-            guard let id = ids[special] else { throw Error(description: "no \(special) token") }
+            guard let id = ids[TokenKey(special)] else { throw Error(description: "no \(special) token") }
             specialIds.append(id)
         }
         self.tokens = tokens
@@ -73,7 +74,7 @@ public struct Vocabulary: Sendable {
     public var count: Int { tokens.count }
 
     /// The id of `token`, or nil when it is not in the vocabulary.
-    public func id(of token: String) -> Int32? { ids[token] }
+    public func id(of token: String) -> Int32? { ids[TokenKey(token)] }
 
     /// `[UNK]`
     public var unknownId: Int32 { specialIds[1] }
@@ -96,5 +97,18 @@ public struct Vocabulary: Sendable {
         } catch {
             throw Error(description: "vocabulary \(path): cannot write the file: \(error.localizedDescription)")
         }
+    }
+}
+
+/// A token compared by its exact scalars: Swift's `String` equality is canonical equivalence, which
+/// would make `;` and U+037E GREEK QUESTION MARK (or `Å` and U+212B ANGSTROM SIGN) the same token, while a
+/// vocabulary (and HF) tells them apart.
+struct TokenKey: Hashable, Sendable {
+    let string: String
+    init(_ string: String) { self.string = string }
+    static func == (a: TokenKey, b: TokenKey) -> Bool { a.string.utf8.elementsEqual(b.string.utf8) }
+    func hash(into hasher: inout Hasher) {
+        var s = string
+        s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
 }

@@ -20,11 +20,18 @@ final class WordpieceIndex: @unchecked Sendable {
     /// The longest word-initial and continuation keys, in scalars.
     let maxInitialLength: Int
     let maxContinuationLength: Int
+    /// `[2, 65536]` the longest word-initial (row 0) and continuation (row 1) key that starts with a BMP
+    /// scalar, capped at 255; 0 when none does. A word with a capital letter and an uncased vocabulary
+    /// then fails at once instead of probing every length.
+    private let maxLengthByFirst: UnsafeMutablePointer<UInt8>
 
     init(tokens: [String]) {
         var keyScalars: [UInt32] = []
         var offsets: [Int32] = [], lengths: [Int32] = [], hashes: [UInt64] = [], ids: [Int32] = []
         var maxInitial = 0, maxContinuation = 0
+        let byFirst = UnsafeMutablePointer<UInt8>.allocate(capacity: 2 * 65536)
+        byFirst.initialize(repeating: 0, count: 2 * 65536)
+        maxLengthByFirst = byFirst
         func add(_ scalars: ArraySlice<UInt32>, continuation: Bool, id: Int) {
             offsets.append(Int32(keyScalars.count))
             lengths.append(Int32(scalars.count))
@@ -35,6 +42,10 @@ final class WordpieceIndex: @unchecked Sendable {
             ids.append(Int32(id))
             if continuation { maxContinuation = max(maxContinuation, scalars.count) }
             else { maxInitial = max(maxInitial, scalars.count) }
+            if let first = scalars.first, first < 65536 {
+                let slot = (continuation ? 65536 : 0) + Int(first)
+                byFirst[slot] = max(byFirst[slot], UInt8(min(scalars.count, 255)))
+            }
         }
         for (id, token) in tokens.enumerated() {
             let scalars = token.unicodeScalars.map(\.value)
@@ -76,8 +87,18 @@ final class WordpieceIndex: @unchecked Sendable {
     }
 
     deinit {
-        slots.deallocate(); entryHash.deallocate(); entryOffset.deallocate()
+        slots.deallocate(); maxLengthByFirst.deallocate(); entryHash.deallocate(); entryOffset.deallocate()
         entryLength.deallocate(); entryId.deallocate(); keys.deallocate()
+    }
+
+    /// The longest key (of the kind) that could start with `first`.
+    @inline(__always)
+    func maxLength(startingWith first: UInt32, continuation: Bool) -> Int {
+        if first < 65536 {
+            let m = Int(maxLengthByFirst[(continuation ? 65536 : 0) + Int(first)])
+            return m < 255 ? m : (continuation ? maxContinuationLength : maxInitialLength)
+        }
+        return continuation ? maxContinuationLength : maxInitialLength
     }
 
     /// Mixes a polynomial hash (and the continuation flag) into a well-spread slot hash.
@@ -145,7 +166,7 @@ struct WordpieceTokenizer: Sendable {
         powers.withUnsafeBufferPointer { pow in
             while start < count {
                 let continuation = start > 0
-                var end = min(count, start + (continuation ? index.maxContinuationLength : index.maxInitialLength))
+                var end = min(count, start + index.maxLength(startingWith: word[start], continuation: continuation))
                 var found: Int32 = -1
                 while end > start {
                     let h = prefix[end] &- prefix[start] &* pow[end - start]
