@@ -18,8 +18,9 @@ public struct PrepareOptions: Sendable, Codable {
     public var threads = 2
     /// Input bytes per shard when `trainingShards` is 0.
     public var autoShardBytes = 64 << 20
-    /// gzip level of the HDF5 chunks (4 is h5py's default, which NVIDIA's script uses).
-    public var compressionLevel = 4
+    /// gzip level of the HDF5 chunks. 1 by default: with libdeflate it already gives smaller shards than
+    /// h5py's level 4 (NVIDIA's setting) in less than half the time; 4 reproduces h5py's setting.
+    public var compressionLevel = 1
     /// Add HDF5's byte-shuffle filter before gzip (smaller, faster; not in NVIDIA's files, read by any HDF5).
     public var byteShuffle = false
 
