@@ -62,9 +62,9 @@ public struct PrepareProgress: Sendable {
 /// **Memory-bounded scheme.** Pass 1 streams the input in blocks of documents (about 4 MiB of text), tokenizes
 /// each block on `threads` threads, and appends each document's ids to a temporary file of the shard it is
 /// dealt to: the `d`-th document goes to the test set with probability `evalFraction` (its own seeded draw)
-/// and otherwise to training shard `d mod trainingShards` (test documents likewise round-robin over the test
-/// shards). Pass 2 turns the shards into HDF5 files one after another, each on all threads: it loads that
-/// shard's documents and runs Google's `create_training_instances` on them — documents shuffled, `dupeFactor`
+/// and otherwise to the training shard with the fewest tokens so far (test documents likewise over the test
+/// shards), which depends on the input order only. Pass 2 turns the shards into HDF5 files one after another,
+/// each on all threads: it loads that shard's documents and runs Google's `create_training_instances` on them — documents shuffled, `dupeFactor`
 /// passes (in parallel over fixed units of pass × document block, each with its own stream), instances
 /// shuffled — then deflates the HDF5 chunks in parallel and writes the file. This is what NVIDIA's pipeline
 /// does (text shards first, then one create_pretraining_data.py run per shard): random next sentences are
@@ -113,7 +113,8 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
         var summary = PrepareSummary()
         summary.inputBytes = totalBytes
         var bytesRead = 0
-        var documentIndex = 0, trainingIndex = 0, testIndex = 0
+        var documentIndex = 0
+        var shardTokens = [Int](repeating: 0, count: trainingShards + testShards)
         var block: [[String]] = []
         var blockBytes = 0
         var lastReport = Date.distantPast
@@ -133,8 +134,11 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
                     && { var r = DataRandom(seed: options.seed, streams: [3, UInt64(documentIndex)]); return r.uniform() < options.evalFraction }()
                 documentIndex += 1
                 let target: Int
-                if toTest { target = trainingShards + testIndex % testShards; testIndex += 1 }
-                else { target = trainingIndex % trainingShards; trainingIndex += 1 }
+                // The shard of its kind with the fewest tokens so far (the first one on ties), so shards come
+                // out about equally large, as NVIDIA's sharding balances them.
+                let range = toTest ? trainingShards..<(trainingShards + testShards) : 0..<trainingShards
+                target = range.min { shardTokens[$0] < shardTokens[$1] || (shardTokens[$0] == shardTokens[$1] && $0 < $1) }!
+                shardTokens[target] += doc.tokens.count
                 try spools[target].append(doc)
                 summary.documents += 1
                 summary.sentences += doc.sentenceCount
