@@ -64,9 +64,10 @@ public struct PrepareProgress: Sendable {
 /// dealt to: the `d`-th document goes to the test set with probability `evalFraction` (its own seeded draw)
 /// and otherwise to the training shard with the fewest tokens so far (test documents likewise over the test
 /// shards), which depends on the input order only. Pass 2 turns the shards into HDF5 files one after another,
-/// each on all threads: it loads that shard's documents and runs Google's `create_training_instances` on them — documents shuffled, `dupeFactor`
-/// passes (in parallel over fixed units of pass × document block, each with its own stream), instances
-/// shuffled — then deflates the HDF5 chunks in parallel and writes the file. This is what NVIDIA's pipeline
+/// each on all threads: it loads that shard's documents and runs Google's `create_training_instances` on
+/// them — documents shuffled, `dupeFactor` passes (in parallel over fixed units of pass × document block,
+/// each with its own stream), instances shuffled — then deflates the HDF5 chunks in parallel and writes the
+/// file. This is what NVIDIA's pipeline
 /// does (text shards first, then one create_pretraining_data.py run per shard): random next sentences are
 /// drawn from the same shard, and memory holds one shard × dupe factor (about 12 × the shard's text size),
 /// never the whole corpus. The output depends on the seed and the shard counts only, never on `threads`.
