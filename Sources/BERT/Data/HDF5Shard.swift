@@ -14,8 +14,11 @@ import Synchronization
 
 /// A shard problem, worded as one line that names the file, the dataset and what to do.
 public struct ShardError: Error, CustomStringConvertible, Equatable {
+    /// The whole message: `<file>: <what is wrong>; <what to do>`.
     public var message: String
+    /// - Parameter message: one line naming the file and what to do.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { message }
 }
 
@@ -39,16 +42,26 @@ public enum ShardDataset: String, CaseIterable, Sendable {
 
 /// The six arrays of a shard (or of some of its rows), 32-bit and row-major.
 public struct ShardRows: Sendable, Equatable {
+    /// N: rows.
     public var count: Int
+    /// S
     public var seqLength: Int
+    /// P
     public var maxPredictions: Int
+    /// `[N, S]` token ids, zero-padded.
     public var inputIds: [Int32]
+    /// `[N, S]` 1 for real tokens.
     public var inputMask: [Int32]
+    /// `[N, S]` 0 for `[CLS]` A `[SEP]`, 1 for B `[SEP]`.
     public var segmentIds: [Int32]
+    /// `[N, P]` masked positions, ascending, zero-padded.
     public var maskedLMPositions: [Int32]
+    /// `[N, P]` original ids at the masked positions, zero-padded.
     public var maskedLMIds: [Int32]
+    /// `[N]` 1 when B is a random sentence.
     public var nextSentenceLabels: [Int32]
 
+    /// Zero-filled rows.
     public init(count: Int, seqLength: Int, maxPredictions: Int) {
         self.count = count; self.seqLength = seqLength; self.maxPredictions = maxPredictions
         inputIds = Array(repeating: 0, count: count * seqLength)
@@ -340,6 +353,7 @@ public enum ShardWriter {
 
 /// An open shard: shapes read and checked at open, rows read on demand (hyperslabs).
 public final class ShardReader {
+    /// The file.
     public let path: String
     /// N
     public let count: Int

@@ -3,18 +3,25 @@ import Synchronization
 
 /// Everything `bert prepare` decides.
 public struct PrepareOptions: Sendable, Codable {
+    /// Files, directories and glob patterns (`--input`).
     public var inputs: [String] = []
+    /// `--input-format`.
     public var format: CorpusFormat = .auto
+    /// `--output-dir`.
     public var outputDirectory = "."
     /// Shard names are `<prefix>_training_<k>.hdf5` and `<prefix>_test_<k>.hdf5`, like NVIDIA's.
     public var outputPrefix = "corpus"
+    /// The instance flags (S, P, masked-LM probability, dupe factor, …).
     public var instance = InstanceOptions()
+    /// `--random-seed`.
     public var seed: UInt64 = 12345
     /// Training shards; 0 picks one per `autoShardBytes` of input text.
     public var trainingShards = 0
     /// The fraction of documents that go to the test shards (NVIDIA's `fraction_test_set`).
     public var evalFraction = 0.0
+    /// Test shards when `evalFraction` > 0.
     public var testShards = 1
+    /// Worker threads (the output does not depend on them).
     public var threads = 2
     /// Input bytes per shard when `trainingShards` is 0.
     public var autoShardBytes = 64 << 20
@@ -29,12 +36,19 @@ public struct PrepareOptions: Sendable, Codable {
 
 /// What one run made.
 public struct PrepareSummary: Sendable, Codable {
+    /// Non-empty documents read.
     public var documents = 0
+    /// Non-empty sentences in them.
     public var sentences = 0
+    /// Bytes of input text.
     public var inputBytes = 0
+    /// Counts over the training shards.
     public var training = InstanceStatistics()
+    /// Counts over the test shards.
     public var test = InstanceStatistics()
+    /// The shards written: training, then test.
     public var shardPaths: [String] = []
+    /// Wall time of both passes.
     public var seconds = 0.0
     /// Wall time of pass 1 (read, split, tokenize, spool).
     public var readSeconds = 0.0
@@ -46,14 +60,23 @@ public struct PrepareSummary: Sendable, Codable {
 
 /// A progress report (called from the thread that runs `prepare`).
 public struct PrepareProgress: Sendable {
+    /// Pass 1 (read and tokenize) or pass 2 (instances and HDF5).
     public enum Phase: String, Sendable { case tokenizing, writing }
+    /// Which pass.
     public var phase: Phase
+    /// Documents read so far.
     public var documents: Int
+    /// Input bytes read so far.
     public var bytesRead: Int
+    /// Input bytes in all.
     public var totalBytes: Int
+    /// Shards written so far.
     public var shardsDone: Int
+    /// Shards to write.
     public var shardCount: Int
+    /// Instances written so far.
     public var instances: Int
+    /// Seconds since the start.
     public var elapsed: Double
 }
 
@@ -72,7 +95,9 @@ public struct PrepareProgress: Sendable {
 /// drawn from the same shard, and memory holds one shard × dupe factor (about 12 × the shard's text size),
 /// never the whole corpus. The output depends on the seed and the shard counts only, never on `threads`.
 public final class PretrainingDataPreparer: @unchecked Sendable {
+    /// The run's settings.
     public let options: PrepareOptions
+    /// Special ids and the `##` table.
     public let vocabulary: MaskingVocabulary
     private let encode: @Sendable (String) -> [Int32]
 

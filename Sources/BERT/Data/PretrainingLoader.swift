@@ -3,8 +3,11 @@ import Foundation
 /// Where the loader stands: the next optimizer step starts at sample `position` of epoch `epoch` in the
 /// global sample order. A checkpoint stores it; passing it back to `PretrainingLoader` resumes exactly.
 public struct LoaderCursor: Codable, Equatable, Sendable {
+    /// Passes over the data completed.
     public var epoch: Int
+    /// The first sample of the next step, counted in the epoch's global order.
     public var position: Int
+    /// The start of epoch `epoch`, or a saved place.
     public init(epoch: Int = 0, position: Int = 0) { self.epoch = epoch; self.position = position }
 }
 
@@ -23,6 +26,7 @@ public struct LoaderCursor: Codable, Equatable, Sendable {
 /// the next shard on a background thread while the current one is served. Every row read is validated
 /// (ids below `vocabSize`, positions below S, labels 0/1).
 public final class PretrainingLoader: @unchecked Sendable {
+    /// The shards, sorted by path.
     public let shardPaths: [String]
     /// Rows per shard, in `shardPaths` order.
     public let shardCounts: [Int]
@@ -32,10 +36,15 @@ public final class PretrainingLoader: @unchecked Sendable {
     public let maxPredictions: Int
     /// Samples in one epoch.
     public let samplesPerEpoch: Int
+    /// Fixes the global sample order.
     public let seed: UInt64
+    /// W: ranks.
     public let worldSize: Int
+    /// r: this rank.
     public let rank: Int
+    /// b: samples per micro-batch.
     public let microBatchSize: Int
+    /// A: micro-batches per optimizer step.
     public let accumulationSteps: Int
     /// G: samples per optimizer step over all ranks.
     public var globalBatchSize: Int { worldSize * accumulationSteps * microBatchSize }
