@@ -144,6 +144,9 @@ public struct ShardRows: Sendable, Equatable {
 
 /// Thin HDF5 helpers; every call site silences HDF5's own error printing for its thread first.
 enum HDF5 {
+    /// Serialises our HDF5 calls: Debian's library is built thread-safe, other builds may not be.
+    static let lock = NSRecursiveLock()
+
     static func silence() { swh5_silence_errors() }
 
     /// Closes an id of the right kind when it is valid.
@@ -296,6 +299,8 @@ public enum ShardWriter {
         }
         guard !failed.load(ordering: .relaxed) else { throw ShardError("\(path): zlib could not compress the data") }
 
+        HDF5.lock.lock()
+        defer { HDF5.lock.unlock() }
         HDF5.silence()
         let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
         let file = H5Fcreate(tmp, swh5_f_acc_trunc(), swh5_p_default(), swh5_p_default())
@@ -367,6 +372,8 @@ public final class ShardReader {
     /// Opens `path` and checks that the six datasets are there with consistent 2-D/1-D shapes.
     /// - Throws: `ShardError` naming the file, the dataset and what to do.
     public init(path: String) throws {
+        HDF5.lock.lock()
+        defer { HDF5.lock.unlock() }
         HDF5.silence()
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else {
@@ -419,6 +426,8 @@ public final class ShardReader {
     }
 
     deinit {
+        HDF5.lock.lock()
+        defer { HDF5.lock.unlock() }
         for (_, id) in datasets { H5Dclose(id) }
         H5Fclose(file)
     }
@@ -438,6 +447,8 @@ public final class ShardReader {
     /// - Returns: rows in the order asked for.
     /// - Throws: `ShardError` when a row is out of range or the data cannot be read (truncated file).
     public func read(rows wanted: [Int]) throws -> ShardRows {
+        HDF5.lock.lock()
+        defer { HDF5.lock.unlock() }
         HDF5.silence()
         for r in wanted where r < 0 || r >= count {
             throw ShardError("\(path): row \(r) asked for but the shard holds \(count) rows")
