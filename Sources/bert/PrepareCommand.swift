@@ -162,6 +162,10 @@ struct PrepareCommand: ParsableCommand {
                      s.readSeconds, s.instanceSeconds, s.writeSeconds))
         print(line("training", s.training))
         if s.test.instances > 0 || options.evalFraction > 0 { print(line("test", s.test)) }
+        if !s.staleShards.isEmpty {
+            print("warning: \(s.staleShards.count) older shard(s) with the same prefix are in the output directory "
+                  + "(\((s.staleShards.first! as NSString).lastPathComponent), …); remove them before training")
+        }
         print("shards: \(s.shardPaths.count) in \(options.outputDirectory) (S=\(options.instance.maxSeqLength), P=\(options.instance.maxPredictionsPerSeq))")
     }
 }

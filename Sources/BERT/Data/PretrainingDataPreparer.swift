@@ -50,6 +50,9 @@ public struct PrepareSummary: Sendable, Codable {
     public var shardPaths: [String] = []
     /// Wall time of both passes.
     public var seconds = 0.0
+    /// Shards with this run's prefix in the output directory that this run did not write (left from an
+    /// earlier run with more shards): a loader listing the directory would take them too.
+    public var staleShards: [String] = []
     /// Wall time of pass 1 (read, split, tokenize, spool).
     public var readSeconds = 0.0
     /// Seconds spent making instances in pass 2.
@@ -228,6 +231,10 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
         summary.training = final.training
         summary.test = final.test
         summary.shardPaths = jobs.map(\.output)
+        let written = Set(summary.shardPaths.map { ($0 as NSString).lastPathComponent })
+        summary.staleShards = ((try? fm.contentsOfDirectory(atPath: options.outputDirectory)) ?? []).filter {
+            $0.hasPrefix(options.outputPrefix + "_") && $0.hasSuffix(".hdf5") && !written.contains($0)
+        }.sorted().map { (options.outputDirectory as NSString).appendingPathComponent($0) }
         summary.instanceSeconds = final.instanceSeconds
         summary.writeSeconds = final.writeSeconds
         summary.seconds = Date().timeIntervalSince(start)
