@@ -71,8 +71,8 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "Fraction of documents held out for the test shards.")
     var evalFraction = 0.0
 
-    @Option(help: "gzip level of the HDF5 chunks, 1 (fastest) to 9 (smallest); 4 is h5py's default, as in NVIDIA's script.")
-    var compressionLevel = 4
+    @Option(help: "gzip level of the HDF5 chunks, 1 (fastest) to 9 (smallest). NVIDIA's script uses h5py's 4; with libdeflate (used when installed) level 1 already gives smaller files than that.")
+    var compressionLevel = 1
 
     @Flag(help: "Add HDF5's byte-shuffle filter before gzip: smaller shards, faster to write; h5py and every HDF5 reader read them, but NVIDIA's own files do not use it.")
     var byteShuffle = false
@@ -131,7 +131,8 @@ struct PrepareCommand: ParsableCommand {
             summary = try preparer.prepare(progress: display.show)
         } catch let error as ShardError {
             display.finish()
-            throw ValidationError(error.message)
+            FileHandle.standardError.write("bert prepare: \(error.message)\n".data(using: .utf8)!)
+            throw ExitCode.failure
         }
         display.finish()
         Self.printSummary(summary, options: options)
@@ -161,6 +162,10 @@ struct PrepareCommand: ParsableCommand {
                      s.readSeconds, s.instanceSeconds, s.writeSeconds))
         print(line("training", s.training))
         if s.test.instances > 0 || options.evalFraction > 0 { print(line("test", s.test)) }
+        if !s.staleShards.isEmpty {
+            print("warning: \(s.staleShards.count) older shard(s) with the same prefix are in the output directory "
+                  + "(\((s.staleShards.first! as NSString).lastPathComponent), …); remove them before training")
+        }
         print("shards: \(s.shardPaths.count) in \(options.outputDirectory) (S=\(options.instance.maxSeqLength), P=\(options.instance.maxPredictionsPerSeq))")
     }
 }

@@ -160,7 +160,7 @@ def split_sentences(text):
     """The same rules as Sources/BERT/Data/SentenceSegmenter.swift (ASCII capitals only)."""
     out, start = [], 0
     for m in _BOUNDARY.finditer(text):
-        if m.group(0) == "." or (m.group(0).startswith(".") and len(m.group(0).rstrip("\"')]\u201d\u2019")) == 1):
+        if m.group(0) == ".":
             word = text[start:m.start()].split()[-1:] or [""]
             word = word[0].lstrip("(\"'[").lower()
             if 0 < len(word) <= 8 and (

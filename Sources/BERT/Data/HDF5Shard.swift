@@ -14,8 +14,11 @@ import Synchronization
 
 /// A shard problem, worded as one line that names the file, the dataset and what to do.
 public struct ShardError: Error, CustomStringConvertible, Equatable {
+    /// The whole message: `<file>: <what is wrong>; <what to do>`.
     public var message: String
+    /// - Parameter message: one line naming the file and what to do.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { message }
 }
 
@@ -39,16 +42,26 @@ public enum ShardDataset: String, CaseIterable, Sendable {
 
 /// The six arrays of a shard (or of some of its rows), 32-bit and row-major.
 public struct ShardRows: Sendable, Equatable {
+    /// N: rows.
     public var count: Int
+    /// S
     public var seqLength: Int
+    /// P
     public var maxPredictions: Int
+    /// `[N, S]` token ids, zero-padded.
     public var inputIds: [Int32]
+    /// `[N, S]` 1 for real tokens.
     public var inputMask: [Int32]
+    /// `[N, S]` 0 for `[CLS]` A `[SEP]`, 1 for B `[SEP]`.
     public var segmentIds: [Int32]
+    /// `[N, P]` masked positions, ascending, zero-padded.
     public var maskedLMPositions: [Int32]
+    /// `[N, P]` original ids at the masked positions, zero-padded.
     public var maskedLMIds: [Int32]
+    /// `[N]` 1 when B is a random sentence.
     public var nextSentenceLabels: [Int32]
 
+    /// Zero-filled rows.
     public init(count: Int, seqLength: Int, maxPredictions: Int) {
         self.count = count; self.seqLength = seqLength; self.maxPredictions = maxPredictions
         inputIds = Array(repeating: 0, count: count * seqLength)
@@ -131,6 +144,9 @@ public struct ShardRows: Sendable, Equatable {
 
 /// Thin HDF5 helpers; every call site silences HDF5's own error printing for its thread first.
 enum HDF5 {
+    /// Serialises our HDF5 calls: Debian's library is built thread-safe, other builds may not be.
+    static let lock = NSRecursiveLock()
+
     static func silence() { swh5_silence_errors() }
 
     /// Closes an id of the right kind when it is valid.
@@ -159,11 +175,11 @@ public enum ShardWriter {
     /// Writes `rows` to `path`: first to `path + ".tmp-<pid>"`, then fsync'd and renamed, so a crash never
     /// leaves a file under the final name that looks complete.
     /// - Parameters:
-    ///   - compressionLevel: gzip level (h5py's default, 4, unless told otherwise).
+    ///   - compressionLevel: gzip level, 1 (fastest, the default) to 9; h5py and NVIDIA use 4.
     ///   - byteShuffle: add HDF5's shuffle filter before gzip (smaller and faster; every HDF5 reader has it).
     ///   - threads: threads that compress chunks.
     /// - Throws: `ShardError` when HDF5 or zlib refuses a step.
-    public static func write(_ rows: ShardRows, to path: String, compressionLevel: Int32 = 4, byteShuffle: Bool = false,
+    public static func write(_ rows: ShardRows, to path: String, compressionLevel: Int32 = 1, byteShuffle: Bool = false,
                              threads: Int = 1) throws {
         try write(.rows(rows), count: rows.count, seqLength: rows.seqLength, maxPredictions: rows.maxPredictions,
                   to: path, compressionLevel: compressionLevel, byteShuffle: byteShuffle, threads: threads)
@@ -171,7 +187,7 @@ public enum ShardWriter {
 
     /// Writes instances, row `r` being `instances[order[r]]`, padded to `seqLength` / `maxPredictions`.
     public static func write(_ instances: [TrainingInstance], order: [Int], seqLength: Int, maxPredictions: Int,
-                             to path: String, compressionLevel: Int32 = 4, byteShuffle: Bool = false,
+                             to path: String, compressionLevel: Int32 = 1, byteShuffle: Bool = false,
                              threads: Int = 1) throws {
         precondition(order.count == instances.count, "ShardWriter: order must be a permutation of the instances")
         for inst in instances where inst.inputIds.count > seqLength || inst.maskedPositions.count > maxPredictions {
@@ -283,6 +299,8 @@ public enum ShardWriter {
         }
         guard !failed.load(ordering: .relaxed) else { throw ShardError("\(path): zlib could not compress the data") }
 
+        HDF5.lock.lock()
+        defer { HDF5.lock.unlock() }
         HDF5.silence()
         let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
         let file = H5Fcreate(tmp, swh5_f_acc_trunc(), swh5_p_default(), swh5_p_default())
@@ -340,6 +358,7 @@ public enum ShardWriter {
 
 /// An open shard: shapes read and checked at open, rows read on demand (hyperslabs).
 public final class ShardReader {
+    /// The file.
     public let path: String
     /// N
     public let count: Int
@@ -353,6 +372,8 @@ public final class ShardReader {
     /// Opens `path` and checks that the six datasets are there with consistent 2-D/1-D shapes.
     /// - Throws: `ShardError` naming the file, the dataset and what to do.
     public init(path: String) throws {
+        HDF5.lock.lock()
+        defer { HDF5.lock.unlock() }
         HDF5.silence()
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else {
@@ -405,6 +426,8 @@ public final class ShardReader {
     }
 
     deinit {
+        HDF5.lock.lock()
+        defer { HDF5.lock.unlock() }
         for (_, id) in datasets { H5Dclose(id) }
         H5Fclose(file)
     }
@@ -412,37 +435,59 @@ public final class ShardReader {
     /// Reads every row.
     public func readAll() throws -> ShardRows { try read(rows: Array(0..<count)) }
 
-    /// Reads the given rows (any order, repeats allowed) with one hyperslab selection per dataset that covers
-    /// only the runs of rows needed.
+    /// Rows per block read: a block holding needed rows is read whole (HDF5 inflates whole chunks anyway).
+    public static let blockRows = 1024
+
+    /// Reads the given rows (any order, repeats allowed).
+    ///
+    /// The needed rows are grouped into spans of at most `blockRows` rows; each span is read with one simple
+    /// hyperslab per dataset and only its needed rows are kept, so a rank never holds more than it serves
+    /// plus one block, and blocks without a needed row are not read at all. (One hyperslab made of thousands
+    /// of scattered rows is far slower in HDF5 1.10 than these block reads.)
     /// - Returns: rows in the order asked for.
     /// - Throws: `ShardError` when a row is out of range or the data cannot be read (truncated file).
     public func read(rows wanted: [Int]) throws -> ShardRows {
+        HDF5.lock.lock()
+        defer { HDF5.lock.unlock() }
         HDF5.silence()
         for r in wanted where r < 0 || r >= count {
             throw ShardError("\(path): row \(r) asked for but the shard holds \(count) rows")
         }
-        // Unique sorted rows, grouped into runs of consecutive rows.
         let sorted = Array(Set(wanted)).sorted()
-        var runs: [(start: Int, length: Int)] = []
-        for r in sorted {
-            if let last = runs.last, last.start + last.length == r { runs[runs.count - 1].length += 1 }
-            else { runs.append((r, 1)) }
-        }
-        var slot = [Int: Int](minimumCapacity: sorted.count)
-        for (k, r) in sorted.enumerated() { slot[r] = k }
-
         var packed = ShardRows(count: sorted.count, seqLength: seqLength, maxPredictions: maxPredictions)
-        if !sorted.isEmpty {
-            try readRuns(.inputIds, runs, width: seqLength, into: &packed.inputIds)
-            try readRuns(.inputMask, runs, width: seqLength, into: &packed.inputMask)
-            try readRuns(.segmentIds, runs, width: seqLength, into: &packed.segmentIds)
-            try readRuns(.maskedLMPositions, runs, width: maxPredictions, into: &packed.maskedLMPositions)
-            try readRuns(.maskedLMIds, runs, width: maxPredictions, into: &packed.maskedLMIds)
-            try readRuns(.nextSentenceLabels, runs, width: nil, into: &packed.nextSentenceLabels)
+        let S = seqLength, P = maxPredictions
+        var k = 0          // next row of `packed`
+        var i = 0
+        while i < sorted.count {
+            // A span: rows sorted[i..<j] all inside [first, first + blockRows).
+            let first = sorted[i]
+            var j = i + 1
+            while j < sorted.count && sorted[j] < first + Self.blockRows { j += 1 }
+            let last = sorted[j - 1]
+            let n = last - first + 1
+            var block = ShardRows(count: n, seqLength: S, maxPredictions: P)
+            try readRange(.inputIds, start: first, count: n, width: S, into: &block.inputIds)
+            try readRange(.inputMask, start: first, count: n, width: S, into: &block.inputMask)
+            try readRange(.segmentIds, start: first, count: n, width: S, into: &block.segmentIds)
+            try readRange(.maskedLMPositions, start: first, count: n, width: P, into: &block.maskedLMPositions)
+            try readRange(.maskedLMIds, start: first, count: n, width: P, into: &block.maskedLMIds)
+            try readRange(.nextSentenceLabels, start: first, count: n, width: nil, into: &block.nextSentenceLabels)
+            for q in i..<j {
+                let b = sorted[q] - first
+                packed.inputIds.replaceSubrange((k * S)..<((k + 1) * S), with: block.inputIds[(b * S)..<((b + 1) * S)])
+                packed.inputMask.replaceSubrange((k * S)..<((k + 1) * S), with: block.inputMask[(b * S)..<((b + 1) * S)])
+                packed.segmentIds.replaceSubrange((k * S)..<((k + 1) * S), with: block.segmentIds[(b * S)..<((b + 1) * S)])
+                packed.maskedLMPositions.replaceSubrange((k * P)..<((k + 1) * P), with: block.maskedLMPositions[(b * P)..<((b + 1) * P)])
+                packed.maskedLMIds.replaceSubrange((k * P)..<((k + 1) * P), with: block.maskedLMIds[(b * P)..<((b + 1) * P)])
+                packed.nextSentenceLabels[k] = block.nextSentenceLabels[b]
+                k += 1
+            }
+            i = j
         }
         if sorted == wanted { return packed }
-        let order = wanted.map { slot[$0]! }
-        let b = packed.batch(rows: order)
+        var slot = [Int: Int](minimumCapacity: sorted.count)
+        for (k, r) in sorted.enumerated() { slot[r] = k }
+        let b = packed.batch(rows: wanted.map { slot[$0]! })
         var out = ShardRows(count: 0, seqLength: seqLength, maxPredictions: maxPredictions)
         out.count = wanted.count
         out.inputIds = b.inputIds; out.inputMask = b.inputMask; out.segmentIds = b.segmentIds
@@ -451,21 +496,18 @@ public final class ShardReader {
         return out
     }
 
-    private func readRuns(_ d: ShardDataset, _ runs: [(start: Int, length: Int)], width: Int?,
-                          into buffer: inout [Int32]) throws {
+    /// Rows `start..<start + count` of dataset `d` (a `[N, width]` array, or `[N]` when `width` is nil),
+    /// converted by HDF5 to native Int32.
+    private func readRange(_ d: ShardDataset, start: Int, count: Int, width: Int?, into buffer: inout [Int32]) throws {
         let ds = datasets[d]!
         let fileSpace = H5Dget_space(ds)
         defer { HDF5.closeSpace(fileSpace) }
-        let total = runs.reduce(0) { $0 + $1.length }
-        var ok = fileSpace >= 0
-        for (k, run) in runs.enumerated() where ok {
-            var start: [hsize_t] = width == nil ? [hsize_t(run.start)] : [hsize_t(run.start), 0]
-            var count: [hsize_t] = width == nil ? [hsize_t(run.length)] : [hsize_t(run.length), hsize_t(width!)]
-            ok = H5Sselect_hyperslab(fileSpace, k == 0 ? H5S_SELECT_SET : H5S_SELECT_OR, &start, nil, &count, nil) >= 0
-        }
-        var memDims: [hsize_t] = width == nil ? [hsize_t(total)] : [hsize_t(total), hsize_t(width!)]
-        let memSpace = H5Screate_simple(Int32(memDims.count), &memDims, nil)
+        var offset: [hsize_t] = width == nil ? [hsize_t(start)] : [hsize_t(start), 0]
+        var extent: [hsize_t] = width == nil ? [hsize_t(count)] : [hsize_t(count), hsize_t(width!)]
+        let memSpace = H5Screate_simple(Int32(extent.count), &extent, nil)
         defer { HDF5.closeSpace(memSpace) }
+        var ok = fileSpace >= 0 && memSpace >= 0
+            && H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &offset, nil, &extent, nil) >= 0
         if ok {
             ok = buffer.withUnsafeMutableBufferPointer {
                 H5Dread(ds, swh5_native_int32(), memSpace, fileSpace, swh5_p_default(), $0.baseAddress) >= 0

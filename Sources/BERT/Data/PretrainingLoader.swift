@@ -3,8 +3,11 @@ import Foundation
 /// Where the loader stands: the next optimizer step starts at sample `position` of epoch `epoch` in the
 /// global sample order. A checkpoint stores it; passing it back to `PretrainingLoader` resumes exactly.
 public struct LoaderCursor: Codable, Equatable, Sendable {
+    /// Passes over the data completed.
     public var epoch: Int
+    /// The first sample of the next step, counted in the epoch's global order.
     public var position: Int
+    /// The start of epoch `epoch`, or a saved place.
     public init(epoch: Int = 0, position: Int = 0) { self.epoch = epoch; self.position = position }
 }
 
@@ -18,10 +21,12 @@ public struct LoaderCursor: Codable, Equatable, Sendable {
 /// rank `r` takes the contiguous slice `[r·A·b, (r+1)·A·b)` of it and cuts it into `A` micro-batches of `b`.
 /// So the union of the ranks' slices is the world-size-1 global batch, whatever the world size.
 ///
-/// **Reading.** Each rank reads from a shard only the rows that fall into its slices (hyperslab reads of the
-/// runs of those rows), one shard at a time, and reads the next shard on a background thread while the
-/// current one is served.
+/// **Reading.** Each rank keeps from a shard only the rows that fall into its slices, read with simple
+/// hyperslabs over the blocks that hold them (`ShardReader.read(rows:)`), one shard at a time, and reads
+/// the next shard on a background thread while the current one is served. Every row read is validated
+/// (ids below `vocabSize`, positions below S, labels 0/1).
 public final class PretrainingLoader: @unchecked Sendable {
+    /// The shards, sorted by path.
     public let shardPaths: [String]
     /// Rows per shard, in `shardPaths` order.
     public let shardCounts: [Int]
@@ -31,10 +36,15 @@ public final class PretrainingLoader: @unchecked Sendable {
     public let maxPredictions: Int
     /// Samples in one epoch.
     public let samplesPerEpoch: Int
+    /// Fixes the global sample order.
     public let seed: UInt64
+    /// W: ranks.
     public let worldSize: Int
+    /// r: this rank.
     public let rank: Int
+    /// b: samples per micro-batch.
     public let microBatchSize: Int
+    /// A: micro-batches per optimizer step.
     public let accumulationSteps: Int
     /// G: samples per optimizer step over all ranks.
     public var globalBatchSize: Int { worldSize * accumulationSteps * microBatchSize }
@@ -51,6 +61,10 @@ public final class PretrainingLoader: @unchecked Sendable {
     private let lock = NSLock()
     private var segments: [Int: SegmentFuture] = [:]
     private var orderCache: (epoch: Int, order: [Int])?
+    private var keptRows = 0
+
+    /// Rows this rank has loaded from shards so far (its own samples only; prefetched ones included).
+    public var rowsLoaded: Int { lock.lock(); defer { lock.unlock() }; return keptRows }
 
     /// - Parameters:
     ///   - shardPaths: the training shards (sorted here by path so the listing order never matters).
@@ -231,6 +245,7 @@ public final class PretrainingLoader: @unchecked Sendable {
         try rows.validate(file: shardPaths[info.shard], vocabSize: vocabSize)
         var slot = [Int](repeating: -1, count: order.count)
         for (k, i) in indexOfRow.enumerated() { slot[i] = k }
+        lock.lock(); keptRows += rows.count; lock.unlock()
         return LoadedSegment(rows: rows, slot: slot)
     }
 }

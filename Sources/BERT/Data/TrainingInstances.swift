@@ -16,6 +16,7 @@ public struct TokenizedDocument: Sendable, Equatable {
     /// `sentenceEnds[i]` is the end (exclusive) of sentence `i` in `tokens`; ascending, last == tokens.count.
     public var sentenceEnds: [Int32]
 
+    /// An empty document.
     public init() { tokens = []; sentenceEnds = [] }
 
     /// - Parameter sentences: each sentence's token ids; empty sentences are dropped as Google's reader does.
@@ -31,7 +32,9 @@ public struct TokenizedDocument: Sendable, Equatable {
         sentenceEnds.append(Int32(tokens.count))
     }
 
+    /// The number of sentences.
     public var sentenceCount: Int { sentenceEnds.count }
+    /// True when the document has no sentence.
     public var isEmpty: Bool { sentenceEnds.isEmpty }
 
     /// The token range of sentence `i` in `tokens`.
@@ -43,8 +46,11 @@ public struct TokenizedDocument: Sendable, Equatable {
 
 /// What instance creation needs to know about the vocabulary.
 public struct MaskingVocabulary: Sendable {
+    /// `[CLS]`
     public var clsId: Int32
+    /// `[SEP]`
     public var sepId: Int32
+    /// `[MASK]`
     public var maskId: Int32
     /// The number of vocabulary entries; random replacements draw uniformly from `0..<size` like Google's
     /// `vocab_words[rng.randint(0, len(vocab_words) - 1)]`.
@@ -52,6 +58,9 @@ public struct MaskingVocabulary: Sendable {
     /// `isContinuation[id]` is true for WordPiece pieces that start with `##` (whole-word masking groups them).
     public var isContinuation: [Bool]
 
+    /// - Parameters:
+    ///   - clsId, sepId, maskId: the special tokens' ids.
+    ///   - tokens: the vocabulary in id order (its size and which entries start with `##`).
     public init(clsId: Int32, sepId: Int32, maskId: Int32, tokens: [String]) {
         self.clsId = clsId; self.sepId = sepId; self.maskId = maskId
         size = tokens.count
@@ -61,11 +70,17 @@ public struct MaskingVocabulary: Sendable {
 
 /// The flags of create_pretraining_data.py that shape instances.
 public struct InstanceOptions: Sendable, Codable, Equatable {
+    /// S: `--max-seq-length`.
     public var maxSeqLength = 128
+    /// P: `--max-predictions-per-seq`.
     public var maxPredictionsPerSeq = 20
+    /// `--masked-lm-prob`.
     public var maskedLMProb = 0.15
+    /// `--short-seq-prob`: how often a document aims at a random shorter length.
     public var shortSeqProb = 0.1
+    /// `--dupe-factor`: passes over the documents, each with other masks.
     public var dupeFactor = 5
+    /// `--do-whole-word-mask`: mask a word and its `##` pieces together.
     public var doWholeWordMask = false
     /// Google's original: a "random" B drawn from the current document (after ten tries) is still labelled
     /// random. NVIDIA's fix (the default, `false`) labels it "not random".
@@ -90,18 +105,26 @@ public struct TrainingInstance: Sendable, Equatable {
 
 /// Counts gathered while creating instances (the summary of `bert prepare` and the reference test).
 public struct InstanceStatistics: Sendable, Codable, Equatable {
+    /// Instances made.
     public var instances = 0
+    /// Tokens in them, `[CLS]`/`[SEP]` included.
     public var tokens = 0
+    /// Instances whose B is a random sentence (NSP label 1).
     public var randomNext = 0
+    /// Masked-LM predictions.
     public var maskedPositions = 0
+    /// Predictions shown as `[MASK]` (about 80 %).
     public var replacedByMask = 0
+    /// Predictions left as the original token (about 10 %).
     public var keptOriginal = 0
+    /// Predictions replaced by a random vocabulary entry (about 10 %).
     public var replacedByRandom = 0
     /// Instances shorter than max_seq_length.
     public var shortInstances = 0
 
     public init() {}
 
+    /// Adds another run's counts.
     public mutating func add(_ o: InstanceStatistics) {
         instances += o.instances; tokens += o.tokens; randomNext += o.randomNext
         maskedPositions += o.maskedPositions; replacedByMask += o.replacedByMask

@@ -70,6 +70,19 @@ import Testing
         }
     }
 
+    /// Each rank loads only its own samples: over whole epochs the ranks together load each sample once.
+    @Test func ranksLoadOnlyTheirRows() throws {
+        let (dir, paths) = try Self.makeShards()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let total = Self.counts.reduce(0, +)   // 24 = 3 steps of G = 8
+        let loaders = try (0..<4).map {
+            try PretrainingLoader(shardPaths: paths, seed: 3, worldSize: 4, rank: $0, microBatchSize: 2, prefetch: false)
+        }
+        for _ in 0..<3 { _ = try Self.stepAll(loaders) }
+        #expect(loaders.map(\.rowsLoaded).reduce(0, +) == total)
+        #expect(loaders.allSatisfy { $0.rowsLoaded == total / 4 })
+    }
+
     @Test func resumeFromASavedCursorContinuesExactly() throws {
         let (dir, paths) = try Self.makeShards()
         defer { try? FileManager.default.removeItem(atPath: dir) }
