@@ -13,6 +13,7 @@ struct BertCommand: ParsableCommand {
             PrepareCommand.self,
             PretrainCommand.self,
             EvalMLMCommand.self,
+            CommCheckCommand.self,
         ]
     )
 }
