@@ -89,7 +89,7 @@ struct CommCheckCommand: ParsableCommand {
         try comm.broadcast(buffer, count: count, root: root)
         expect("broadcast", 0..<count) { Self.value(root, $0) }
 
-        for dataRoot in Set([0, root]) {
+        for dataRoot in (root == 0 ? [0] : [0, root]) {  // the same order on every rank (a Set's order is per process)
             let payload = Data("rank \(dataRoot) says hello ".utf8) + Data((0..<(count % 5000)).map { UInt8(truncatingIfNeeded: $0) })
             let received = try comm.broadcast(rank == dataRoot ? payload : Data("ignored".utf8), root: dataRoot)
             if received != payload { failures.append("broadcast(Data) from \(dataRoot): rank \(rank) received \(received.count) bytes") }
@@ -139,7 +139,8 @@ struct CommCheckCommand: ParsableCommand {
     }
 
     func injectFault(rank: Int) throws {
-        FileHandle.standardError.write(Data("comm-check: rank \(rank): injecting fault: \(failMode)\n".utf8))
+        let now = String(format: "%.3f", Date().timeIntervalSince1970)
+        FileHandle.standardError.write(Data("comm-check: rank \(rank): injecting fault: \(failMode) at unix time \(now)\n".utf8))
         switch failMode {
         case "exit": Foundation.exit(3)
         case "_exit": _exit(3)
