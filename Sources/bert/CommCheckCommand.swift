@@ -13,8 +13,9 @@ struct CommCheckCommand: ParsableCommand {
         (median of --iterations after --warmup). algbw_gbps is bytes/time for the whole buffer; busbw_gbps scales \
         it as nccl-tests do (all-reduce 2(n-1)/n, reduce-scatter and all-gather (n-1)/n). Without mpirun it runs \
         as a world of one. --fail-rank/--fail-mode inject a fault on one rank while the others wait in a \
-        collective: exit (exit(3)), throw (a Swift error), kill (SIGKILL), or _exit (exit(3) skipping exit \
-        handlers, to see what Open MPI alone does).
+        collective: exit (exit(3)), throw (a Swift error), kill (SIGKILL), _exit (exit(3) skipping exit \
+        handlers, to see what Open MPI alone does) or exit0 (exit(0): a rank that stops early; see \
+        BERT_MPI_EXIT_TIMEOUT).
         """)
 
     @Option(help: "Floats per collective.")
@@ -27,7 +28,7 @@ struct CommCheckCommand: ParsableCommand {
     var chunkElements: Int?
     @Option(help: "Rank on which to inject a fault.")
     var failRank: Int?
-    @Option(help: "How the fault rank fails: exit, throw, kill or _exit.")
+    @Option(help: "How the fault rank fails: exit, throw, kill, _exit or exit0.")
     var failMode = "throw"
     @Option(help: "Rank whose settings differ from the others' (the consistency check must fail on every rank).")
     var mismatchRank: Int?
@@ -38,8 +39,8 @@ struct CommCheckCommand: ParsableCommand {
         guard count >= 0, iterations > 0, warmup >= 0 else {
             throw ValidationError("--count and --warmup must be non-negative, --iterations positive")
         }
-        guard ["exit", "throw", "kill", "_exit"].contains(failMode) else {
-            throw ValidationError("--fail-mode must be exit, throw, kill or _exit, got \(failMode)")
+        guard ["exit", "throw", "kill", "_exit", "exit0"].contains(failMode) else {
+            throw ValidationError("--fail-mode must be exit, throw, kill, _exit or exit0, got \(failMode)")
         }
         let communicator = try Communicators.detect()
         if let chunkElements, let mpi = communicator as? MPICommunicator { mpi.maxElementsPerCall = chunkElements }
@@ -144,6 +145,7 @@ struct CommCheckCommand: ParsableCommand {
         switch failMode {
         case "exit": Foundation.exit(3)
         case "_exit": _exit(3)
+        case "exit0": Foundation.exit(0)
         case "kill":
             kill(getpid(), SIGKILL)
             while true { pause() }

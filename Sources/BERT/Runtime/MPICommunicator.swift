@@ -6,9 +6,12 @@ import Foundation
 /// - Setup: `MPI_Init_thread` asking for `MPI_THREAD_SERIALIZED` (any thread may call, one at a time: calls are
 ///   serialised by a lock here); the error handler of the world is `MPI_ERRORS_RETURN`, so a failing call
 ///   returns its code, which becomes a `CommunicatorError.mpi` naming the MPI function and the rank.
-/// - Teardown: an `on_exit` handler runs when the process exits. Status 0 calls `MPI_Finalize`; any other
-///   status calls `MPI_Abort` (after printing a line naming the rank), because `MPI_Finalize` waits for every
-///   rank and would hang while the others sit in a collective waiting for this one.
+/// - Teardown: an `on_exit` handler runs when the process exits. Any status but 0 calls `MPI_Abort` (after
+///   printing a line naming the rank), because `MPI_Finalize` waits for every rank and would hang while the
+///   others sit in a collective waiting for this one. Status 0 meets the other ranks at a non-blocking barrier,
+///   then calls `MPI_Finalize`; if they have not all arrived within `BERT_MPI_EXIT_TIMEOUT` seconds (default
+///   120: a rank that returned early while the others still run collectives — measured: without this, such a
+///   job hangs for ever in MPI_Finalize), it aborts the job naming the rank.
 /// - Large buffers: one MPI call takes an `Int32` count, so buffers are processed in pieces of at most
 ///   `maxElementsPerCall` elements (default `Int32.max`). Reduce-scatter and all-gather fall back to one
 ///   `MPI_Reduce` / `MPI_Bcast` per slice piece when the whole buffer does not fit in one call.
@@ -87,6 +90,26 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         MPI_Finalized(&finalized)
         guard finalized == 0 else { return }
         if status == 0 {
+            // MPI_Finalize waits for every rank. If this rank exits while the others still run collectives (a
+            // rank that returns early), that wait never ends and neither do theirs: meet at a non-blocking
+            // barrier first, and abort the job if the others do not arrive in time.
+            var request: MPI_Request?
+            if MPI_Ibarrier(swmpi_comm_world(), &request) == swmpi_success() {
+                let limit = exitTimeout()
+                let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(limit * 1e9)
+                var done: Int32 = 0
+                while MPI_Test(&request, &done, swmpi_status_ignore()) == swmpi_success() && done == 0 {
+                    if DispatchTime.now().uptimeNanoseconds > deadline {
+                        var r: Int32 = -1, s: Int32 = 0
+                        MPI_Comm_rank(swmpi_comm_world(), &r)
+                        MPI_Comm_size(swmpi_comm_world(), &s)
+                        printRankMessage(rank: Int(r), size: Int(s), "exited (status 0) but the other ranks did not finish "
+                            + "within \(limit) s (\(exitTimeoutVariable)); aborting the MPI job")
+                        MPI_Abort(swmpi_comm_world(), 1)
+                    }
+                    usleep(1000)
+                }
+            }
             MPI_Finalize()
         } else {
             var r: Int32 = -1, s: Int32 = 0
@@ -95,6 +118,14 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             printRankMessage(rank: Int(r), size: Int(s), "exiting with status \(status); aborting the MPI job")
             MPI_Abort(swmpi_comm_world(), status)
         }
+    }
+
+    /// The environment variable that sets how long (seconds) a rank exiting with status 0 waits for the others
+    /// before aborting the job (default 120).
+    public static let exitTimeoutVariable = "BERT_MPI_EXIT_TIMEOUT"
+
+    static func exitTimeout() -> Double {
+        ProcessInfo.processInfo.environment[exitTimeoutVariable].flatMap(Double.init).map { max(0, $0) } ?? 120
     }
 
     static func errorString(_ code: Int32) -> String {

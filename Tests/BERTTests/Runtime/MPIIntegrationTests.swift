@@ -34,7 +34,8 @@ import Testing
 
     /// Runs `mpirun -np ranks … bert comm-check arguments`, output to files (a pipe could be held open by an
     /// orphaned rank), killing it after `limit` seconds.
-    static func mpirunCommCheck(ranks: Int, _ arguments: [String], limit: Double = 60) throws -> Outcome {
+    static func mpirunCommCheck(ranks: Int, _ arguments: [String], environment extra: [String: String] = [:],
+                                limit: Double = 60) throws -> Outcome {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mpi-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -43,11 +44,12 @@ import Testing
         _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: mpirun!)
-        process.arguments = ["-np", "\(ranks)", "--bind-to", "none", "--allow-run-as-root", "--oversubscribe",
-                             binary, "comm-check"] + arguments
+        process.arguments = ["-np", "\(ranks)", "--bind-to", "none", "--allow-run-as-root", "--oversubscribe"]
+            + extra.keys.sorted().flatMap { ["-x", $0] } + [binary, "comm-check"] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        environment.merge(extra) { $1 }
         process.environment = environment
         let outHandle = try FileHandle(forWritingTo: out), errHandle = try FileHandle(forWritingTo: err)
         process.standardOutput = outHandle
@@ -97,10 +99,13 @@ import Testing
     }
 
     /// A fault on rank 1 while rank 0 waits in an all-reduce: mpirun must exit non-zero within 30 s, and its
-    /// output must name rank 1. `_exit` skips our exit handler (what Open MPI alone does on a non-zero exit).
-    @Test(.enabled(if: available), arguments: ["exit", "throw", "kill", "_exit"])
+    /// output must name rank 1. `_exit` skips our exit handler (what Open MPI alone does on a non-zero exit);
+    /// `exit0` is a rank that exits with status 0 while the other still waits (without the exit barrier's time
+    /// limit, here 3 s, the job would hang in MPI_Finalize).
+    @Test(.enabled(if: available), arguments: ["exit", "throw", "kill", "_exit", "exit0"])
     func aFailingRankEndsTheJob(mode: String) throws {
-        let run = try Self.mpirunCommCheck(ranks: 2, ["--count", "100000", "--fail-rank", "1", "--fail-mode", mode], limit: 45)
+        let run = try Self.mpirunCommCheck(ranks: 2, ["--count", "100000", "--fail-rank", "1", "--fail-mode", mode],
+                                           environment: ["BERT_MPI_EXIT_TIMEOUT": "3"], limit: 45)
         #expect(run.status != 0 && run.status != -1, "\(run.output)")
         #expect(run.seconds < 30, "mpirun took \(run.seconds) s")
         #expect(run.report == nil, "rank 0 must not report success: \(run.output)")
@@ -111,6 +116,7 @@ import Testing
         case "throw": ["bert: rank 1 of 2: injected fault on rank 1"]
         case "exit": ["bert: rank 1 of 2: exiting with status 3; aborting the MPI job"]
         case "kill": ["mpirun noticed that process rank 1"]
+        case "exit0": ["bert: rank 1 of 2: exited (status 0) but the other ranks did not finish within 3.0 s"]
         default: ["Process name: [[", ",1]\n  Exit code:    3"]
         }
         for text in naming { #expect(run.output.contains(text), "missing \"\(text)\" in:\n\(run.output)") }
