@@ -10,7 +10,7 @@ struct CommCheckCommand: ParsableCommand {
         Every rank fills buffers with rank-dependent integers (exact in Float), runs all-reduce, reduce-scatter, \
         all-gather, both broadcasts, the Double all-reduce, a barrier and the settings consistency check, and \
         verifies every element. Then it times all-reduce, reduce-scatter and all-gather of --count floats \
-        (median of --iterations after --warmup). algbw_gbps is bytes/time for the whole buffer; busbw_gbps scales \
+        (ms: median of --iterations after --warmup, min_ms: the fastest; rank 0's clock, each after a barrier). algbw_gbps is bytes/time for the whole buffer; busbw_gbps scales \
         it as nccl-tests do (all-reduce 2(n-1)/n, reduce-scatter and all-gather (n-1)/n). Without mpirun it runs \
         as a world of one. --fail-rank/--fail-mode inject a fault on one rank while the others wait in a \
         collective: exit (exit(3)), throw (a Swift error), kill (SIGKILL), _exit (exit(3) skipping exit \
@@ -105,7 +105,7 @@ struct CommCheckCommand: ParsableCommand {
         for failure in failures { FileHandle.standardError.write(Data("comm-check: \(failure)\n".utf8)) }
 
         // Timing. The fault, if asked for, strikes here: the other ranks are waiting in an all-reduce.
-        func time(_ operation: () throws -> Void) throws -> Double {
+        func time(_ operation: () throws -> Void) throws -> (median: Double, min: Double) {
             var seconds: [Double] = []
             for iteration in 0..<(warmup + iterations) {
                 try comm.barrier()
@@ -113,7 +113,7 @@ struct CommCheckCommand: ParsableCommand {
                 try operation()
                 if iteration >= warmup { seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
             }
-            return seconds.sorted()[seconds.count / 2]
+            return (seconds.sorted()[seconds.count / 2], seconds.min()!)
         }
         if rank == failRank { try injectFault(rank: rank) }
         for i in 0..<count { buffer[i] = Self.value(rank, i) }
@@ -123,9 +123,9 @@ struct CommCheckCommand: ParsableCommand {
 
         let bytes = Double(count * MemoryLayout<Float>.stride)
         let n = Double(size)
-        func entry(_ seconds: Double, _ busFactor: Double) -> [String: Any] {
-            let algbw = seconds > 0 ? bytes / seconds / 1e9 : 0
-            return ["ms": seconds * 1000, "algbw_gbps": algbw, "busbw_gbps": algbw * busFactor]
+        func entry(_ seconds: (median: Double, min: Double), _ busFactor: Double) -> [String: Any] {
+            let algbw = seconds.median > 0 ? bytes / seconds.median / 1e9 : 0
+            return ["ms": seconds.median * 1000, "min_ms": seconds.min * 1000, "algbw_gbps": algbw, "busbw_gbps": algbw * busFactor]
         }
         let report: [String: Any] = [
             "world_size": size, "ok": failed == 0, "communicator": comm is MPICommunicator ? "mpi" : "single",
