@@ -101,6 +101,13 @@ struct CommCheckCommand: ParsableCommand {
         if sums != expectedSums { failures.append("allreduce(Double): rank \(rank) got \(sums), expected \(expectedSums)") }
         try comm.barrier()
 
+        // Errors are returned, not fatal: a deliberately invalid call must come back as a Swift error.
+        var errorReporting = "n/a"
+        if let mpi = comm as? MPICommunicator {
+            if let error = mpi.probeErrorReporting() { errorReporting = "\(error)" }
+            else { failures.append("an invalid MPI_Bcast on rank \(rank) did not report an error") }
+        }
+
         let failed = try comm.allReduceSum([Double(failures.count)])[0]
         for failure in failures { FileHandle.standardError.write(Data("comm-check: \(failure)\n".utf8)) }
 
@@ -133,7 +140,7 @@ struct CommCheckCommand: ParsableCommand {
             "allreduce": entry(allReduce, size > 1 ? 2 * (n - 1) / n : 1),
             "reduce_scatter": entry(reduceScatter, size > 1 ? (n - 1) / n : 1),
             "allgather": entry(allGather, size > 1 ? (n - 1) / n : 1),
-            "failed_checks": Int(failed),
+            "failed_checks": Int(failed), "error_reporting": errorReporting,
         ]
         let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
         return String(decoding: json, as: UTF8.self)

@@ -24,6 +24,12 @@ public final class LocalCommunicatorGroup: @unchecked Sendable {
         communicators = (0..<size).map { LocalCommunicator(rank: $0, group: self) }
     }
 
+    /// Marks `rank` as failed: every collective waiting now or called later throws `peerFailed` naming it. `run`
+    /// does this for a rank that throws; call it yourself when driving the communicators from your own threads.
+    public func markFailed(rank: Int, message: String) {
+        state.fail(rank: rank, message: message, primary: true)
+    }
+
     /// A rank's failure inside `run`: the rank and what it threw (or the message it aborted with).
     public struct RankFailure: Error, CustomStringConvertible {
         public let rank: Int
@@ -40,6 +46,8 @@ public final class LocalCommunicatorGroup: @unchecked Sendable {
         state.condition.lock()
         currentRun = done
         state.failures = []
+        state.arrived = 0  // a failed run may leave ranks counted at a barrier they never passed
+        state.generation += 1
         state.condition.unlock()
         for r in 0..<size {
             done.enter()

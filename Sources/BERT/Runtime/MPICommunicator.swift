@@ -250,6 +250,21 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         }
     }
 
+    /// Makes one deliberately invalid call (`MPI_Bcast` of −1 elements, rejected by MPI's local argument checks
+    /// before any communication, so the ranks need not agree) and returns the error it became: evidence that
+    /// the world reports errors instead of aborting. Nil would mean the call succeeded.
+    public func probeErrorReporting() -> CommunicatorError? {
+        var value: Float = 0
+        do {
+            try serialized { try check(MPI_Bcast(&value, -1, swmpi_float(), 0, comm), "MPI_Bcast") }
+            return nil
+        } catch let error as CommunicatorError {
+            return error
+        } catch {
+            return nil
+        }
+    }
+
     public func barrier() throws {
         try serialized { try check(MPI_Barrier(comm), "MPI_Barrier") }
     }

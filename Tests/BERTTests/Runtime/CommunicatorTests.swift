@@ -172,6 +172,24 @@ private func value(_ owner: Int, _ i: Int) -> Float { Float((i % 97 + 1) * (owne
             #expect("\(failure)" == "rank 1 failed: out of data")
         }
         #expect(Date().timeIntervalSince(start) < 5)
+        // The group is usable again after a failed run.
+        let sums = try group.run { comm in try comm.allReduceSum([1]) }
+        #expect(sums == [[3], [3], [3]])
+    }
+
+    @Test func markFailedReleasesRanksOnOwnThreads() throws {
+        let group = LocalCommunicatorGroup(size: 2)
+        let released = DispatchSemaphore(value: 0)
+        let message = LockedBox("")
+        let waiter = group.communicators[1]
+        Thread {
+            do { try waiter.barrier() } catch { message.withLock { $0 = "\(error)" } }
+            released.signal()
+        }.start()
+        Thread.sleep(forTimeInterval: 0.05)
+        group.markFailed(rank: 0, message: "loader thread died")
+        #expect(released.wait(timeout: .now() + 5) == .success)
+        #expect(message.withLock { $0 } == "barrier on rank 1: rank 0 failed: loader thread died")
     }
 
     @Test func aRankThatAbortsReleasesTheOthers() throws {

@@ -76,6 +76,8 @@ import Testing
         let report = try #require(run.report, "\(run.output)")
         #expect(report["ok"] as? Bool == true && report["world_size"] as? Int == 2 && report["communicator"] as? String == "mpi")
         #expect(report["failed_checks"] as? Int == 0)
+        // MPI_ERRORS_RETURN: an invalid call came back as a Swift error naming the call and the rank.
+        #expect(report["error_reporting"] as? String == "MPI_Bcast failed on rank 0 (MPI error 2): MPI_ERR_COUNT: invalid count argument")
         for operation in ["allreduce", "reduce_scatter", "allgather"] {
             #expect(((report[operation] as? [String: Any])?["ms"] as? Double ?? -1) > 0, "\(operation)")
         }
