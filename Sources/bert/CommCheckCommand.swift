@@ -141,6 +141,7 @@ struct CommCheckCommand: ParsableCommand {
             "reduce_scatter": entry(reduceScatter, size > 1 ? (n - 1) / n : 1),
             "allgather": entry(allGather, size > 1 ? (n - 1) / n : 1),
             "failed_checks": Int(failed), "error_reporting": errorReporting,
+            "mpi_thread_level": (comm as? MPICommunicator).map { Int($0.threadLevel) } ?? -1,
         ]
         let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
         return String(decoding: json, as: UTF8.self)

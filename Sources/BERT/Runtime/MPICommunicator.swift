@@ -16,19 +16,26 @@ import Foundation
 ///   `maxElementsPerCall` elements (default `Int32.max`). Reduce-scatter and all-gather fall back to one
 ///   `MPI_Reduce` / `MPI_Bcast` per slice piece when the whole buffer does not fit in one call.
 ///
-/// Faults, as measured with Open MPI 4.1.4 under `mpirun -np 2` on one machine (see `bert comm-check
-/// --fail-mode`; the other rank is blocked in an `MPI_Allreduce` when the fault happens):
-/// - **A Swift error on a rank** (`throw`): the command catches it and calls `abort`, which prints
-///   `bert: rank R of N: <error>` and calls `MPI_Abort`; mpirun prints "MPI_ABORT was invoked on rank R in
-///   communicator MPI_COMM_WORLD with errorcode 1", kills the other ranks and exits with status 1 — well under a
-///   second. An error that escapes to `exit(1)` without `abort` takes the same path through the exit handler.
-/// - **A rank exits non-zero** (`exit`, e.g. a `fatalError`-free `exit(3)` deep in a library): the exit handler
-///   aborts the job as above (status 3), before MPI_Finalize could hang; mpirun names the rank and the code.
-/// - **A rank is killed** (`kill`, SIGKILL, the OOM killer): no code of ours runs. mpirun notices the exit
-///   ("mpirun noticed that process rank R with PID … exited on signal 9 (Killed)"), kills the remaining ranks
-///   and exits non-zero, within about a second.
-/// In no case does a surviving rank hang: the one blocked in `MPI_Allreduce` is killed by mpirun (its MPI call
-/// does not return an error first).
+/// Faults, as measured with Open MPI 4.1.4 under `mpirun -np 2 --bind-to none` on one machine (`bert comm-check
+/// --fail-rank 1 --fail-mode …`, checked by `MPIIntegrationTests`; rank 0 is blocked in `MPI_Allreduce` when rank 1
+/// fails). Times are from the fault to mpirun's exit.
+/// - **A Swift error on a rank** (`throw`): the command catches it (`abortingOnError`) and calls `abort`, which
+///   prints `bert: rank 1 of 2: <error>` and calls `MPI_Abort`; mpirun kills the other ranks and exits with
+///   status 1 in 0.02–0.07 s. mpirun's own "MPI_ABORT was invoked on rank 1" banner is not reliable (Open MPI
+///   4.1 sometimes loses it: "ORTE_ERROR_LOG: Data unpack would read past end of buffer … show_help.c"), so our
+///   line, printed first, is what names the rank. An error that escapes to `exit(1)` takes the exit-handler path.
+/// - **A rank exits non-zero** (`exit`, `exit(3)` anywhere): the exit handler prints `bert: rank 1 of 2: exiting
+///   with status 3; aborting the MPI job` and calls `MPI_Abort(3)`: mpirun exits with status 3 in 0.02–0.05 s.
+///   Without our handler (`_exit(3)`), Open MPI alone also ends the job: "mpirun detected that one or more
+///   processes exited with non-zero status … Process name: [[job,1],1] Exit code: 3", status 3, in ≈ 1.05 s.
+/// - **A rank is killed** (`kill`, SIGKILL, the OOM killer): no code of ours runs. mpirun prints "mpirun noticed
+///   that process rank 1 with PID … exited on signal 9 (Killed)", kills the rest and exits with status 137 in
+///   ≈ 1.05 s. The second is Open MPI's `odls_base_sigkill_timeout` (default 1): it waits that long before it
+///   SIGKILLs the survivors; `--mca odls_base_sigkill_timeout 0` brings it to ≈ 0.05 s.
+/// - **A rank exits with status 0 early** (`exit0`) while the others still run collectives: a plain
+///   `MPI_Finalize` would hang every rank for ever (measured). The exit barrier's time limit (`BERT_MPI_EXIT_TIMEOUT`)
+///   turns it into an abort naming the rank: status 1, the limit plus ≈ 0.05 s.
+/// In no case did a surviving rank hang or see an MPI error first: mpirun kills it inside its `MPI_Allreduce`.
 public final class MPICommunicator: Communicator, @unchecked Sendable {
     public let rank: Int
     public let size: Int
