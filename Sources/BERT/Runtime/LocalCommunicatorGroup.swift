@@ -14,14 +14,12 @@ public final class LocalCommunicatorGroup: @unchecked Sendable {
     public let size: Int
     public private(set) var communicators: [LocalCommunicator] = []
     let state: SharedState
-    /// The threads of the `run` in progress (guarded by `state.condition`).
-    var currentRun: DispatchGroup?
 
     public init(size: Int) {
         precondition(size >= 1, "a group needs at least one rank")
         self.size = size
         state = SharedState(size: size)
-        communicators = (0..<size).map { LocalCommunicator(rank: $0, group: self) }
+        communicators = (0..<size).map { LocalCommunicator(rank: $0, size: size, state: state) }
     }
 
     /// Marks `rank` as failed: every collective waiting now or called later throws `peerFailed` naming it. `run`
@@ -44,7 +42,7 @@ public final class LocalCommunicatorGroup: @unchecked Sendable {
         let results = ResultBox<T>(size: size)
         let done = DispatchGroup()
         state.condition.lock()
-        currentRun = done
+        state.currentRun = done
         state.failures = []
         state.arrived = 0  // a failed run may leave ranks counted at a barrier they never passed
         state.generation += 1
@@ -86,6 +84,8 @@ public final class LocalCommunicatorGroup: @unchecked Sendable {
         var generation = 0
         var failures: [(rank: Int, message: String, primary: Bool)] = []
         var posted: [Any?]
+        /// The threads of the `run` in progress.
+        var currentRun: DispatchGroup?
         /// The all-reduce sums, written by every rank (each its own part), read by all. Raw memory: several
         /// threads write disjoint parts at once.
         var scratch = UnsafeMutablePointer<Float>.allocate(capacity: 1)
@@ -163,14 +163,14 @@ public final class LocalCommunicatorGroup: @unchecked Sendable {
 /// One simulated rank of a `LocalCommunicatorGroup`.
 public final class LocalCommunicator: Communicator, @unchecked Sendable {
     public let rank: Int
-    public var size: Int { group.size }
-    unowned let group: LocalCommunicatorGroup
+    public let size: Int
+    let state: LocalCommunicatorGroup.SharedState
     var insideRun = false
-    private var state: LocalCommunicatorGroup.SharedState { group.state }
 
-    init(rank: Int, group: LocalCommunicatorGroup) {
+    init(rank: Int, size: Int, state: LocalCommunicatorGroup.SharedState) {
         self.rank = rank
-        self.group = group
+        self.size = size
+        self.state = state
     }
 
     /// A raw pointer handed between threads.
@@ -280,16 +280,16 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
         printRankMessage(rank: rank, size: size, message)
         guard insideRun else { exit(1) }
         state.fail(rank: rank, message: message, primary: true)
-        group.parked(rank: rank)
+        state.parked()
     }
 }
 
-extension LocalCommunicatorGroup {
+extension LocalCommunicatorGroup.SharedState {
     /// An aborted rank's thread: tells `run` it is done, then never returns.
-    func parked(rank: Int) -> Never {
-        state.condition.lock()
+    func parked() -> Never {
+        condition.lock()
         let run = currentRun
-        state.condition.unlock()
+        condition.unlock()
         run?.leave()
         while true { Thread.sleep(forTimeInterval: 3600) }
     }
