@@ -139,7 +139,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         var chars = [CChar](repeating: 0, count: Int(swmpi_max_error_string()) + 1)
         var length: Int32 = 0
         MPI_Error_string(code, &chars, &length)
-        return String(cString: chars)
+        let bytes = chars.prefix(max(0, min(Int(length), chars.count))).map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     private func check(_ code: Int32, _ operation: String) throws {
