@@ -24,10 +24,12 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         /// Kernels: forward and backward of every op, the thread pool and the counter-based RNG.
         .target(name: "BERTKernels", dependencies: ["CBLAS"], swiftSettings: fastMath),
         /// Model, data, runtime and workflows on top of the kernels.
-        .target(name: "BERT", dependencies: ["BERTKernels", "CHDF5"], swiftSettings: fastMath),
+        .target(name: "BERT", dependencies: ["BERTKernels", "CHDF5", "CMPI"], swiftSettings: fastMath),
         .executableTarget(name: "bert", dependencies: [
             "BERT", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

@@ -15,6 +15,7 @@ struct BertCommand: ParsableCommand {
             EvalMLMCommand.self,
             PlotCommand.self,
             EvaluateCommand.self,
+            CommCheckCommand.self,
         ]
     )
 }
