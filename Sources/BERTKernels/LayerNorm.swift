@@ -63,10 +63,12 @@ public enum LayerNorm {
                 }
             }
         }
-        // Sum the per-thread partials (unused chunks are still zero).
-        for t in 0..<Parallel.threadCount {
-            let pg = scratch + t * 2 * H, pb = pg + H
-            for h in 0..<H { dGamma[h] += pg[h]; dBeta[h] += pb[h] }
+        // Sum the per-thread partials (unused chunks are still zero), then add the total once.
+        for h in 0..<H {
+            var g: Float = 0, b: Float = 0
+            for t in 0..<Parallel.threadCount { g += scratch[t * 2 * H + h]; b += scratch[t * 2 * H + H + h] }
+            dGamma[h] += g
+            dBeta[h] += b
         }
     }
 }

@@ -32,15 +32,16 @@ public enum Linear {
         }
     }
 
-    /// `out[c] += Σᵣ m[r, c]` for a row-major `[rows, columns]` matrix; threads split the columns.
+    /// `out[c] += Σᵣ m[r, c]` for a row-major `[rows, columns]` matrix; threads split the columns. The sum is formed
+    /// first and added once, so accumulating over micro-batches adds whole per-batch sums, as an all-reduce does.
     public static func addColumnSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int,
                                      into out: UnsafeMutablePointer<Float>) {
         Parallel.forChunks((columns + 7) / 8, minimumChunk: 64) { _, blocks in
             for block in blocks {
                 let c = block * 8, width = min(8, columns - c)
-                var acc = load8(out + c, width)
+                var acc = Vec8()
                 for r in 0..<rows { acc += load8(m + r * columns + c, width) }
-                store8(acc, out + c, width)
+                store8(load8(out + c, width) + acc, out + c, width)
             }
         }
     }

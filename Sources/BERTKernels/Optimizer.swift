@@ -25,11 +25,14 @@ public struct OptimizerSegment: Sendable, Equatable {
     public var offset: Int
     public var count: Int
     public var weightDecay: Bool
+    /// The tensor this is (part of): per-tensor norms are summed by it, across ranks under ZeRO.
+    public var tensor: Int
 
-    public init(offset: Int, count: Int, weightDecay: Bool) {
+    public init(offset: Int, count: Int, weightDecay: Bool, tensor: Int) {
         self.offset = offset
         self.count = count
         self.weightDecay = weightDecay
+        self.tensor = tensor
     }
 }
 
@@ -60,14 +63,19 @@ public final class Optimizer {
     public let m: UnsafeMutablePointer<Float>
     public let v: UnsafeMutablePointer<Float>
     public let count: Int
+    /// The number of tensors in the whole model (the length of per-tensor sum vectors, the same on every rank).
+    public let tensorCount: Int
 
     static let block = 4096
 
-    public init(settings: OptimizerSettings, segments: [OptimizerSegment]) {
+    /// - Parameter tensorCount: tensors in the whole model (default: one more than the segments' largest index, right
+    ///   when the segments cover the model; a ZeRO rank holding a slice must pass the model's count).
+    public init(settings: OptimizerSettings, segments: [OptimizerSegment], tensorCount: Int? = nil) {
         self.settings = settings
         self.segments = segments
         base = segments.map(\.offset).min() ?? 0
         count = (segments.map { $0.offset + $0.count }.max() ?? base) - base
+        self.tensorCount = tensorCount ?? (segments.map(\.tensor).max() ?? -1) + 1
         m = .allocate(capacity: max(1, count))
         v = .allocate(capacity: max(1, count))
         m.initialize(repeating: 0, count: max(1, count))
@@ -103,16 +111,20 @@ public final class Optimizer {
     }
 
     /// One update at step `t` (1-based) with learning rate `lr`. Gradients are consumed (overwritten).
-    /// - Parameter allReduce: sums a vector of partial sums across the ranks that share this update (ZeRO); the
-    ///   identity in one process. It receives `[Σg²]` once, then the per-segment `[Σw², Σu²…]` (LAMB).
+    /// - Parameter allReduce: sums a vector of partial sums across the ranks that share this update (ZeRO, where each
+    ///   rank holds a slice of the tensors); the identity in one process. It receives `[Σg²]` once, then per-tensor
+    ///   sums indexed by `OptimizerSegment.tensor` (`[Σw², Σu²]` per tensor for LAMB; `Σg²`, then `[Σw², Σr², Σc²]`
+    ///   for LANS).
     /// - Returns: the global gradient norm before clipping. When it is not finite (NaN or Inf in a gradient), nothing
     ///   is updated: the parameters and moments are left as they were, and the caller decides what to do.
     @discardableResult
     public func step(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafeMutablePointer<Float>,
-                     learningRate lr: Float, step t: Int, allReduce: ([Double]) -> [Double] = { $0 }) -> Float {
+                     learningRate lr: Float, step t: Int, allReduce reduceAcrossRanks: (([Double]) throws -> [Double])? = nil)
+        throws -> Float {
+        func allReduce(_ sums: [Double]) throws -> [Double] { try reduceAcrossRanks?(sums) ?? sums }
         let s = settings
         let localSquares = segments.reduce(0.0) { $0 + Optimizer.sumOfSquares(g + $1.offset, $1.count) }
-        let gradNorm = Float(allReduce([localSquares])[0].squareRoot())
+        let gradNorm = Float(try allReduce([localSquares])[0].squareRoot())
         guard gradNorm.isFinite else { return gradNorm }
         let clip: Float = s.maxGradNorm.map { limit in
             switch s.kind {
@@ -140,10 +152,10 @@ public final class Optimizer {
                     g[i] = (mi.pointee / bc1) / ((vi.pointee / bc2).squareRoot() + s.epsilon) + lambda * w[i]
                 }
             }
-            let sums = allReduce(segments.flatMap { [Optimizer.sumOfSquares(w + $0.offset, $0.count),
-                                                     Optimizer.sumOfSquares(g + $0.offset, $0.count)] })
-            for (k, seg) in segments.enumerated() {
-                let wNorm = Float(sums[2 * k].squareRoot()), uNorm = Float(sums[2 * k + 1].squareRoot())
+            let sums = try allReduce(perTensor(2) { seg in [Optimizer.sumOfSquares(w + seg.offset, seg.count),
+                                                            Optimizer.sumOfSquares(g + seg.offset, seg.count)] })
+            for seg in segments {
+                let wNorm = Float(sums[2 * seg.tensor].squareRoot()), uNorm = Float(sums[2 * seg.tensor + 1].squareRoot())
                 let trusted = (seg.weightDecay && s.weightDecay != 0) || s.kind == .nvlamb
                 let ratio: Float = trusted && wNorm > 0 && uNorm > 0 ? wNorm / uNorm : 1
                 let scale = lr * ratio
@@ -173,10 +185,10 @@ public final class Optimizer {
             }
         case .lans:
             // Per-tensor gradient norms (of the clipped gradient), then the moments of the normalised gradient.
-            let gradSums = allReduce(segments.map { Optimizer.sumOfSquares(g + $0.offset, $0.count) })
+            let gradSums = try allReduce(perTensor(1) { [Optimizer.sumOfSquares(g + $0.offset, $0.count)] })
             var normalised = [Float](repeating: 0, count: segments.count)
             for (k, seg) in segments.enumerated() {
-                let norm = clip * Float(gradSums[k].squareRoot())
+                let norm = clip * Float(gradSums[seg.tensor].squareRoot())
                 let scale: Float = norm > 0 ? clip / (norm + s.epsilon) : clip
                 normalised[k] = scale
                 elementwise(seg) { i, mi, vi in
@@ -186,16 +198,17 @@ public final class Optimizer {
                 }
             }
             // ‖w‖, ‖r‖, ‖c‖ per tensor, with r and c computed on the fly (not stored).
-            let sums = allReduce(segments.enumerated().flatMap { k, seg -> [Double] in
+            let scales = Dictionary(uniqueKeysWithValues: zip(segments.map(\.offset), normalised))
+            let sums = try allReduce(perTensor(3) { seg -> [Double] in
                 let lambda = seg.weightDecay ? s.weightDecay : 0
                 var rr = 0.0, cc = 0.0
-                lansTerms(seg, normalised[k], lambda, bc1, bc2, w, g) { r, c in rr += Double(r * r); cc += Double(c * c) }
+                lansTerms(seg, scales[seg.offset]!, lambda, bc1, bc2, w, g) { r, c in rr += Double(r * r); cc += Double(c * c) }
                 return [Optimizer.sumOfSquares(w + seg.offset, seg.count), rr, cc]
             })
             for (k, seg) in segments.enumerated() {
                 let lambda = seg.weightDecay ? s.weightDecay : 0
-                let wNorm = Float(sums[3 * k].squareRoot()), rNorm = Float(sums[3 * k + 1].squareRoot())
-                let cNorm = Float(sums[3 * k + 2].squareRoot())
+                let wNorm = Float(sums[3 * seg.tensor].squareRoot()), rNorm = Float(sums[3 * seg.tensor + 1].squareRoot())
+                let cNorm = Float(sums[3 * seg.tensor + 2].squareRoot())
                 let rScale = lr * b1 * (wNorm > 0 && rNorm > 0 ? wNorm / rNorm : 1)
                 let cScale = lr * c1 * (wNorm > 0 && cNorm > 0 ? wNorm / cNorm : 1)
                 let scale = normalised[k], m = self.m, v = self.v, base = self.base
@@ -209,6 +222,16 @@ public final class Optimizer {
             }
         }
         return gradNorm
+    }
+
+    /// Per-tensor partial sums, `width` values per tensor, laid out by `OptimizerSegment.tensor` (zeros for the
+    /// tensors this optimizer holds no part of), ready to be summed across ranks.
+    private func perTensor(_ width: Int, _ sums: (OptimizerSegment) -> [Double]) -> [Double] {
+        var out = [Double](repeating: 0, count: width * tensorCount)
+        for seg in segments {
+            for (j, value) in sums(seg).enumerated() { out[width * seg.tensor + j] += value }
+        }
+        return out
     }
 
     /// LANS's two update directions r and c for every element of a segment (serial: the sums must be ordered).

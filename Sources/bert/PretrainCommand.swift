@@ -45,10 +45,17 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Stop once the eval MLM accuracy reaches this.") var targetMlmAccuracy: Double?
     @Option(help: "Append one JSON object per logged step to this file.") var jsonSummary: String?
     @Option(help: "Log every this many steps.") var logFreq = 1
-    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: "ZeRO stage under mpirun: 0 data parallel, 1 optimizer state sharded, 2 gradients sharded too.") var zeroStage = 0
+    @Option(help: "Threads per process (default: all cores).") var threads: Int?
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
+        // Under mpirun every process is one rank, with no flag needed; any error on any rank stops them all.
+        let communicator = try Communicators.detect()
+        if communicator.size == 1 { try train(communicator) } else { communicator.abortingOnError { try train(communicator) } }
+    }
+
+    private func train(_ communicator: any Communicator) throws {
         var o = PretrainingOptions(inputDirectory: inputDir, outputDirectory: outputDir)
         if let configFile { o.config = try BertConfig.load(contentsOf: configFile) } else if let model { o.config = try BertConfig.preset(model) }
         if model != nil && configFile != nil { throw ValidationError("give --model or --config-file, not both") }
@@ -88,9 +95,10 @@ struct PretrainCommand: ParsableCommand {
         o.targetMLMAccuracy = targetMlmAccuracy
         o.jsonSummary = jsonSummary
         o.logFrequency = logFreq
+        o.zeroStage = zeroStage
 
-        let progress = Progress()
-        let trainer = try Pretrainer(options: o, warn: { progress.message($0) })
+        let progress = Progress(silent: communicator.rank != 0)
+        let trainer = try Pretrainer(options: o, communicator: communicator, warn: { progress.message($0) })
         trainer.onStep = progress.step
         trainer.onMessage = progress.message
         trainer.onEvaluation = { step, e in
@@ -99,6 +107,7 @@ struct PretrainCommand: ParsableCommand {
         }
         let summary = try trainer.run()
         progress.finish()
+        guard communicator.rank == 0 else { return }
         progress.line(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
     }
 }
@@ -127,8 +136,13 @@ struct EvalMLMCommand: ParsableCommand {
 final class Progress {
     private let terminal = isatty(STDERR_FILENO) != 0
     private var barShown = false
+    /// Ranks other than 0 keep quiet.
+    private let silent: Bool
+
+    init(silent: Bool = false) { self.silent = silent }
 
     func step(_ r: StepReport) {
+        guard !silent else { return }
         let remaining = r.sequencesPerSecond > 0 ? Double(r.totalSteps - r.step) * r.elapsed / Double(max(1, r.step)) : 0
         let text = String(format: "step %d/%d loss %.4f (mlm %.4f nsp %.4f) lr %.3g %.1f seq/s ETA %@",
                           r.step, r.totalSteps, r.loss, r.mlmLoss, r.nspLoss, r.learningRate, r.sequencesPerSecond,
@@ -144,6 +158,7 @@ final class Progress {
     }
 
     func message(_ text: String) {
+        guard !silent else { return }
         if barShown { FileHandle.standardError.write(Data("\n".utf8)); barShown = false }
         line(text)
     }

@@ -3,8 +3,10 @@ import Foundation
 /// Faults a test can inject into a real run through the environment variable `BERT_FAULT_INJECTION`, to prove the
 /// crash and error paths on the actual program rather than on a mock:
 ///   `kill-during-checkpoint:<step>` — SIGKILL this process halfway through writing that step's checkpoint;
-///   `nan-at-step:<step>` — turn a weight into NaN before that optimizer step's forward pass.
-/// Unset (always, outside tests) it does nothing.
+///   `nan-at-step:<step>` — turn a weight into NaN before that optimizer step's forward pass;
+///   `kill-at-step:<step>` — SIGKILL this process before that optimizer step.
+/// With `BERT_FAULT_RANK=r` as well, only rank r of a multi-process run is affected. Unset (always, outside tests)
+/// it does nothing.
 enum FaultInjection {
     static let setting: (fault: String, step: Int)? = {
         guard let value = ProcessInfo.processInfo.environment["BERT_FAULT_INJECTION"] else { return nil }
@@ -13,5 +15,9 @@ enum FaultInjection {
         return (String(parts[0]), step)
     }()
 
-    static func active(_ fault: String, step: Int) -> Bool { setting?.fault == fault && setting?.step == step }
+    static let rank = ProcessInfo.processInfo.environment["BERT_FAULT_RANK"].flatMap { Int($0) }
+
+    static func active(_ fault: String, step: Int, rank: Int = 0) -> Bool {
+        setting?.fault == fault && setting?.step == step && (self.rank == nil || self.rank == rank)
+    }
 }

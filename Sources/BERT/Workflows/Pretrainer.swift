@@ -33,8 +33,11 @@ public struct PretrainingOptions: Sendable {
     public var targetMLMAccuracy: Double?
     public var jsonSummary: String?
     public var logFrequency = 1
-    public var worldSize = 1
-    public var rank = 0
+    /// 0: data parallel (all-reduce of the gradients); 1: optimizer state sharded (reduce-scatter, each rank updates its
+    /// slice, all-gather of the parameters); 2: gradients sharded too (reduce-scatter after every micro-batch).
+    public var zeroStage = 0
+    /// Set from the communicator by `Pretrainer`.
+    public internal(set) var worldSize = 1
 
     public init(inputDirectory: String, outputDirectory: String) {
         self.inputDirectory = inputDirectory
@@ -65,6 +68,12 @@ public final class Pretrainer {
     public let model: BertForPreTraining
     public let optimizer: Optimizer
     public private(set) var state: TrainerState
+    public let communicator: any Communicator
+    /// Each rank's slice of the flat buffer under ZeRO (the whole buffer for everyone without).
+    let shardCounts: [Int]
+    let shard: Range<Int>
+    /// ZeRO-2: this rank's slice of the gradient summed over the step's micro-batches.
+    let accumulatedSlice: FlatBuffer?
     let loader: PretrainingLoader
     let evaluator: MLMEvaluator?
     let log: MetricsWriter?
@@ -73,9 +82,16 @@ public final class Pretrainer {
     public var onMessage: (String) -> Void = { print($0) }
     public var onEvaluation: (Int, MLMEvaluation) -> Void = { _, _ in }
 
-    public init(options o: PretrainingOptions, warn: (String) -> Void = { print($0) }) throws {
-        options = o
-        let fm = FileManager.default
+    /// - Parameter communicator: the ranks this run spans (one process by default). Every rank builds its own trainer;
+    ///   rank 0 alone writes logs and checkpoints.
+    public init(options: PretrainingOptions, communicator: any Communicator = SingleProcessCommunicator(),
+                warn: (String) -> Void = { print($0) }) throws {
+        var o = options
+        o.worldSize = communicator.size
+        self.options = o
+        self.communicator = communicator
+        let fm = FileManager.default, rank = communicator.rank
+        guard (0...2).contains(o.zeroStage) else { throw BertError.invalidInput("--zero-stage must be 0, 1 or 2") }
         guard o.trainBatchSize > 0, o.gradientAccumulationSteps > 0, o.trainBatchSize % (o.worldSize * o.gradientAccumulationSteps) == 0 else {
             throw BertError.invalidInput("--train-batch-size \(o.trainBatchSize) must be a positive multiple of world size (\(o.worldSize)) × --gradient-accumulation-steps (\(o.gradientAccumulationSteps))")
         }
@@ -84,7 +100,7 @@ public final class Pretrainer {
             throw BertError.invalidInput("--phase2 needs --phase1-end-step (the step phase 1 ended at)")
         }
         try fm.createDirectory(atPath: o.outputDirectory, withIntermediateDirectories: true)
-        for stale in (try? fm.contentsOfDirectory(atPath: o.outputDirectory))?.filter({ $0.hasPrefix(".ckpt_") }) ?? [] {
+        for stale in rank != 0 ? [] :  (try? fm.contentsOfDirectory(atPath: o.outputDirectory))?.filter({ $0.hasPrefix(".ckpt_") }) ?? [] {
             try? fm.removeItem(atPath: (o.outputDirectory as NSString).appendingPathComponent(stale))
         }
 
@@ -112,7 +128,13 @@ public final class Pretrainer {
             model = try BertForPreTraining(config: config, seed: o.seed)
         }
         self.model = model
-        optimizer = Optimizer(settings: o.optimizer, segments: model.layout.optimizerSegments)
+        let total = model.layout.totalCount
+        shardCounts = o.zeroStage > 0 ? Communicators.evenCounts(total: total, size: communicator.size) : [total]
+        let shardStart = o.zeroStage > 0 ? Communicators.offsets(shardCounts)[rank] : 0
+        shard = shardStart..<(shardStart + shardCounts[o.zeroStage > 0 ? rank : 0])
+        optimizer = Optimizer(settings: o.optimizer, segments: model.layout.optimizerSegments(in: shard),
+                              tensorCount: model.layout.tensors.count)
+        accumulatedSlice = o.zeroStage == 2 ? FlatBuffer(count: shard.count) : nil
 
         let schedule = LearningRateSchedule(kind: o.schedule, baseRate: o.learningRate, warmupProportion: o.warmupProportion,
                                             totalSteps: o.maxSteps, degree: o.scheduleDegree)
@@ -124,7 +146,10 @@ public final class Pretrainer {
             guard resumed.state.optimizer == o.optimizer.kind.rawValue else {
                 throw BertError.invalidInput("--optimizer \(o.optimizer.kind.rawValue) differs from the checkpoint's \(resumed.state.optimizer)")
             }
-            try PretrainingCheckpoint.loadMoments(optimizer, layout: model.layout, from: resumed.path)
+            let full = (m: FlatBuffer(count: total), v: FlatBuffer(count: total))
+            try PretrainingCheckpoint.loadMoments(into: full, layout: model.layout, from: resumed.path)
+            optimizer.m.update(from: full.m[shard.lowerBound], count: shard.count)
+            optimizer.v.update(from: full.v[shard.lowerBound], count: shard.count)
             if o.phase2 && resumed.state.phase == 1 {
                 // NVIDIA's phase 2: fresh step counter, schedule and data; weights and moments carry over.
                 state.microStep = resumed.state.microStep
@@ -144,7 +169,7 @@ public final class Pretrainer {
         self.state = state
 
         let shards = try PretrainingLoader.shardFiles(in: o.inputDirectory)
-        let loader = try PretrainingLoader(shardPaths: shards, seed: o.seed, worldSize: o.worldSize, rank: o.rank,
+        let loader = try PretrainingLoader(shardPaths: shards, seed: o.seed, worldSize: o.worldSize, rank: rank,
                                            microBatchSize: o.microBatchSize, accumulationSteps: o.gradientAccumulationSteps,
                                            vocabSize: model.config.vocabSize, cursor: state.cursor)
         guard loader.seqLength == o.maxSeqLength, loader.maxPredictions == o.maxPredictionsPerSeq else {
@@ -154,8 +179,20 @@ public final class Pretrainer {
             throw BertError.invalidInput("\(o.inputDirectory): sequence length \(loader.seqLength) exceeds the model's max_position_embeddings \(model.config.maxPositionEmbeddings)")
         }
         self.loader = loader
-        evaluator = try o.evalDirectory.map { try MLMEvaluator(directory: $0, vocabSize: model.config.vocabSize) }
-        log = try o.jsonSummary.map { try MetricsWriter(path: $0, append: resumed != nil && !(o.phase2 && resumed!.state.phase == 1)) }
+        // Every rank must have drawn the same conclusions (same flags, shards, checkpoint), or the collectives would
+        // silently combine different things.
+        try communicator.consistencyCheck([
+            "world size": "\(communicator.size)", "zero stage": "\(o.zeroStage)", "model config": "\(model.config)",
+            "shards": zip(loader.shardPaths.map { ($0 as NSString).lastPathComponent }, loader.shardCounts).map { "\($0):\($1)" }.joined(separator: ","),
+            "train batch": "\(o.trainBatchSize)/\(o.gradientAccumulationSteps)", "sequence": "\(o.maxSeqLength)/\(o.maxPredictionsPerSeq)",
+            "optimizer": "\(o.optimizer)", "seed": "\(o.seed)", "max steps": "\(o.maxSteps)",
+            "resumed from": resumed.map { "\($0.path) step \($0.state.step)" } ?? "nothing", "phase": "\(state.phase)"])
+        // Rank 0's weights for everyone: bit-identical starting points whatever each rank loaded or drew.
+        try communicator.broadcast(model.parameters.base, count: total, root: 0)
+        evaluator = rank != 0 ? nil : try o.evalDirectory.map { try MLMEvaluator(directory: $0, vocabSize: model.config.vocabSize) }
+        log = rank != 0 ? nil : try o.jsonSummary.map {
+            try MetricsWriter(path: $0, append: resumed != nil && !(o.phase2 && resumed!.state.phase == 1))
+        }
     }
 
     /// Runs until `--max-steps` (or the target accuracy), checkpointing as asked. Returns the final summary.
@@ -166,24 +203,46 @@ public final class Pretrainer {
         var lastEval: MLMEvaluation?, windowStart = Date(), windowSequences = 0, lastLoss: Float = .nan
         var stepsRun = 0
         onMessage("pre-training: \(model.layout.tensors.reduce(0) { $0 + $1.count }) parameters, global batch \(o.trainBatchSize) = \(o.worldSize) × \(A) × \(o.microBatchSize), steps \(state.step)…\(o.maxSteps) of phase \(state.phase)")
+        let comm = communicator, W = comm.size, rank = comm.rank, total = model.layout.totalCount
+        let gradients = model.gradients
         while state.step < o.maxSteps && stepsRun < (o.stepsThisRun ?? .max) {
             let batches = try loader.nextStep()
-            if FaultInjection.active("nan-at-step", step: state.step + 1) { model.parameters.base[0] = .nan }
+            if FaultInjection.active("nan-at-step", step: state.step + 1, rank: rank) { model.parameters.base[0] = .nan }
+            if FaultInjection.active("kill-at-step", step: state.step + 1, rank: rank) { kill(getpid(), SIGKILL) }
             model.zeroGradients()
+            accumulatedSlice?.zero()
             var loss: Float = 0, mlm: Float = 0, nsp: Float = 0
-            for batch in batches {
-                let l = try model.forward(batch, dropout: DropoutStreams(seed: state.seed, step: state.microStep))
+            for (i, batch) in batches.enumerated() {
+                // Micro-batch i of rank r is global micro-batch r·A + i: its dropout stream is the one a single process
+                // would draw for it, so the result does not depend on the world size.
+                let stream = state.microStep + UInt64(rank * A + i)
+                let l = try model.forward(batch, dropout: DropoutStreams(seed: state.seed, step: stream))
                 guard l.loss.isFinite else { throw nonFinite("loss \(l.loss)") }
-                model.backward(lossScale: 1 / Float(A))
-                state.microStep += 1
+                model.backward(lossScale: 1 / Float(A * W))
                 loss += l.loss / Float(A)
                 mlm += l.mlmLoss / Float(A)
                 nsp += l.nspLoss / Float(A)
+                if let slice = accumulatedSlice {   // ZeRO-2: keep only this rank's slice of the summed gradient
+                    try comm.reduceScatterSum(gradients.base, counts: shardCounts)
+                    Self.add(gradients[shard.lowerBound], into: slice.base, count: shard.count)
+                    model.zeroGradients()
+                }
+            }
+            state.microStep += UInt64(A * W)
+            switch o.zeroStage {
+            case 0: if W > 1 { try comm.allReduceSum(gradients.base, count: total) }
+            case 1: try comm.reduceScatterSum(gradients.base, counts: shardCounts)
+            default: gradients[shard.lowerBound].update(from: accumulatedSlice!.base, count: shard.count)
             }
             let lr = state.schedule.rate(at: state.step)
-            let gradNorm = optimizer.step(parameters: model.parameters.base, gradients: model.gradients.base,
-                                          learningRate: lr, step: state.step + 1)
+            let gradNorm = try optimizer.step(parameters: model.parameters.base, gradients: gradients.base, learningRate: lr,
+                                              step: state.step + 1, allReduce: o.zeroStage > 0 ? { try comm.allReduceSum($0) } : nil)
             guard gradNorm.isFinite else { throw nonFinite("gradient norm \(gradNorm)") }
+            if o.zeroStage > 0 { try comm.allGather(model.parameters.base, counts: shardCounts) }
+            if W > 1 {
+                let mean = try comm.allReduceSum([Double(loss), Double(mlm), Double(nsp)]).map { Float($0 / Double(W)) }
+                (loss, mlm, nsp) = (mean[0], mean[1], mean[2])
+            }
             state.step += 1
             state.cursor = loader.cursor
             state.loss = loss
@@ -191,7 +250,7 @@ public final class Pretrainer {
             stepsRun += 1
             windowSequences += o.trainBatchSize
 
-            if state.step % max(1, o.logFrequency) == 0 || state.step == o.maxSteps {
+            if rank == 0 && (state.step % max(1, o.logFrequency) == 0 || state.step == o.maxSteps) {
                 let now = Date()
                 let report = StepReport(step: state.step, totalSteps: o.maxSteps, loss: loss, mlmLoss: mlm, nspLoss: nsp,
                                         learningRate: lr, gradNorm: gradNorm,
@@ -205,15 +264,16 @@ public final class Pretrainer {
                 onStep(report)
             }
             var reachedTarget = false
-            if let evaluator, (o.evalEvery > 0 && state.step % o.evalEvery == 0) || state.step == o.maxSteps {
-                let e = try evaluator.evaluate(model, batchSize: o.evalBatchSize ?? o.microBatchSize)
-                lastEval = e
-                try log?.write(["type": "eval", "step": state.step].merging(e.json(prefix: "eval_")) { a, _ in a })
-                onEvaluation(state.step, e)
-                if let target = o.targetMLMAccuracy, e.mlmAccuracy >= target {
-                    onMessage("reached the target MLM accuracy \(target) at step \(state.step)")
-                    reachedTarget = true
+            if o.evalDirectory != nil, (o.evalEvery > 0 && state.step % o.evalEvery == 0) || state.step == o.maxSteps {
+                if let evaluator {   // rank 0 evaluates; the others learn the verdict from it
+                    let e = try evaluator.evaluate(model, batchSize: o.evalBatchSize ?? o.microBatchSize)
+                    lastEval = e
+                    try log?.write(["type": "eval", "step": state.step].merging(e.json(prefix: "eval_")) { a, _ in a })
+                    onEvaluation(state.step, e)
+                    reachedTarget = o.targetMLMAccuracy.map { e.mlmAccuracy >= $0 } ?? false
                 }
+                if W > 1 { reachedTarget = try comm.allReduceSum([reachedTarget ? 1 : 0])[0] > 0 }
+                if reachedTarget { onMessage("reached the target MLM accuracy \(o.targetMLMAccuracy!) at step \(state.step)") }
             }
             if state.step % max(1, o.numStepsPerCheckpoint) == 0 || state.step == o.maxSteps || reachedTarget
                 || stepsRun == o.stepsThisRun {
@@ -230,12 +290,32 @@ public final class Pretrainer {
         return summary
     }
 
-    @discardableResult
-    public func saveCheckpoint() throws -> String {
-        let path = try PretrainingCheckpoint.save(model: model, optimizer: optimizer, state: state, in: options.outputDirectory,
+    /// Writes a checkpoint (rank 0; under ZeRO every rank first contributes its slice of the moments).
+    public func saveCheckpoint() throws {
+        let total = model.layout.totalCount
+        let moments = (m: FlatBuffer(count: total), v: FlatBuffer(count: total))
+        moments.m[shard.lowerBound].update(from: optimizer.m, count: shard.count)
+        moments.v[shard.lowerBound].update(from: optimizer.v, count: shard.count)
+        if options.zeroStage > 0 {
+            try communicator.allGather(moments.m.base, counts: shardCounts)
+            try communicator.allGather(moments.v.base, counts: shardCounts)
+        }
+        guard communicator.rank == 0 else { return }
+        var state = self.state
+        state.worldSize = communicator.size
+        let path = try PretrainingCheckpoint.save(model: model, moments: moments, state: state, in: options.outputDirectory,
                                                   keep: options.keepCheckpoints)
         onMessage("saved \(path)")
-        return path
+    }
+
+    /// `into[i] += from[i]`.
+    private static func add(_ from: UnsafePointer<Float>, into: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forChunks((count + 7) / 8, minimumChunk: 4096) { _, blocks in
+            for block in blocks {
+                let i = block * 8, n = min(8, count - i)
+                store8(load8(into + i, n) + load8(from + i, n), into + i, n)
+            }
+        }
     }
 
     private func nonFinite(_ what: String) -> BertError {

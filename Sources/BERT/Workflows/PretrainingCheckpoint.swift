@@ -46,8 +46,10 @@ public enum PretrainingCheckpoint {
         "ckpt_\(phase == 2 ? (phase1EndStep ?? 0) + step : step)"
     }
 
-    public static func save(model: BertForPreTraining, optimizer: Optimizer, state: TrainerState, in outputDirectory: String,
-                            keep: Int) throws -> String {
+    /// Writes a checkpoint. `moments` are the optimizer's first and second moments laid out like the parameters
+    /// (the whole buffer: under ZeRO, gathered from the ranks first).
+    public static func save(model: BertForPreTraining, moments: (m: FlatBuffer, v: FlatBuffer), state: TrainerState,
+                            in outputDirectory: String, keep: Int) throws -> String {
         let fm = FileManager.default
         let name = Self.name(step: state.step, phase: state.phase, phase1EndStep: state.phase1EndStep)
         let final = (outputDirectory as NSString).appendingPathComponent(name)
@@ -57,7 +59,7 @@ public enum PretrainingCheckpoint {
         do {
             try model.save(directory: temporary)
             if FaultInjection.active("kill-during-checkpoint", step: state.step) { kill(getpid(), SIGKILL) }
-            try Safetensors.write(momentTensors(optimizer, layout: model.layout), to: temporary + "/" + optimizerFile)
+            try Safetensors.write(momentTensors(moments, layout: model.layout), to: temporary + "/" + optimizerFile)
             var state = state
             for file in [Checkpoint.weightsFile, Checkpoint.configFile, optimizerFile] {
                 state.files[file] = try fileChecksum(temporary + "/" + file)
@@ -118,32 +120,38 @@ public enum PretrainingCheckpoint {
         return nil
     }
 
-    /// Loads the moments saved by `save` into `optimizer`.
-    public static func loadMoments(_ optimizer: Optimizer, layout: ParameterLayout, from directory: String) throws {
+    /// Loads the moments saved by `save` into buffers laid out like the parameters.
+    public static func loadMoments(into moments: (m: FlatBuffer, v: FlatBuffer), layout: ParameterLayout, from directory: String) throws {
         let file = try Safetensors.File(path: directory + "/" + optimizerFile)
         for t in layout.tensors {
-            for (prefix, buffer) in [("exp_avg.", optimizer.m), ("exp_avg_sq.", optimizer.v)] {
+            for (prefix, buffer) in [("exp_avg.", moments.m), ("exp_avg_sq.", moments.v)] {
                 let entry = try file.entry(prefix + t.name)
                 guard entry.shape == t.shape else {
                     throw BertError.invalidCheckpoint("\(file.path): \(prefix + t.name) is \(entry.shape), expected \(t.shape)")
                 }
-                try file.copyFloats(prefix + t.name, into: buffer + (t.offset - optimizer.base))
+                try file.copyFloats(prefix + t.name, into: buffer[t.offset])
             }
         }
     }
 
     /// The moments under PyTorch's state names (`exp_avg`, `exp_avg_sq`) and the parameters' names.
-    static func momentTensors(_ optimizer: Optimizer, layout: ParameterLayout) -> [(String, Safetensors.Tensor)] {
+    static func momentTensors(_ moments: (m: FlatBuffer, v: FlatBuffer), layout: ParameterLayout) -> [(String, Safetensors.Tensor)] {
         layout.tensors.flatMap { t in
-            [("exp_avg." + t.name, Safetensors.Tensor.float(UnsafeBufferPointer(start: optimizer.m + (t.offset - optimizer.base), count: t.count), shape: t.shape)),
-             ("exp_avg_sq." + t.name, .float(UnsafeBufferPointer(start: optimizer.v + (t.offset - optimizer.base), count: t.count), shape: t.shape))]
+            [("exp_avg." + t.name, Safetensors.Tensor.float(UnsafeBufferPointer(start: moments.m[t.offset], count: t.count), shape: t.shape)),
+             ("exp_avg_sq." + t.name, .float(UnsafeBufferPointer(start: moments.v[t.offset], count: t.count), shape: t.shape))]
         }
     }
 }
 
 extension ParameterLayout {
     /// One optimizer segment per tensor (real elements only: vocabulary padding is never updated).
-    public var optimizerSegments: [OptimizerSegment] {
-        tensors.map { OptimizerSegment(offset: $0.offset, count: $0.count, weightDecay: $0.weightDecay) }
+    public var optimizerSegments: [OptimizerSegment] { optimizerSegments(in: 0..<totalCount) }
+
+    /// The parts of the tensors that fall inside `range` of the flat buffer (a ZeRO rank's slice).
+    public func optimizerSegments(in range: Range<Int>) -> [OptimizerSegment] {
+        tensors.enumerated().compactMap { i, t in
+            let lo = max(t.offset, range.lowerBound), hi = min(t.offset + t.count, range.upperBound)
+            return lo < hi ? OptimizerSegment(offset: lo, count: hi - lo, weightDecay: t.weightDecay, tensor: i) : nil
+        }
     }
 }

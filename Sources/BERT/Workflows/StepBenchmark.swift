@@ -78,7 +78,7 @@ public struct StepBenchmark {
                 loss = try model.forward(batch, dropout: DropoutStreams(seed: 1, step: UInt64(step))).loss
                 model.zeroGradients()
                 model.backward()
-                optimizer?.step(parameters: model.parameters.base, gradients: model.gradients.base, learningRate: 1e-3, step: step + 1)
+                _ = try optimizer?.step(parameters: model.parameters.base, gradients: model.gradients.base, learningRate: 1e-3, step: step + 1)
             case .infer:
                 loss = try model.forward(batch).loss
             }

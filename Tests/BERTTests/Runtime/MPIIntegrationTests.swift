@@ -32,10 +32,15 @@ import Testing
         }
     }
 
-    /// Runs `mpirun -np ranks … bert comm-check arguments`, output to files (a pipe could be held open by an
-    /// orphaned rank), killing it after `limit` seconds.
     static func mpirunCommCheck(ranks: Int, _ arguments: [String], environment extra: [String: String] = [:],
                                 limit: Double = 60) throws -> Outcome {
+        try mpirunBert(ranks: ranks, ["comm-check"] + arguments, environment: extra, limit: limit)
+    }
+
+    /// Runs `mpirun -np ranks … bert arguments`, output to files (a pipe could be held open by an orphaned rank),
+    /// killing it after `limit` seconds.
+    static func mpirunBert(ranks: Int, _ arguments: [String], environment extra: [String: String] = [:],
+                           limit: Double = 60) throws -> Outcome {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mpi-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -45,7 +50,7 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: mpirun!)
         process.arguments = ["-np", "\(ranks)", "--bind-to", "none", "--allow-run-as-root", "--oversubscribe"]
-            + extra.keys.sorted().flatMap { ["-x", $0] } + [binary, "comm-check"] + arguments
+            + extra.keys.sorted().flatMap { ["-x", $0] } + [binary] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
