@@ -33,6 +33,6 @@ echo "== bert pretrain (bert-mini, LAMB, global batch 64, $STEPS steps)"
     --json-summary "$OUT/metrics.jsonl" --log-freq 5
 echo "== bert plot"
 "$BERT" plot "$OUT/metrics.jsonl" -o "$OUT/curve.svg" --title "bert-mini on the Python docs"
-echo "== held-out MLM accuracy by step"
+echo "== held-out MLM accuracy by step (step 0: before training)"
 grep '"type":"eval"' "$OUT/metrics.jsonl" | sed -E 's/.*"eval_mlm_accuracy":([0-9.]+).*"step":([0-9]+).*/  step \2: \1/'
-echo "demo: checkpoint $(ls -d "$OUT"/run/ckpt_* | tail -1), loss curve $OUT/curve.svg, metrics $OUT/metrics.jsonl"
+echo "demo: checkpoint $(ls -d "$OUT"/run/ckpt_* | sort -V | tail -1), loss curve $OUT/curve.svg, metrics $OUT/metrics.jsonl"

@@ -204,6 +204,11 @@ public final class Pretrainer {
         var stepsRun = 0
         onMessage("pre-training: \(model.layout.tensors.reduce(0) { $0 + $1.count }) parameters, global batch \(o.trainBatchSize) = \(o.worldSize) × \(A) × \(o.microBatchSize), steps \(state.step)…\(o.maxSteps) of phase \(state.phase)")
         let comm = communicator, W = comm.size, rank = comm.rank, total = model.layout.totalCount
+        if let evaluator, state.step == 0 {   // where the run starts from, as the first point of the accuracy curve
+            let e = try evaluator.evaluate(model, batchSize: o.evalBatchSize ?? o.microBatchSize)
+            try log?.write(["type": "eval", "step": 0].merging(e.json(prefix: "eval_")) { a, _ in a })
+            onEvaluation(0, e)
+        }
         let gradients = model.gradients
         while state.step < o.maxSteps && stepsRun < (o.stepsThisRun ?? .max) {
             let batches = try loader.nextStep()
