@@ -21,7 +21,7 @@ struct BenchCommand: ParsableCommand {
     var mode = "train"
     @Option(help: "Sequences per step.")
     var batch = 16
-    @Option(help: "Sequence length.")
+    @Option(name: .customLong("seq-len"), help: "Sequence length.")
     var seqLength = 128
     @Option(help: "Masked positions per sequence (default: 20 up to length 128, else 80, as NVIDIA's shards).")
     var maxPredictions: Int?
@@ -37,11 +37,11 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         guard let mode = StepBenchmark.Mode(rawValue: mode) else { throw ValidationError("--mode must be train or infer, got \(self.mode)") }
         guard batch > 0, seqLength > 1, steps > 0, warmup >= 0 else {
-            throw ValidationError("--batch and --steps must be positive, --seq-length at least 2")
+            throw ValidationError("--batch and --steps must be positive, --seq-len at least 2")
         }
         let config = try configFile.map(BertConfig.load(contentsOf:)) ?? BertConfig.preset(model)
         guard seqLength <= config.maxPositionEmbeddings else {
-            throw ValidationError("--seq-length \(seqLength) exceeds the model's max_position_embeddings \(config.maxPositionEmbeddings)")
+            throw ValidationError("--seq-len \(seqLength) exceeds the model's max_position_embeddings \(config.maxPositionEmbeddings)")
         }
         if let threads { Parallel.setThreadCount(threads) }
         let kind = try optimizer.map { name -> OptimizerKind in
