@@ -21,9 +21,11 @@ public typealias Vec8 = SIMD8<Float>
     for i in 0..<count { p[i] = v[i] }
 }
 
-/// e^x for every lane; inputs below −87.3 give ≈ 1e-38 rather than 0, above 88.3 are clamped.
+/// e^x for every lane; inputs below −87.3 give exactly 0 (no denormal results: a masked attention key must get a
+/// probability of 0, and denormals running through the GEMMs slow them by orders of magnitude); above 88.3 clamped.
 @inline(__always) public func vexp(_ x: Vec8) -> Vec8 {
-    var x = x.replacing(with: -87.3, where: x .< -87.3)
+    let underflow = x .< -87.3
+    var x = x.replacing(with: -87.3, where: underflow)
     x = x.replacing(with: 88.3, where: x .> 88.3)
     // n = round(x / ln 2) through the 1.5·2^23 trick, which also leaves n in the low mantissa bits.
     let magic: Float = 12_582_912
@@ -39,7 +41,7 @@ public typealias Vec8 = SIMD8<Float>
     let er = p * (r * r) + r + 1
     let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(Vec8(repeating: magic), to: SIMD8<Int32>.self)
     let scale = unsafeBitCast((ni &+ 127) &<< 23, to: Vec8.self)
-    return er * scale
+    return (er * scale).replacing(with: 0, where: underflow)
 }
 
 /// |x| for every lane (clears the sign bit).
