@@ -18,6 +18,8 @@ public struct BertConfig: Codable, Equatable, Sendable {
     public var typeVocabSize: Int
     public var initializerRange: Float
     public var layerNormEps: Float
+    /// The sequence classifier's dropout on the pooled output; nil (HF's default) means `hidden_dropout_prob`.
+    public var classifierDropout: Float?
 
     enum CodingKeys: String, CodingKey {
         case vocabSize = "vocab_size", hiddenSize = "hidden_size", numHiddenLayers = "num_hidden_layers"
@@ -26,12 +28,13 @@ public struct BertConfig: Codable, Equatable, Sendable {
         case attentionProbsDropoutProb = "attention_probs_dropout_prob"
         case maxPositionEmbeddings = "max_position_embeddings", typeVocabSize = "type_vocab_size"
         case initializerRange = "initializer_range", layerNormEps = "layer_norm_eps"
+        case classifierDropout = "classifier_dropout"
     }
 
     public init(vocabSize: Int = 30522, hiddenSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
                 intermediateSize: Int, hiddenAct: String = "gelu", hiddenDropoutProb: Float = 0.1,
                 attentionProbsDropoutProb: Float = 0.1, maxPositionEmbeddings: Int = 512, typeVocabSize: Int = 2,
-                initializerRange: Float = 0.02, layerNormEps: Float = 1e-12) {
+                initializerRange: Float = 0.02, layerNormEps: Float = 1e-12, classifierDropout: Float? = nil) {
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
         self.numHiddenLayers = numHiddenLayers
@@ -44,6 +47,7 @@ public struct BertConfig: Codable, Equatable, Sendable {
         self.typeVocabSize = typeVocabSize
         self.initializerRange = initializerRange
         self.layerNormEps = layerNormEps
+        self.classifierDropout = classifierDropout
     }
 
     public init(from decoder: Decoder) throws {
@@ -59,7 +63,8 @@ public struct BertConfig: Codable, Equatable, Sendable {
                   maxPositionEmbeddings: try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 512,
                   typeVocabSize: try c.decodeIfPresent(Int.self, forKey: .typeVocabSize) ?? 2,
                   initializerRange: try c.decodeIfPresent(Float.self, forKey: .initializerRange) ?? 0.02,
-                  layerNormEps: try c.decodeIfPresent(Float.self, forKey: .layerNormEps) ?? 1e-12)
+                  layerNormEps: try c.decodeIfPresent(Float.self, forKey: .layerNormEps) ?? 1e-12,
+                  classifierDropout: try c.decodeIfPresent(Float.self, forKey: .classifierDropout))
     }
 
     /// H / A.
@@ -90,8 +95,8 @@ public struct BertConfig: Codable, Equatable, Sendable {
         guard hiddenSize % numAttentionHeads == 0 else {
             throw BertError.invalidConfig("hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(numAttentionHeads)")
         }
-        for (key, p) in [("hidden_dropout_prob", hiddenDropoutProb), ("attention_probs_dropout_prob", attentionProbsDropoutProb)]
-            where !(0..<1).contains(p) {
+        for (key, p) in [("hidden_dropout_prob", hiddenDropoutProb), ("attention_probs_dropout_prob", attentionProbsDropoutProb),
+                         ("classifier_dropout", classifierDropout ?? 0)] where !(0..<1).contains(p) {
             throw BertError.invalidConfig("\(key) must be in [0, 1), got \(p)")
         }
         _ = try activation()
@@ -120,6 +125,7 @@ public struct BertConfig: Codable, Equatable, Sendable {
             "initializer_range": Double(initializerRange), "layer_norm_eps": Double(layerNormEps),
             "model_type": "bert", "architectures": architectures,
         ]
+        if let classifierDropout { object["classifier_dropout"] = Double(classifierDropout) }
         object.merge(extra) { _, new in new }
         try writeFileAtomically(try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), to: path)
     }
