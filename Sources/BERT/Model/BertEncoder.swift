@@ -156,6 +156,6 @@ struct BertEncoder {
         LayerNorm.backward(dy: dx, x: ws.embeddingSum, gamma: w[normWeight], mean: ws.embeddingMean, rstd: ws.embeddingRstd,
                            dx: dx, dGamma: g[normWeight], dBeta: g[normBias], rows: T, features: H, scratch: ws.normScratch)
         Embedding.backward(dOut: dx, ids: ws.ids, segments: ws.segments, dWord: g[word], dPosition: g[position],
-                           dTokenType: g[tokenType], batch: B, seqLength: S, hidden: H)
+                           dTokenType: g[tokenType], batch: B, seqLength: S, hidden: H, paddingId: c.padTokenId.map(Int32.init))
     }
 }
