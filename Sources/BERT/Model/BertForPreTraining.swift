@@ -3,16 +3,13 @@ import BERTKernels
 /// BERT with its pre-training heads (HF `BertForPreTraining`): an explicit forward and backward, and activations
 /// planned once per (B, S, P).
 public final class BertForPreTraining: BertModelBase {
-    let heads: PretrainingHeads
-    private var headsWorkspace = PlannedWorkspace<PretrainingWorkspace>()
-
     /// A model with BERT's random initialisation from `seed`.
     public init(config: BertConfig, seed: UInt64 = 12345) throws {
-        try config.validate()
-        let layout = ParameterLayout.pretraining(config)
-        heads = try PretrainingHeads(config: config, layout: layout)
-        try super.init(config: config, layout: layout, seed: seed)
+        try super.init(config: config, seed: seed, architecture: "BertForPreTraining", layout: ParameterLayout.pretraining,
+                       heads: PretrainingHeads.init)
     }
+
+    private var pretrainingHeads: PretrainingHeads { heads as! PretrainingHeads }
 
     /// Forward pass and losses. `dropout` nil is evaluation mode; otherwise dropout draws from those streams, and the
     /// matching `backward` regenerates the same masks.
@@ -20,29 +17,19 @@ public final class BertForPreTraining: BertModelBase {
     public func forward(_ batch: PretrainingBatch, dropout: DropoutStreams? = nil) throws -> PretrainingLosses {
         try validateTargets(batch)
         let enc = try runEncoder(batch, dropout: dropout)
-        let hw = headsWorkspace.planned(for: [batch.batchSize, batch.maxPredictions]) {
-            PretrainingWorkspace(config: config, batch: batch.batchSize, maxPredictions: batch.maxPredictions)
-        }
-        return heads.forward(parameters, enc, hw, batch: batch)
+        return pretrainingHeads.forward(parameters, enc, batch: batch)
     }
-
-    override func headsBackward(_ enc: EncoderWorkspace, scale: Float) {
-        heads.backward(parameters, gradients, enc, headsWorkspace.value!, scale: scale)
-    }
-
-    override var headsActivationCount: Int { headsWorkspace.value?.storage.count ?? 0 }
-    override var checkpointArchitecture: String { "BertForPreTraining" }
 
     /// The last forward's MLM logits `[M, V]` (real vocabulary columns only), for inspection and tests.
     public func mlmLogits() -> [Float] {
-        guard let hw = headsWorkspace.value else { return [] }
+        guard let hw = pretrainingHeads.workspace.value else { return [] }
         let V = config.vocabSize, V8 = config.paddedVocabSize
         return (0..<hw.rows.count).flatMap { m in Array(UnsafeBufferPointer(start: hw.logits + m * V8, count: V)) }
     }
 
     /// The last forward's NSP logits `[B, 2]`.
     public func nspLogits() -> [Float] {
-        headsWorkspace.value.map { Array(UnsafeBufferPointer(start: $0.nspLogits, count: $0.nspLabels.count * 2)) } ?? []
+        pretrainingHeads.workspace.value.map { Array(UnsafeBufferPointer(start: $0.nspLogits, count: $0.nspLabels.count * 2)) } ?? []
     }
 
     private func validateTargets(_ b: PretrainingBatch) throws {

@@ -1,37 +1,17 @@
 import BERTKernels
 import Foundation
 
-/// One batch for sequence (pair) classification (B batch, S sequence length), every array row-major.
-public struct ClassificationBatch: TokenBatch, Equatable {
-    public var batchSize: Int
-    public var seqLength: Int
-    public var inputIds: [Int32]
-    public var segmentIds: [Int32]
-    public var inputMask: [Int32]
-    /// `[B]` class ids in [0, L); nil when predicting.
-    public var labels: [Int32]?
-
-    /// - Parameters: `inputIds`, `segmentIds`, `inputMask` `[B, S]`; `labels` `[B]`.
-    public init(batchSize: Int, seqLength: Int, inputIds: [Int32], segmentIds: [Int32], inputMask: [Int32], labels: [Int32]? = nil) {
-        self.batchSize = batchSize
-        self.seqLength = seqLength
-        self.inputIds = inputIds
-        self.segmentIds = segmentIds
-        self.inputMask = inputMask
-        self.labels = labels
-    }
-}
+/// A batch for `BertForSequenceClassification`: tokens and, for training, the labels `[B]` (class ids in [0, L)).
+public typealias ClassificationBatch = TaskBatch<[Int32]>
 
 /// BERT with a single-label classifier on the pooled `[CLS]` output (HF `BertForSequenceClassification`):
 /// pooler → dropout → `classifier` → logits `[B, L]`, cross-entropy loss.
 public final class BertForSequenceClassification: BertModelBase {
     /// The class names in id order (`config.json`'s `id2label`); `LABEL_0`… by default, as HF names them.
     public let labelNames: [String]
-    let head: ClassificationHead
-    private var headWorkspace = PlannedWorkspace<ClassificationWorkspace>()
 
     /// L, the number of classes.
-    public var labelCount: Int { head.labels }
+    public var labelCount: Int { labelNames.count }
 
     /// A model for `labels` classes (two or more: HF treats one as regression, which this model does not do) with
     /// BERT's random initialisation from `seed`.
@@ -46,16 +26,17 @@ public final class BertForSequenceClassification: BertModelBase {
             throw BertError.invalidConfig("\(labelNames?.count ?? 0) label names for \(labels) labels")
         }
         self.labelNames = labelNames ?? (0..<labels).map { "LABEL_\($0)" }
-        let layout = ParameterLayout.sequenceClassification(config, labels: labels)
-        head = ClassificationHead(config: config, layout: layout)
-        try super.init(config: config, layout: layout, seed: seed)
+        try super.init(config: config, seed: seed, architecture: "BertForSequenceClassification",
+                       layout: { .sequenceClassification($0, labels: labels) }, heads: ClassificationHead.init)
     }
+
+    private var head: ClassificationHead { heads as! ClassificationHead }
 
     /// Forward pass: the logits (`logits()`) and, when the batch has labels, the loss (nil otherwise). `dropout` nil is
     /// evaluation mode; otherwise the matching `backward` regenerates the masks, the classifier's included.
     /// - Throws: `BertError.invalidInput` naming the offending field when the batch does not fit the model.
     public func forward(_ batch: ClassificationBatch, dropout: DropoutStreams? = nil) throws -> ClassificationLosses? {
-        if let labels = batch.labels {
+        if let labels = batch.targets {
             guard labels.count == batch.batchSize else {
                 throw BertError.invalidInput("labels must hold B = \(batch.batchSize) class ids, got \(labels.count)")
             }
@@ -63,19 +44,9 @@ public final class BertForSequenceClassification: BertModelBase {
                 throw BertError.invalidInput("labels holds \(bad), outside [0, \(labelCount))")
             }
         }
-        let enc = try runEncoder(batch, dropout: dropout)
-        let ws = headWorkspace.planned(for: [batch.batchSize]) {
-            ClassificationWorkspace(batch: batch.batchSize, hidden: config.hiddenSize, labels: labelCount)
-        }
-        return head.forward(parameters, enc, ws, labels: batch.labels, dropout: dropout)
+        return head.forward(parameters, try runEncoder(batch, dropout: dropout), labels: batch.targets, dropout: dropout)
     }
 
-    override func headsBackward(_ enc: EncoderWorkspace, scale: Float) {
-        head.backward(parameters, gradients, enc, headWorkspace.value!, scale: scale)
-    }
-
-    override var headsActivationCount: Int { headWorkspace.value?.storage.count ?? 0 }
-    override var checkpointArchitecture: String { "BertForSequenceClassification" }
     override var checkpointConfigExtras: [String: Any] {
         ["num_labels": labelCount, "problem_type": "single_label_classification",
          "id2label": Dictionary(uniqueKeysWithValues: labelNames.enumerated().map { (String($0.offset), $0.element) }),
@@ -84,8 +55,8 @@ public final class BertForSequenceClassification: BertModelBase {
 
     /// The last forward's logits `[B, L]`.
     public func logits() -> [Float] {
-        guard let ws = headWorkspace.value, let B = headWorkspace.shape.first else { return [] }
-        return Array(UnsafeBufferPointer(start: ws.logits, count: B * labelCount))
+        guard let ws = head.workspace.value else { return [] }
+        return Array(UnsafeBufferPointer(start: ws.logits, count: ws.batch * labelCount))
     }
 
     /// Loads a checkpoint directory (ours or Hugging Face's): a `BertForSequenceClassification` one whole; a `BertModel`

@@ -24,10 +24,40 @@ extension TokenBatch {
 
 extension PretrainingBatch: TokenBatch {}
 
+/// A fine-tuning batch: the tokens (B batch, S sequence length, row-major) and the task's targets, nil when predicting.
+/// `QuestionAnsweringBatch` and `ClassificationBatch` name its two uses.
+public struct TaskBatch<Targets: Sendable & Equatable>: TokenBatch, Equatable {
+    public var batchSize: Int
+    public var seqLength: Int
+    public var inputIds: [Int32]
+    public var segmentIds: [Int32]
+    public var inputMask: [Int32]
+    public var targets: Targets?
+
+    /// - Parameters: `inputIds`, `segmentIds`, `inputMask` `[B, S]`; `targets` per example, nil when predicting.
+    public init(batchSize: Int, seqLength: Int, inputIds: [Int32], segmentIds: [Int32], inputMask: [Int32], targets: Targets? = nil) {
+        self.batchSize = batchSize
+        self.seqLength = seqLength
+        self.inputIds = inputIds
+        self.segmentIds = segmentIds
+        self.inputMask = inputMask
+        self.targets = targets
+    }
+}
+
+/// What the shared model code needs of a model's heads; each head plans its own workspace per shape.
+protocol ModelHeads: AnyObject {
+    /// Backward of `scale · loss` for the last forward: accumulates the heads' parameter gradients into `g` and writes
+    /// the gradient of the sequence output into `enc.dHidden` (and of the pooled output into `enc.dPooled`).
+    func backward(_ w: FlatBuffer, _ g: FlatBuffer, _ enc: EncoderWorkspace, scale: Float)
+    /// Floats held by the heads' activation arena for the current shape.
+    var activationCount: Int { get }
+}
+
 /// The part of every BERT model here that is not a head (HF `BertPreTrainedModel` with its `bert` encoder): the
 /// parameters and gradients in two flat buffers with the same layout, the encoder's workspace planned once per
-/// (B, S), the token inputs checked and copied in, the backward through the encoder, and checkpoint files.
-/// Subclasses add their heads: `BertForPreTraining`, `BertForQuestionAnswering`, `BertForSequenceClassification`.
+/// (B, S), the token inputs checked and copied in, the backward through heads and encoder, and checkpoint files.
+/// Subclasses bring their heads: `BertForPreTraining`, `BertForQuestionAnswering`, `BertForSequenceClassification`.
 public class BertModelBase {
     public let config: BertConfig
     public let layout: ParameterLayout
@@ -35,18 +65,25 @@ public class BertModelBase {
     /// Accumulated by every `backward` until `zeroGradients()`.
     public let gradients: FlatBuffer
     let encoder: BertEncoder
+    let heads: any ModelHeads
+    /// The HF class a saved directory loads as (`config.json`'s `architectures`).
+    let architecture: String
     private var encoderWorkspace = PlannedWorkspace<EncoderWorkspace>()
     private var lastDropout: DropoutStreams?
 
-    /// A model with `layout`'s tensors and BERT's random initialisation from `seed`.
-    init(config: BertConfig, layout: ParameterLayout, seed: UInt64) throws {
+    /// A model with the tensors of `layout(config)`, BERT's random initialisation from `seed`, and the heads
+    /// `heads` builds over that layout.
+    init(config: BertConfig, seed: UInt64, architecture: String, layout: (BertConfig) -> ParameterLayout,
+         heads: (BertConfig, ParameterLayout) throws -> any ModelHeads) throws {
         try config.validate()
         self.config = config
-        self.layout = layout
-        parameters = FlatBuffer(count: layout.totalCount)
-        gradients = FlatBuffer(count: layout.totalCount)
-        encoder = try BertEncoder(config: config, layout: layout)
-        layout.initialize(parameters, config: config, seed: seed)
+        self.layout = layout(config)
+        self.architecture = architecture
+        parameters = FlatBuffer(count: self.layout.totalCount)
+        gradients = FlatBuffer(count: self.layout.totalCount)
+        encoder = try BertEncoder(config: config, layout: self.layout)
+        self.heads = try heads(config, self.layout)
+        self.layout.initialize(parameters, config: config, seed: seed)
     }
 
     public func zeroGradients() { gradients.zero() }
@@ -54,16 +91,9 @@ public class BertModelBase {
     /// Backward of `lossScale · loss` for the last `forward`, accumulated into `gradients`.
     public func backward(lossScale: Float = 1) {
         guard let enc = encoderWorkspace.value else { preconditionFailure("backward() before forward()") }
-        headsBackward(enc, scale: lossScale)
+        heads.backward(parameters, gradients, enc, scale: lossScale)
         encoder.backward(parameters, gradients, enc, dropout: lastDropout, pooler: encoder.hasPooler)
     }
-
-    /// The heads' backward of `scale · loss` for the last forward: accumulates their parameter gradients and writes
-    /// the gradient of the sequence output into `enc.dHidden` (and of the pooled output into `enc.dPooled`).
-    func headsBackward(_ enc: EncoderWorkspace, scale: Float) { preconditionFailure("\(Self.self) has no heads") }
-
-    /// Floats held by the heads' activation arena for the current shape.
-    var headsActivationCount: Int { 0 }
 
     /// Checks `batch`'s tokens, plans the encoder's workspace for its shape (on first use of a shape), copies the
     /// ids and mask in and runs the encoder (with the pooler when the model has one and `pooler`). `dropout` nil is
@@ -118,12 +148,11 @@ public class BertModelBase {
     }
 
     /// Floats held by the activation arenas for the current shape.
-    public var activationCount: Int { (encoderWorkspace.value?.storage.count ?? 0) + headsActivationCount }
+    public var activationCount: Int { (encoderWorkspace.value?.storage.count ?? 0) + heads.activationCount }
 
     // MARK: Checkpoints
 
-    /// `config.json`'s `architectures` entry (the HF class that loads the directory) and its extra keys.
-    var checkpointArchitecture: String { preconditionFailure("\(Self.self) names no architecture") }
+    /// Keys `config.json` holds beyond the architecture's (a subclass's own, such as the labels).
     var checkpointConfigExtras: [String: Any] { [:] }
 
     /// Writes `model.safetensors` and `config.json` (with `architectures` naming the HF class) into `directory`
@@ -132,7 +161,7 @@ public class BertModelBase {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try Checkpoint.writeWeights(parameters, layout: layout, to: (directory as NSString).appendingPathComponent(Checkpoint.weightsFile))
         try config.write(to: (directory as NSString).appendingPathComponent(Checkpoint.configFile),
-                         architectures: [checkpointArchitecture], extra: checkpointConfigExtras)
+                         architectures: [architecture], extra: checkpointConfigExtras)
     }
 
     /// Copies the weights of the checkpoint in `directory` into `parameters` by name (see `Checkpoint.load`).

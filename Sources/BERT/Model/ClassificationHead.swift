@@ -15,6 +15,7 @@ public struct ClassificationLosses: Sendable, Equatable {
 
 /// The classifier's buffers for one B.
 final class ClassificationWorkspace {
+    let batch: Int
     let storage: FlatBuffer
     let dropped: UnsafeMutablePointer<Float>    // [B, H] pooled output after dropout, the classifier's input
     let logits: UnsafeMutablePointer<Float>     // [B, L]
@@ -24,6 +25,7 @@ final class ClassificationWorkspace {
     var dropout: DropoutStreams?
 
     init(batch B: Int, hidden H: Int, labels L: Int) {
+        batch = B
         typealias Ptr = UnsafeMutablePointer<Float>
         let (p, storage) = Arena.plan { a -> [Ptr] in [a.take(B * H), a.take(B * L), a.take(B * L), a.take(B)] }
         self.storage = storage
@@ -31,10 +33,11 @@ final class ClassificationWorkspace {
     }
 }
 
-struct ClassificationHead {
+final class ClassificationHead: ModelHeads {
     let hidden: Int, labels: Int
     let dropoutProbability: Float
     let weight: Int, bias: Int
+    private(set) var workspace = PlannedWorkspace<ClassificationWorkspace>()
 
     init(config: BertConfig, layout: ParameterLayout) {
         hidden = config.hiddenSize
@@ -44,10 +47,12 @@ struct ClassificationHead {
         bias = layout.offset("classifier.bias")
     }
 
+    var activationCount: Int { workspace.value?.storage.count ?? 0 }
+
     /// The logits of the encoder's pooled output, and the loss when `labels` are given. `dropout` nil is evaluation.
-    func forward(_ w: FlatBuffer, _ enc: EncoderWorkspace, _ ws: ClassificationWorkspace, labels targets: [Int32]?,
-                 dropout: DropoutStreams?) -> ClassificationLosses? {
+    func forward(_ w: FlatBuffer, _ enc: EncoderWorkspace, labels targets: [Int32]?, dropout: DropoutStreams?) -> ClassificationLosses? {
         let B = enc.batch, H = hidden, L = labels
+        let ws = workspace.planned(for: [B]) { ClassificationWorkspace(batch: B, hidden: H, labels: L) }
         ws.dropout = dropout
         let (p, rng) = dropoutMask(dropout)
         Dropout.forward(enc.pooled, ws.dropped, count: B * H, probability: p, rng: rng)
@@ -60,7 +65,8 @@ struct ClassificationHead {
 
     /// Backward of `scale · loss`: accumulates the classifier's gradients, writes the pooled-output gradient into
     /// `enc.dPooled` and zeroes `enc.dHidden` (the sequence output reaches the loss only through the pooler).
-    func backward(_ w: FlatBuffer, _ g: FlatBuffer, _ enc: EncoderWorkspace, _ ws: ClassificationWorkspace, scale: Float) {
+    func backward(_ w: FlatBuffer, _ g: FlatBuffer, _ enc: EncoderWorkspace, scale: Float) {
+        let ws = workspace.value!
         guard let targets = ws.labels else { preconditionFailure("backward() after a forward without labels") }
         let B = enc.batch, H = hidden, L = labels
         ws.dLogits.update(from: ws.logits, count: B * L)

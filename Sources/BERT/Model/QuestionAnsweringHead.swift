@@ -45,9 +45,10 @@ final class QuestionAnsweringWorkspace {
     }
 }
 
-struct QuestionAnsweringHead {
+final class QuestionAnsweringHead: ModelHeads {
     let hidden: Int
     let weight: Int, bias: Int
+    private(set) var workspace = PlannedWorkspace<QuestionAnsweringWorkspace>()
 
     init(config: BertConfig, layout: ParameterLayout) {
         hidden = config.hiddenSize
@@ -55,21 +56,23 @@ struct QuestionAnsweringHead {
         bias = layout.offset("qa_outputs.bias")
     }
 
-    /// The span logits of the encoder's sequence output, and the losses when `positions` are given.
-    func forward(_ w: FlatBuffer, _ enc: EncoderWorkspace, _ ws: QuestionAnsweringWorkspace,
-                 positions: (start: [Int32], end: [Int32])?) -> QuestionAnsweringLosses? {
+    var activationCount: Int { workspace.value?.storage.count ?? 0 }
+
+    /// The span logits of the encoder's sequence output, and the losses when `spans` are given.
+    func forward(_ w: FlatBuffer, _ enc: EncoderWorkspace, spans: AnswerSpans?) -> QuestionAnsweringLosses? {
         let B = enc.batch, S = enc.seqLength, T = B * S, H = hidden
+        let ws = workspace.planned(for: [B, S]) { QuestionAnsweringWorkspace(batch: B, seqLength: S) }
         Linear.forward(x: enc.sequenceOutput, weight: w[weight], bias: w[bias], y: ws.logits, rows: T, inFeatures: H, outFeatures: 2)
         for t in 0..<T {
             ws.spanLogits[t] = ws.logits[2 * t]
             ws.spanLogits[T + t] = ws.logits[2 * t + 1]
         }
-        ws.hasTargets = positions != nil
-        guard let positions else { return nil }
+        ws.hasTargets = spans != nil
+        guard let spans else { return nil }
 
         ws.rows.removeAll(keepingCapacity: true)
         ws.labels.removeAll(keepingCapacity: true)
-        for (k, targets) in [positions.start, positions.end].enumerated() {
+        for (k, targets) in [spans.startPositions, spans.endPositions].enumerated() {
             for b in 0..<B {
                 let position = min(max(Int(targets[b]), 0), S)
                 if position < S {
@@ -92,7 +95,8 @@ struct QuestionAnsweringHead {
 
     /// Backward of `scale · loss`: accumulates the head's parameter gradients and writes the sequence-output gradient
     /// into `enc.dHidden`.
-    func backward(_ w: FlatBuffer, _ g: FlatBuffer, _ enc: EncoderWorkspace, _ ws: QuestionAnsweringWorkspace, scale: Float) {
+    func backward(_ w: FlatBuffer, _ g: FlatBuffer, _ enc: EncoderWorkspace, scale: Float) {
+        let ws = workspace.value!
         precondition(ws.hasTargets, "backward() after a forward without start and end positions")
         let B = enc.batch, S = enc.seqLength, T = B * S, H = hidden, n = ws.startCount, m = ws.rows.count - n
         if n > 0 {
