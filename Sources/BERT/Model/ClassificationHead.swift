@@ -66,8 +66,9 @@ final class ClassificationHead: ModelHeads {
     /// Backward of `scale · loss`: accumulates the classifier's gradients, writes the pooled-output gradient into
     /// `enc.dPooled` and zeroes `enc.dHidden` (the sequence output reaches the loss only through the pooler).
     func backward(_ w: FlatBuffer, _ g: FlatBuffer, _ enc: EncoderWorkspace, scale: Float) {
-        let ws = workspace.value!
-        guard let targets = ws.labels else { preconditionFailure("backward() after a forward without labels") }
+        guard let ws = workspace.value, let targets = ws.labels else {
+            preconditionFailure("backward() needs a forward with labels first")
+        }
         let B = enc.batch, H = hidden, L = labels
         ws.dLogits.update(from: ws.logits, count: B * L)
         CrossEntropy.backward(logitsToGradient: ws.dLogits, labels: targets, classes: L, ld: L, logSumExp: ws.logSumExp,

@@ -111,7 +111,8 @@ final class PretrainingHeads: ModelHeads {
     /// Backward of `scale · loss`: writes the sequence-output gradient into `enc.dHidden` (zeroed first) and the pooled
     /// gradient into `enc.dPooled`; accumulates the heads' parameter gradients (the decoder's into the word embeddings').
     func backward(_ w: FlatBuffer, _ g: FlatBuffer, _ enc: EncoderWorkspace, scale: Float) {
-        let ws = workspace.value!, c = config, H = c.hiddenSize, V8 = c.paddedVocabSize, M = ws.rows.count, B = ws.nspLabels.count
+        guard let ws = workspace.value else { preconditionFailure("backward() before forward()") }
+        let c = config, H = c.hiddenSize, V8 = c.paddedVocabSize, M = ws.rows.count, B = ws.nspLabels.count
         enc.dHidden.update(repeating: 0, count: enc.batch * enc.seqLength * H)
         if M > 0 {
             CrossEntropy.backward(logitsToGradient: ws.logits, labels: ws.labels, classes: c.vocabSize, ld: V8,

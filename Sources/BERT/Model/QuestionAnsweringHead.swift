@@ -27,7 +27,7 @@ final class QuestionAnsweringWorkspace {
     let storage: FlatBuffer
     let logits: UnsafeMutablePointer<Float>       // [T, 2] Linear output; its gradient in backward
     let spanLogits: UnsafeMutablePointer<Float>   // [2B, S] start rows, then end rows
-    let counted: UnsafeMutablePointer<Float>      // [≤ 2B, S] the rows in the loss, then their gradients
+    let counted: UnsafeMutablePointer<Float>      // [≤ 2B, S] the rows in the loss; their gradients in backward
     let logSumExp: UnsafeMutablePointer<Float>    // [≤ 2B]
     var rows: [Int] = []        // span-logit row of each counted row: the start rows first
     var labels: [Int32] = []    // position of each counted row
@@ -96,9 +96,11 @@ final class QuestionAnsweringHead: ModelHeads {
     /// Backward of `scale · loss`: accumulates the head's parameter gradients and writes the sequence-output gradient
     /// into `enc.dHidden`.
     func backward(_ w: FlatBuffer, _ g: FlatBuffer, _ enc: EncoderWorkspace, scale: Float) {
-        let ws = workspace.value!
-        precondition(ws.hasTargets, "backward() after a forward without start and end positions")
+        guard let ws = workspace.value, ws.hasTargets else {
+            preconditionFailure("backward() needs a forward with answer spans first")
+        }
         let B = enc.batch, S = enc.seqLength, T = B * S, H = hidden, n = ws.startCount, m = ws.rows.count - n
+        Rows.gather(ws.spanLogits, rows: ws.rows, width: S, into: ws.counted)   // afresh: a second backward is the same
         if n > 0 {
             CrossEntropy.backward(logitsToGradient: ws.counted, labels: Array(ws.labels[..<n]), classes: S, ld: S,
                                   logSumExp: ws.logSumExp, scale: scale / Float(2 * n))

@@ -48,6 +48,21 @@ import Testing
         ]) { try model.forward(Self.classificationBatch, dropout: dropout)!.loss }
     }
 
+    /// Two backwards after one forward accumulate the same gradient twice (the heads keep their forward values).
+    @Test func backwardTwiceAccumulatesTwice() throws {
+        let qa = try BertForQuestionAnswering(config: Self.config, seed: 7)
+        _ = try qa.forward(Self.qaBatch(), dropout: DropoutStreams(seed: 5, step: 1))
+        let classifier = try BertForSequenceClassification(config: Self.config, labels: 3, seed: 7)
+        _ = try classifier.forward(Self.classificationBatch, dropout: DropoutStreams(seed: 5, step: 1))
+        for model in [qa, classifier] as [BertModelBase] {
+            model.zeroGradients()
+            model.backward()
+            let once = model.gradients.array()
+            model.backward()
+            expectClose("\(model.architecture) gradients", model.gradients.array(), once.map { 2 * $0 }, tolerance: 1e-6)
+        }
+    }
+
     /// A row whose positions are both past the window adds nothing: the loss and the head's gradient are those of the
     /// batch without it (rows pass through the encoder independently).
     @Test func ignoredRowsLeaveTheQuestionAnsweringLoss() throws {
