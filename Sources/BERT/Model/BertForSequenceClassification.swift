@@ -16,9 +16,8 @@ public final class BertForSequenceClassification: BertModelBase {
     /// A model for `labels` classes (two or more: HF treats one as regression, which this model does not do) with
     /// BERT's random initialisation from `seed`.
     /// - Parameter labelNames: the classes' names in id order; nil for `LABEL_0`…
-    /// - Throws: `BertError.invalidConfig` for fewer than two labels or names that do not match their count.
+    /// - Throws: `BertError.invalidConfig` for fewer than two labels, names that do not match their count, or a bad config.
     public init(config: BertConfig, labels: Int, labelNames: [String]? = nil, seed: UInt64 = 12345) throws {
-        try config.validate()
         guard labels >= 2 else {
             throw BertError.invalidConfig("num_labels \(labels): single-label classification needs two or more (one is HF's regression)")
         }
