@@ -23,17 +23,20 @@ public enum Embedding {
         }
     }
 
-    /// Backward of `forward`: scatter-adds `dOut` into the three tables' gradients. Threads split the hidden
-    /// columns, so tokens sharing a word never race.
+    /// Backward of `forward`: scatter-adds `dOut` into the three tables' gradients, except that the word row
+    /// `paddingId` gets none (PyTorch's `nn.Embedding(padding_idx:)`, as HF builds BERT's word embeddings; the
+    /// position and token-type rows of those tokens still do). Threads split the hidden columns, so tokens sharing a
+    /// word never race.
     public static func backward(dOut: UnsafePointer<Float>, ids: UnsafePointer<Int32>, segments: UnsafePointer<Int32>,
                                 dWord: UnsafeMutablePointer<Float>, dPosition: UnsafeMutablePointer<Float>,
-                                dTokenType: UnsafeMutablePointer<Float>, batch B: Int, seqLength S: Int, hidden H: Int) {
+                                dTokenType: UnsafeMutablePointer<Float>, batch B: Int, seqLength S: Int, hidden H: Int,
+                                paddingId: Int32? = nil) {
         Parallel.forChunks((H + 7) / 8, minimumChunk: 8) { _, blocks in
             for block in blocks {
                 let h = block * 8, n = min(8, H - h)
                 for t in 0..<(B * S) {
                     let g = load8(dOut + t * H + h, n)
-                    add(g, to: dWord + Int(ids[t]) * H + h, n)
+                    if ids[t] != paddingId { add(g, to: dWord + Int(ids[t]) * H + h, n) }
                     add(g, to: dPosition + (t % S) * H + h, n)
                     add(g, to: dTokenType + Int(segments[t]) * H + h, n)
                 }

@@ -71,10 +71,10 @@ def parameters(model):
     return params
 
 
-def init_weights(model, gen):
-    """Large, seeded weights so that every path carries signal (not the tiny default init)."""
+def init_weights(params, gen):
+    """Large, seeded weights so that every path carries signal (not the tiny default init). `params`: name → tensor."""
     with torch.no_grad():
-        for name, p in sorted(parameters(model).items()):
+        for name, p in sorted(params.items()):
             if "LayerNorm.weight" in name:
                 v = 1.0 + 0.1 * torch.randn(p.shape, generator=gen)
             elif name.endswith("bias"):  # includes cls.predictions.bias
@@ -86,6 +86,16 @@ def init_weights(model, gen):
             p.copy_(v)
 
 
+def fill_row(input_ids, segment_ids, input_mask, b, toks, n, s2):
+    """Row b: [CLS] first, [SEP] before the second segment (from s2) and last, n real tokens, then padding."""
+    toks[0] = CLS_ID
+    toks[s2 - 1] = SEP_ID
+    toks[n - 1] = SEP_ID
+    input_ids[b, :n] = toks
+    input_mask[b, :n] = 1
+    segment_ids[b, s2:n] = 1
+
+
 def make_inputs(gen, vocab_size):
     input_ids = torch.zeros(B, S, dtype=torch.int64)
     segment_ids = torch.zeros(B, S, dtype=torch.int64)
@@ -93,13 +103,7 @@ def make_inputs(gen, vocab_size):
     positions = torch.zeros(B, P, dtype=torch.int64)
     masked_ids = torch.zeros(B, P, dtype=torch.int64)
     for b, (n, s2, m) in enumerate(zip(ROW_LENGTHS, SECOND_SEGMENT_START, MASKED_COUNTS)):
-        toks = torch.randint(5, vocab_size, (n,), generator=gen)
-        toks[0] = CLS_ID
-        toks[s2 - 1] = SEP_ID
-        toks[n - 1] = SEP_ID
-        input_ids[b, :n] = toks
-        input_mask[b, :n] = 1
-        segment_ids[b, s2:n] = 1
+        fill_row(input_ids, segment_ids, input_mask, b, torch.randint(5, vocab_size, (n,), generator=gen), n, s2)
         # Candidate positions: real tokens that are not [CLS]/[SEP] (never 0, within the real length).
         cand = [i for i in range(1, n) if i not in (s2 - 1, n - 1)]
         pick = torch.randperm(len(cand), generator=gen)[:m]
@@ -181,7 +185,7 @@ def run_variant(variant, hidden_act, out_root):
     gen = torch.Generator().manual_seed(SEED)
     torch.manual_seed(SEED)
     builder = BertForPreTraining(BertConfig(**cfg)).float()
-    init_weights(builder, gen)
+    init_weights(parameters(builder), gen)
     weights = {k: v.detach().clone().contiguous() for k, v in sorted(parameters(builder).items())}
     save_file(weights, os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
     del builder

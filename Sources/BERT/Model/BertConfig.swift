@@ -18,6 +18,11 @@ public struct BertConfig: Codable, Equatable, Sendable {
     public var typeVocabSize: Int
     public var initializerRange: Float
     public var layerNormEps: Float
+    /// The padding token's id: its word-embedding row gets no gradient (HF's `padding_idx`). HF's default 0 when the
+    /// key is absent (Google's files omit it); nil (`null`) for none.
+    public var padTokenId: Int?
+    /// The sequence classifier's dropout on the pooled output; nil (HF's default) means `hidden_dropout_prob`.
+    public var classifierDropout: Float?
 
     enum CodingKeys: String, CodingKey {
         case vocabSize = "vocab_size", hiddenSize = "hidden_size", numHiddenLayers = "num_hidden_layers"
@@ -26,12 +31,13 @@ public struct BertConfig: Codable, Equatable, Sendable {
         case attentionProbsDropoutProb = "attention_probs_dropout_prob"
         case maxPositionEmbeddings = "max_position_embeddings", typeVocabSize = "type_vocab_size"
         case initializerRange = "initializer_range", layerNormEps = "layer_norm_eps"
+        case classifierDropout = "classifier_dropout", padTokenId = "pad_token_id"
     }
 
     public init(vocabSize: Int = 30522, hiddenSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
                 intermediateSize: Int, hiddenAct: String = "gelu", hiddenDropoutProb: Float = 0.1,
                 attentionProbsDropoutProb: Float = 0.1, maxPositionEmbeddings: Int = 512, typeVocabSize: Int = 2,
-                initializerRange: Float = 0.02, layerNormEps: Float = 1e-12) {
+                initializerRange: Float = 0.02, layerNormEps: Float = 1e-12, padTokenId: Int? = 0, classifierDropout: Float? = nil) {
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
         self.numHiddenLayers = numHiddenLayers
@@ -44,6 +50,8 @@ public struct BertConfig: Codable, Equatable, Sendable {
         self.typeVocabSize = typeVocabSize
         self.initializerRange = initializerRange
         self.layerNormEps = layerNormEps
+        self.padTokenId = padTokenId
+        self.classifierDropout = classifierDropout
     }
 
     public init(from decoder: Decoder) throws {
@@ -59,7 +67,9 @@ public struct BertConfig: Codable, Equatable, Sendable {
                   maxPositionEmbeddings: try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 512,
                   typeVocabSize: try c.decodeIfPresent(Int.self, forKey: .typeVocabSize) ?? 2,
                   initializerRange: try c.decodeIfPresent(Float.self, forKey: .initializerRange) ?? 0.02,
-                  layerNormEps: try c.decodeIfPresent(Float.self, forKey: .layerNormEps) ?? 1e-12)
+                  layerNormEps: try c.decodeIfPresent(Float.self, forKey: .layerNormEps) ?? 1e-12,
+                  padTokenId: c.contains(.padTokenId) ? try c.decodeIfPresent(Int.self, forKey: .padTokenId) : 0,
+                  classifierDropout: try c.decodeIfPresent(Float.self, forKey: .classifierDropout))
     }
 
     /// H / A.
@@ -90,9 +100,12 @@ public struct BertConfig: Codable, Equatable, Sendable {
         guard hiddenSize % numAttentionHeads == 0 else {
             throw BertError.invalidConfig("hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(numAttentionHeads)")
         }
-        for (key, p) in [("hidden_dropout_prob", hiddenDropoutProb), ("attention_probs_dropout_prob", attentionProbsDropoutProb)]
-            where !(0..<1).contains(p) {
+        for (key, p) in [("hidden_dropout_prob", hiddenDropoutProb), ("attention_probs_dropout_prob", attentionProbsDropoutProb),
+                         ("classifier_dropout", classifierDropout ?? 0)] where !(0..<1).contains(p) {
             throw BertError.invalidConfig("\(key) must be in [0, 1), got \(p)")
+        }
+        if let padTokenId, !(0..<vocabSize).contains(padTokenId) {
+            throw BertError.invalidConfig("pad_token_id \(padTokenId) is outside the vocabulary [0, \(vocabSize))")
         }
         _ = try activation()
     }
@@ -118,8 +131,9 @@ public struct BertConfig: Codable, Equatable, Sendable {
             "hidden_dropout_prob": Double(hiddenDropoutProb), "attention_probs_dropout_prob": Double(attentionProbsDropoutProb),
             "max_position_embeddings": maxPositionEmbeddings, "type_vocab_size": typeVocabSize,
             "initializer_range": Double(initializerRange), "layer_norm_eps": Double(layerNormEps),
-            "model_type": "bert", "architectures": architectures,
+            "model_type": "bert", "architectures": architectures, "pad_token_id": padTokenId.map { $0 as Any } ?? NSNull(),
         ]
+        if let classifierDropout { object["classifier_dropout"] = Double(classifierDropout) }
         object.merge(extra) { _, new in new }
         try writeFileAtomically(try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), to: path)
     }

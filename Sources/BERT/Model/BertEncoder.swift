@@ -39,7 +39,10 @@ struct BertEncoder {
     let activation: Activation
     let word: Int, position: Int, tokenType: Int, normWeight: Int, normBias: Int
     let layers: [LayerOffsets]
-    let poolerWeight: Int, poolerBias: Int
+    /// Offsets of `bert.pooler.dense.{weight,bias}`; nil where the layout has no pooler (QA).
+    let pooler: (weight: Int, bias: Int)?
+
+    var hasPooler: Bool { pooler != nil }
 
     init(config: BertConfig, layout: ParameterLayout) throws {
         self.config = config
@@ -50,12 +53,12 @@ struct BertEncoder {
         normWeight = layout.offset("bert.embeddings.LayerNorm.weight")
         normBias = layout.offset("bert.embeddings.LayerNorm.bias")
         layers = (0..<config.numHiddenLayers).map { LayerOffsets(layout, layer: $0) }
-        poolerWeight = layout.offset("bert.pooler.dense.weight")
-        poolerBias = layout.offset("bert.pooler.dense.bias")
+        pooler = layout.contains("bert.pooler.dense.weight")
+            ? (layout.offset("bert.pooler.dense.weight"), layout.offset("bert.pooler.dense.bias")) : nil
     }
 
     /// Runs the encoder on the ids already copied into `ws` (and the key bias built from the mask); with `pooler`,
-    /// also the [CLS] pooler. `dropout` nil means evaluation (no dropout).
+    /// also the [CLS] pooler (which the layout must have). `dropout` nil means evaluation (no dropout).
     func forward(_ w: FlatBuffer, _ ws: EncoderWorkspace, dropout: DropoutStreams?, pooler: Bool) {
         let c = config, B = ws.batch, S = ws.seqLength, T = B * S, H = c.hiddenSize, I = c.intermediateSize
         let A = c.numAttentionHeads, pHidden = dropout == nil ? 0 : c.hiddenDropoutProb
@@ -94,6 +97,7 @@ struct BertEncoder {
         }
 
         if pooler {
+            guard let (poolerWeight, poolerBias) = self.pooler else { preconditionFailure("the layout has no pooler") }
             Rows.gather(ws.sequenceOutput, rows: (0..<B).map { $0 * S }, width: H, into: ws.poolerInput)
             Linear.forward(x: ws.poolerInput, weight: w[poolerWeight], bias: w[poolerBias], y: ws.poolerDense,
                            rows: B, inFeatures: H, outFeatures: H)
@@ -111,6 +115,7 @@ struct BertEncoder {
         let dx = ws.dHidden
 
         if pooler {
+            guard let (poolerWeight, poolerBias) = self.pooler else { preconditionFailure("the layout has no pooler") }
             Activation.tanh.backward(ws.dPooled, x: ws.poolerDense, ws.dPooled, count: B * H)
             Linear.backward(dy: ws.dPooled, x: ws.poolerInput, weight: w[poolerWeight], dx: ws.tempH,
                             dWeight: g[poolerWeight], dBias: g[poolerBias], rows: B, inFeatures: H, outFeatures: H)
@@ -151,6 +156,6 @@ struct BertEncoder {
         LayerNorm.backward(dy: dx, x: ws.embeddingSum, gamma: w[normWeight], mean: ws.embeddingMean, rstd: ws.embeddingRstd,
                            dx: dx, dGamma: g[normWeight], dBeta: g[normBias], rows: T, features: H, scratch: ws.normScratch)
         Embedding.backward(dOut: dx, ids: ws.ids, segments: ws.segments, dWord: g[word], dPosition: g[position],
-                           dTokenType: g[tokenType], batch: B, seqLength: S, hidden: H)
+                           dTokenType: g[tokenType], batch: B, seqLength: S, hidden: H, paddingId: c.padTokenId.map(Int32.init))
     }
 }

@@ -18,4 +18,6 @@ public struct DropoutStreams: Sendable, Equatable {
     static func attentionSite(layer: Int) -> Int { 1 + 3 * layer }
     static func attentionOutputSite(layer: Int) -> Int { 2 + 3 * layer }
     static func outputSite(layer: Int) -> Int { 3 + 3 * layer }
+    /// The sequence classifier's dropout on the pooled output: the last site, past any layer's.
+    static let classifierSite = (1 << 20) - 1
 }

@@ -46,9 +46,9 @@ public struct ParameterLayout: Sendable {
 }
 
 extension ParameterLayout {
-    /// `bert.embeddings.*`, `bert.encoder.layer.N.*` and `bert.pooler.*`. Within a layer the query, key and value
-    /// weights are adjacent (one `[3H, H]` matrix for a fused projection), and so are their biases.
-    mutating func addEncoder(_ c: BertConfig) {
+    /// `bert.embeddings.*`, `bert.encoder.layer.N.*` and, with `pooler`, `bert.pooler.*`. Within a layer the query,
+    /// key and value weights are adjacent (one `[3H, H]` matrix for a fused projection), and so are their biases.
+    mutating func addEncoder(_ c: BertConfig, pooler: Bool = true) {
         let H = c.hiddenSize, I = c.intermediateSize
         add("bert.embeddings.word_embeddings.weight", [c.vocabSize, H], stored: c.paddedVocabSize * H)
         add("bert.embeddings.position_embeddings.weight", [c.maxPositionEmbeddings, H])
@@ -70,8 +70,10 @@ extension ParameterLayout {
             add(p + "output.LayerNorm.weight", [H])
             add(p + "output.LayerNorm.bias", [H])
         }
-        add("bert.pooler.dense.weight", [H, H])
-        add("bert.pooler.dense.bias", [H])
+        if pooler {
+            add("bert.pooler.dense.weight", [H, H])
+            add("bert.pooler.dense.bias", [H])
+        }
     }
 
     /// `BertForPreTraining`: the encoder, the MLM head (`cls.predictions.*`, decoder tied to the word embeddings)
@@ -88,6 +90,31 @@ extension ParameterLayout {
         layout.add("cls.seq_relationship.weight", [2, H])
         layout.add("cls.seq_relationship.bias", [2])
         return layout
+    }
+
+    /// `BertForQuestionAnswering`: the encoder without a pooler (HF builds it with `add_pooling_layer=False`) and the
+    /// span head `qa_outputs` `[2, H]` (row 0 start, row 1 end).
+    public static func questionAnswering(_ c: BertConfig) -> ParameterLayout {
+        var layout = ParameterLayout()
+        layout.addEncoder(c, pooler: false)
+        layout.add("qa_outputs.weight", [2, c.hiddenSize])
+        layout.add("qa_outputs.bias", [2])
+        return layout
+    }
+
+    /// `BertForSequenceClassification`: the encoder with its pooler and the classifier `[labels, H]`.
+    public static func sequenceClassification(_ c: BertConfig, labels: Int) -> ParameterLayout {
+        var layout = ParameterLayout()
+        layout.addEncoder(c)
+        layout.add("classifier.weight", [labels, c.hiddenSize])
+        layout.add("classifier.bias", [labels])
+        return layout
+    }
+
+    /// A head of one of the BERT models (pre-training, QA, classification) or the pooler: what a task model skips
+    /// when a checkpoint of another model carries it.
+    static func isHeadTensor(_ name: String) -> Bool {
+        ["cls.", "qa_outputs.", "classifier.", "bert.pooler."].contains(where: name.hasPrefix)
     }
 
     /// Tensors a checkpoint may carry that alias one of ours (HF writes the tied decoder under its own name in some

@@ -52,11 +52,12 @@ final class PretrainingWorkspace {
     }
 }
 
-struct PretrainingHeads {
+final class PretrainingHeads: ModelHeads {
     let config: BertConfig
     let activation: Activation
     let word: Int, transformWeight: Int, transformBias: Int, normWeight: Int, normBias: Int, decoderBias: Int
     let nspWeight: Int, nspBias: Int
+    private(set) var workspace = PlannedWorkspace<PretrainingWorkspace>()
 
     init(config: BertConfig, layout: ParameterLayout) throws {
         self.config = config
@@ -71,10 +72,13 @@ struct PretrainingHeads {
         nspBias = layout.offset("cls.seq_relationship.bias")
     }
 
+    var activationCount: Int { workspace.value?.storage.count ?? 0 }
+
     /// Gathers the masked positions named by `batch`, runs both heads on the encoder's outputs and returns the losses.
-    func forward(_ w: FlatBuffer, _ enc: EncoderWorkspace, _ ws: PretrainingWorkspace, batch: PretrainingBatch) -> PretrainingLosses {
+    func forward(_ w: FlatBuffer, _ enc: EncoderWorkspace, batch: PretrainingBatch) -> PretrainingLosses {
         let c = config, H = c.hiddenSize, V = c.vocabSize, V8 = c.paddedVocabSize, B = batch.batchSize
         let S = batch.seqLength, P = batch.maxPredictions
+        let ws = workspace.planned(for: [B, P]) { PretrainingWorkspace(config: c, batch: B, maxPredictions: P) }
         ws.rows.removeAll(keepingCapacity: true)
         ws.labels.removeAll(keepingCapacity: true)
         for b in 0..<B {
@@ -106,7 +110,8 @@ struct PretrainingHeads {
 
     /// Backward of `scale · loss`: writes the sequence-output gradient into `enc.dHidden` (zeroed first) and the pooled
     /// gradient into `enc.dPooled`; accumulates the heads' parameter gradients (the decoder's into the word embeddings').
-    func backward(_ w: FlatBuffer, _ g: FlatBuffer, _ enc: EncoderWorkspace, _ ws: PretrainingWorkspace, scale: Float) {
+    func backward(_ w: FlatBuffer, _ g: FlatBuffer, _ enc: EncoderWorkspace, scale: Float) {
+        guard let ws = workspace.value else { preconditionFailure("backward() before forward()") }
         let c = config, H = c.hiddenSize, V8 = c.paddedVocabSize, M = ws.rows.count, B = ws.nspLabels.count
         enc.dHidden.update(repeating: 0, count: enc.batch * enc.seqLength * H)
         if M > 0 {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// What loading a checkpoint did: the tensors it set, the model tensors it did not find (left as initialised), and
-/// the file's tensors it skipped (tied duplicates, buffers, or — when not strict — tensors the model lacks).
+/// the file's tensors it skipped (tied duplicates, buffers, or another model's heads when loading a task model).
 public struct LoadReport: Sendable, Equatable {
     public var loaded: [String] = []
     public var missing: [String] = []
@@ -26,10 +26,12 @@ public enum Checkpoint {
     /// Copies the tensors of `file` into `buffer` by name.
     /// - Parameters:
     ///   - allowMissing: model tensors that may be absent (heads initialised fresh); any other absent tensor is an error.
-    ///   - strict: when true, a file tensor the model does not have is an error; otherwise it is reported as skipped.
+    ///   - allowUnexpected: file tensors the model does not have that are skipped (reported in `skipped`), by the
+    ///     model's name for them (`bert.`-prefixed); any other such tensor is an error.
     /// - Throws: `BertError.invalidCheckpoint` listing the missing, unexpected or mis-shaped tensors by name.
     public static func load(_ file: Safetensors.File, into buffer: FlatBuffer, layout: ParameterLayout,
-                            allowMissing: (String) -> Bool = { _ in false }, strict: Bool = true) throws -> LoadReport {
+                            allowMissing: (String) -> Bool = { _ in false },
+                            allowUnexpected: (String) -> Bool = { _ in false }) throws -> LoadReport {
         var report = LoadReport(), unexpected: [String] = [], misshapen: [String] = []
         var sources: [String: String] = [:]   // model name → file name
         for name in file.entries.keys.sorted() {
@@ -45,7 +47,10 @@ public enum Checkpoint {
                 }
                 continue
             }
-            guard layout.contains(canonical) else { unexpected.append(name); continue }
+            guard layout.contains(canonical) else {
+                if allowUnexpected(canonical) { report.skipped.append(name) } else { unexpected.append(name) }
+                continue
+            }
             sources[canonical] = name
         }
         for tensor in layout.tensors {
@@ -65,10 +70,9 @@ public enum Checkpoint {
         if !notAllowed.isEmpty {
             throw BertError.invalidCheckpoint("\(file.path): missing tensors: \(notAllowed.joined(separator: ", "))")
         }
-        if strict && !unexpected.isEmpty {
+        if !unexpected.isEmpty {
             throw BertError.invalidCheckpoint("\(file.path): unexpected tensors: \(unexpected.joined(separator: ", ")) — a checkpoint of another model type?")
         }
-        report.skipped += unexpected
         return report
     }
 
@@ -87,16 +91,7 @@ extension BertForPreTraining {
     /// none — keep their fresh initialisation only when `allowMissingHeads`; the report says which.
     public static func load(directory: String, allowMissingHeads: Bool = false) throws -> (BertForPreTraining, LoadReport) {
         let model = try BertForPreTraining(config: try Checkpoint.config(in: directory))
-        let file = try Safetensors.File(path: (directory as NSString).appendingPathComponent(Checkpoint.weightsFile))
-        let report = try Checkpoint.load(file, into: model.parameters, layout: model.layout,
-                                         allowMissing: { allowMissingHeads && !$0.hasPrefix("bert.") })
+        let report = try model.loadWeights(directory: directory, allowMissing: { allowMissingHeads && !$0.hasPrefix("bert.") })
         return (model, report)
-    }
-
-    /// Writes `model.safetensors` and `config.json` into `directory` (created if needed).
-    public func save(directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try Checkpoint.writeWeights(parameters, layout: layout, to: (directory as NSString).appendingPathComponent(Checkpoint.weightsFile))
-        try config.write(to: (directory as NSString).appendingPathComponent(Checkpoint.configFile))
     }
 }

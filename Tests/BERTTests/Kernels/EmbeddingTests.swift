@@ -27,4 +27,16 @@ import Testing
         #expect(finiteDifferenceError(type, analytic: dType) { weightedSum(forward(ids, seg, word, pos, $0), dOut) } < 1e-3)
         #expect(dWord[3 * H..<4 * H].allSatisfy { $0 == 0 }, "an unused word gets no gradient")
     }
+
+    /// The padding id's word row gets no gradient; its position and token-type rows do.
+    @Test func paddingRowGetsNoGradient() {
+        var r = TestRandom(4)
+        let ids: [Int32] = [1, 5, 0, 0, 2, 0], seg: [Int32] = [0, 0, 1, 0, 1, 1], dOut = r.normal(B * S * H)
+        var dWord = [Float](repeating: 0, count: V * H), dPos = [Float](repeating: 0, count: P * H)
+        var dType = [Float](repeating: 0, count: Tt * H)
+        Embedding.backward(dOut: dOut, ids: ids, segments: seg, dWord: &dWord, dPosition: &dPos, dTokenType: &dType,
+                           batch: B, seqLength: S, hidden: H, paddingId: 0)
+        #expect(dWord[0..<H].allSatisfy { $0 == 0 })
+        #expect(dWord[H + 3] == dOut[3] && dPos[2 * H + 3] == dOut[2 * H + 3] + dOut[5 * H + 3])
+    }
 }

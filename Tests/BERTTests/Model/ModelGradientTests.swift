@@ -16,24 +16,13 @@ import Testing
     @Test func backwardMatchesFiniteDifferencesWithDropout() throws {
         let model = try BertForPreTraining(config: Self.config, seed: 7)
         let dropout = DropoutStreams(seed: 99, step: 3)
-        _ = try model.forward(Self.batch, dropout: dropout)
-        model.zeroGradients()
-        model.backward()
-        for name in ["bert.embeddings.word_embeddings.weight", "bert.embeddings.position_embeddings.weight",
-                     "bert.embeddings.LayerNorm.weight", "bert.encoder.layer.0.attention.self.query.weight",
-                     "bert.encoder.layer.0.attention.self.value.bias", "bert.encoder.layer.1.intermediate.dense.weight",
-                     "bert.encoder.layer.1.output.LayerNorm.bias", "bert.pooler.dense.weight",
-                     "cls.predictions.transform.dense.weight", "cls.predictions.bias", "cls.seq_relationship.weight"] {
-            let t = model.layout[name]
-            let x = model.parameters.array(offset: t.offset, count: t.count)
-            let analytic = model.gradients.array(offset: t.offset, count: t.count)
-            let error = finiteDifferenceError(x, analytic: analytic, eps: 1e-2, samples: 24) { values in
-                values.withUnsafeBufferPointer { model.parameters[t.offset].update(from: $0.baseAddress!, count: t.count) }
-                defer { x.withUnsafeBufferPointer { model.parameters[t.offset].update(from: $0.baseAddress!, count: t.count) } }
-                return Double(try! model.forward(Self.batch, dropout: dropout).loss)
-            }
-            #expect(error < 2e-2, "\(name): finite-difference error \(error)")
-        }
+        try expectFiniteDifferences(model, [
+            "bert.embeddings.word_embeddings.weight", "bert.embeddings.position_embeddings.weight",
+            "bert.embeddings.LayerNorm.weight", "bert.encoder.layer.0.attention.self.query.weight",
+            "bert.encoder.layer.0.attention.self.value.bias", "bert.encoder.layer.1.intermediate.dense.weight",
+            "bert.encoder.layer.1.output.LayerNorm.bias", "bert.pooler.dense.weight",
+            "cls.predictions.transform.dense.weight", "cls.predictions.bias", "cls.seq_relationship.weight",
+        ]) { try model.forward(Self.batch, dropout: dropout).loss }
     }
 
     @Test func dropoutIsSeededAndEvaluationHasNone() throws {

@@ -5,25 +5,8 @@ import Testing
 @Suite struct CheckpointTests {
     let source = fixture("core/tiny-gelu")
 
-    func temporaryDirectory() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bert-ckpt-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
-    /// Copies the fixture checkpoint, with `edit` applied to its tensor list, into a new directory.
     func checkpoint(config: String? = nil, edit: ([(String, [Float], [Int])]) -> [(String, [Float], [Int])]) throws -> String {
-        let dir = try temporaryDirectory()
-        let file = try Safetensors.File(path: source + "/model.safetensors")
-        let tensors = try file.entries.keys.sorted().map { ($0, try file.floats($0), file.entries[$0]!.shape) }
-        let edited = edit(tensors)
-        let storage = edited.map { $0.1 }
-        try storage.withUnsafeBufferPointers { buffers in
-            try Safetensors.write(zip(edited, buffers).map { ($0.0.0, .float($0.1, shape: $0.0.2)) }, to: dir + "/model.safetensors")
-        }
-        try (config.map { Data($0.utf8) } ?? Data(contentsOf: URL(fileURLWithPath: source + "/config.json")))
-            .write(to: URL(fileURLWithPath: dir + "/config.json"))
-        return dir
+        try editedCheckpoint(source, config: config, edit: edit)
     }
 
     func loadError(_ dir: String) -> String {
@@ -31,7 +14,7 @@ import Testing
     }
 
     @Test func saveIsByteIdenticalAndReloadsExactly() throws {
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory("bert-ckpt")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (model, _) = try BertForPreTraining.load(directory: source)
         try model.save(directory: dir + "/a")
@@ -80,6 +63,23 @@ import Testing
         try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: path))
         #expect(loadError(dir).contains("truncated"))
     }
+}
+
+/// Copies the checkpoint in `source`, with `edit` applied to its tensor list (name, values, shape) and `config`
+/// replacing its config.json when given, into a new directory.
+func editedCheckpoint(_ source: String, config: String? = nil,
+                      edit: ([(String, [Float], [Int])]) -> [(String, [Float], [Int])]) throws -> String {
+    let dir = try temporaryDirectory("bert-ckpt")
+    let file = try Safetensors.File(path: source + "/model.safetensors")
+    let tensors = try file.entries.keys.sorted().map { ($0, try file.floats($0), file.entries[$0]!.shape) }
+    let edited = edit(tensors)
+    let storage = edited.map { $0.1 }
+    try storage.withUnsafeBufferPointers { buffers in
+        try Safetensors.write(zip(edited, buffers).map { ($0.0.0, .float($0.1, shape: $0.0.2)) }, to: dir + "/model.safetensors")
+    }
+    try (config.map { Data($0.utf8) } ?? Data(contentsOf: URL(fileURLWithPath: source + "/config.json")))
+        .write(to: URL(fileURLWithPath: dir + "/config.json"))
+    return dir
 }
 
 extension Array where Element == [Float] {

@@ -54,6 +54,33 @@ func expectClose(_ name: String, _ actual: [Float], _ expected: [Float], toleran
             sourceLocation: sourceLocation)
 }
 
+/// Expects every parameter gradient of `model` to match the same-named tensor of the safetensors file at `path` to
+/// 1e-4 relative; those `isZero` names (zero in exact arithmetic, so the file holds rounding noise) to 1e-6 absolute.
+/// - Returns: the worst relative error among the others, and its tensor.
+@discardableResult
+func expectGradientsMatch(_ model: BertModelBase, _ path: String, isZero: (String) -> Bool = { _ in false },
+                          sourceLocation: SourceLocation = #_sourceLocation) throws -> (name: String, error: Double) {
+    let grads = try Safetensors.File(path: path)
+    #expect(Set(grads.entries.keys) == Set(model.layout.tensors.map(\.name)), sourceLocation: sourceLocation)
+    var worst = (name: "", error: 0.0)
+    for tensor in model.layout.tensors {
+        let expected = try grads.floats(tensor.name)
+        let actual = model.gradients.array(offset: tensor.offset, count: tensor.count)
+        let zero = isZero(tensor.name)
+        expectClose("grad \(tensor.name)", actual, expected, tolerance: 1e-4, absolute: zero ? 1e-6 : 0, sourceLocation: sourceLocation)
+        let error = relativeError(actual, expected).error
+        if !zero && error > worst.error { worst = (tensor.name, error) }
+    }
+    return worst
+}
+
+/// A new empty directory under the temporary directory.
+func temporaryDirectory(_ prefix: String = "bert-test") throws -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
 /// Checks an analytic gradient against central finite differences of a scalar loss computed in Double.
 /// `loss` is evaluated with `x` perturbed at sampled indices; returns the relative error (max abs diff / max |grad|).
 func finiteDifferenceError(_ x: [Float], analytic: [Float], eps: Float = 1e-2, samples: Int = 64,
@@ -70,6 +97,26 @@ func finiteDifferenceError(_ x: [Float], analytic: [Float], eps: Float = 1e-2, s
     }
     for g in analytic { scale = max(scale, Double(abs(g))) }
     return worst / scale
+}
+
+/// Runs `loss` (a forward) and the backward from zeroed gradients, then expects the gradient of each named tensor of
+/// `model` to match central differences of `loss` (with dropout on, each `loss` call must redraw the same masks).
+func expectFiniteDifferences(_ model: BertModelBase, _ names: [String], loss: () throws -> Float,
+                             sourceLocation: SourceLocation = #_sourceLocation) throws {
+    _ = try loss()
+    model.zeroGradients()
+    model.backward()
+    for name in names {
+        let t = model.layout[name]
+        let x = model.parameters.array(offset: t.offset, count: t.count)
+        let analytic = model.gradients.array(offset: t.offset, count: t.count)
+        let error = finiteDifferenceError(x, analytic: analytic, eps: 1e-2, samples: 24) { values in
+            values.withUnsafeBufferPointer { model.parameters[t.offset].update(from: $0.baseAddress!, count: t.count) }
+            defer { x.withUnsafeBufferPointer { model.parameters[t.offset].update(from: $0.baseAddress!, count: t.count) } }
+            return Double(try! loss())
+        }
+        #expect(error < 2e-2, "\(name): finite-difference error \(error)", sourceLocation: sourceLocation)
+    }
 }
 
 /// Σ w·y in Double: the scalar loss whose gradient with respect to y is w.

@@ -1,0 +1,195 @@
+import BERTKernels
+import Foundation
+
+/// The token inputs of a batch, which every model's encoder reads: `[B, S]` arrays, row-major.
+public protocol TokenBatch: Sendable {
+    /// B
+    var batchSize: Int { get }
+    /// S
+    var seqLength: Int { get }
+    /// `[B, S]` token ids.
+    var inputIds: [Int32] { get }
+    /// `[B, S]` 0 for sentence A (and `[CLS]`), 1 for sentence B.
+    var segmentIds: [Int32] { get }
+    /// `[B, S]` 1 for real tokens, 0 for padding.
+    var inputMask: [Int32] { get }
+}
+
+extension TokenBatch {
+    /// The three `[B, S]` arrays hold B·S ids each.
+    var tokenShapesAgree: Bool {
+        inputIds.count == batchSize * seqLength && segmentIds.count == inputIds.count && inputMask.count == inputIds.count
+    }
+}
+
+extension PretrainingBatch: TokenBatch {}
+
+/// A fine-tuning batch: the tokens (B batch, S sequence length, row-major) and the task's targets, nil when predicting.
+/// `QuestionAnsweringBatch` and `ClassificationBatch` name its two uses.
+public struct TaskBatch<Targets: Sendable & Equatable>: TokenBatch, Equatable {
+    public var batchSize: Int
+    public var seqLength: Int
+    public var inputIds: [Int32]
+    public var segmentIds: [Int32]
+    public var inputMask: [Int32]
+    public var targets: Targets?
+
+    /// - Parameters: `inputIds`, `segmentIds`, `inputMask` `[B, S]`; `targets` per example, nil when predicting.
+    public init(batchSize: Int, seqLength: Int, inputIds: [Int32], segmentIds: [Int32], inputMask: [Int32], targets: Targets? = nil) {
+        self.batchSize = batchSize
+        self.seqLength = seqLength
+        self.inputIds = inputIds
+        self.segmentIds = segmentIds
+        self.inputMask = inputMask
+        self.targets = targets
+    }
+}
+
+/// What the shared model code needs of a model's heads; each head plans its own workspace per shape.
+protocol ModelHeads: AnyObject {
+    /// Backward of `scale · loss` for the last forward: accumulates the heads' parameter gradients into `g` and writes
+    /// the gradient of the sequence output into `enc.dHidden` (and of the pooled output into `enc.dPooled`).
+    func backward(_ w: FlatBuffer, _ g: FlatBuffer, _ enc: EncoderWorkspace, scale: Float)
+    /// Floats held by the heads' activation arena for the current shape.
+    var activationCount: Int { get }
+}
+
+/// The part of every BERT model here that is not a head (HF `BertPreTrainedModel` with its `bert` encoder): the
+/// parameters and gradients in two flat buffers with the same layout, the encoder's workspace planned once per
+/// (B, S), the token inputs checked and copied in, the backward through heads and encoder, and checkpoint files.
+/// Subclasses bring their heads: `BertForPreTraining`, `BertForQuestionAnswering`, `BertForSequenceClassification`.
+public class BertModelBase {
+    public let config: BertConfig
+    public let layout: ParameterLayout
+    public let parameters: FlatBuffer
+    /// Accumulated by every `backward` until `zeroGradients()`.
+    public let gradients: FlatBuffer
+    let encoder: BertEncoder
+    let heads: any ModelHeads
+    /// The HF class a saved directory loads as (`config.json`'s `architectures`).
+    let architecture: String
+    private var encoderWorkspace = PlannedWorkspace<EncoderWorkspace>()
+    private var lastDropout: DropoutStreams?
+
+    /// A model with the tensors of `layout(config)`, BERT's random initialisation from `seed`, and the heads
+    /// `heads` builds over that layout.
+    init(config: BertConfig, seed: UInt64, architecture: String, layout: (BertConfig) -> ParameterLayout,
+         heads: (BertConfig, ParameterLayout) throws -> any ModelHeads) throws {
+        try config.validate()
+        self.config = config
+        self.layout = layout(config)
+        self.architecture = architecture
+        parameters = FlatBuffer(count: self.layout.totalCount)
+        gradients = FlatBuffer(count: self.layout.totalCount)
+        encoder = try BertEncoder(config: config, layout: self.layout)
+        self.heads = try heads(config, self.layout)
+        self.layout.initialize(parameters, config: config, seed: seed)
+    }
+
+    public func zeroGradients() { gradients.zero() }
+
+    /// Backward of `lossScale · loss` for the last `forward`, accumulated into `gradients`.
+    public func backward(lossScale: Float = 1) {
+        guard let enc = encoderWorkspace.value else { preconditionFailure("backward() before forward()") }
+        heads.backward(parameters, gradients, enc, scale: lossScale)
+        encoder.backward(parameters, gradients, enc, dropout: lastDropout, pooler: encoder.hasPooler)
+    }
+
+    /// Checks `batch`'s tokens, plans the encoder's workspace for its shape (on first use of a shape), copies the
+    /// ids and mask in and runs the encoder (with the pooler when the model has one and `pooler`). `dropout` nil is
+    /// evaluation mode; otherwise the matching `backward` regenerates the same masks.
+    /// - Throws: `BertError.invalidInput` naming the offending field.
+    func runEncoder(_ batch: some TokenBatch, dropout: DropoutStreams?, pooler: Bool = true) throws -> EncoderWorkspace {
+        try validateTokens(batch)
+        let B = batch.batchSize, S = batch.seqLength
+        let enc = encoderWorkspace.planned(for: [B, S]) { EncoderWorkspace(config: config, batch: B, seqLength: S) }
+        batch.inputIds.withUnsafeBufferPointer { enc.ids.update(from: $0.baseAddress!, count: $0.count) }
+        batch.segmentIds.withUnsafeBufferPointer { enc.segments.update(from: $0.baseAddress!, count: $0.count) }
+        for t in 0..<(B * S) { enc.keyBias[t] = batch.inputMask[t] == 0 ? -10000 : 0 }
+        lastDropout = dropout
+        encoder.forward(parameters, enc, dropout: dropout, pooler: pooler && encoder.hasPooler)
+        return enc
+    }
+
+    private func validateTokens(_ b: some TokenBatch) throws {
+        let c = config
+        guard b.tokenShapesAgree else {
+            throw BertError.invalidInput("input_ids, segment_ids and input_mask must each hold B·S = \(b.batchSize)·\(b.seqLength) ids")
+        }
+        guard b.seqLength <= c.maxPositionEmbeddings else {
+            throw BertError.invalidInput("sequence length \(b.seqLength) exceeds max_position_embeddings \(c.maxPositionEmbeddings)")
+        }
+        if let bad = b.inputIds.first(where: { $0 < 0 || Int($0) >= c.vocabSize }) {
+            throw BertError.invalidInput("input_ids holds \(bad), outside the vocabulary [0, \(c.vocabSize)): wrong vocab for this model?")
+        }
+        if let bad = b.segmentIds.first(where: { $0 < 0 || Int($0) >= c.typeVocabSize }) {
+            throw BertError.invalidInput("segment_ids holds \(bad), outside [0, \(c.typeVocabSize))")
+        }
+    }
+
+    /// The encoder alone (HF `BertModel`'s `last_hidden_state`) in evaluation mode: `[B, S, H]`.
+    /// - Parameters: `inputIds`, `segmentIds`, `inputMask` `[B, S]` row-major.
+    public func encode(inputIds: [Int32], segmentIds: [Int32], inputMask: [Int32], batchSize: Int, seqLength: Int) throws -> [Float] {
+        struct Tokens: TokenBatch { var batchSize, seqLength: Int, inputIds, segmentIds, inputMask: [Int32] }
+        _ = try runEncoder(Tokens(batchSize: batchSize, seqLength: seqLength, inputIds: inputIds, segmentIds: segmentIds,
+                                  inputMask: inputMask), dropout: nil, pooler: false)
+        return sequenceOutput()
+    }
+
+    /// The last forward's sequence output `[B, S, H]`.
+    public func sequenceOutput() -> [Float] {
+        encoderWorkspace.value.map { Array(UnsafeBufferPointer(start: $0.sequenceOutput, count: $0.batch * $0.seqLength * config.hiddenSize)) } ?? []
+    }
+
+    /// The last forward's pooled output `[B, H]` (empty for a model without a pooler).
+    public func pooledOutput() -> [Float] {
+        guard encoder.hasPooler, let enc = encoderWorkspace.value else { return [] }
+        return Array(UnsafeBufferPointer(start: enc.pooled, count: enc.batch * config.hiddenSize))
+    }
+
+    /// Floats held by the activation arenas for the current shape.
+    public var activationCount: Int { (encoderWorkspace.value?.storage.count ?? 0) + heads.activationCount }
+
+    // MARK: Checkpoints
+
+    /// Keys `config.json` holds beyond the architecture's (a subclass's own, such as the labels).
+    var checkpointConfigExtras: [String: Any] { [:] }
+
+    /// Writes `model.safetensors` and `config.json` (with `architectures` naming the HF class) into `directory`
+    /// (created if needed).
+    public func save(directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Checkpoint.writeWeights(parameters, layout: layout, to: (directory as NSString).appendingPathComponent(Checkpoint.weightsFile))
+        try config.write(to: (directory as NSString).appendingPathComponent(Checkpoint.configFile),
+                         architectures: [architecture], extra: checkpointConfigExtras)
+    }
+
+    /// Copies the weights of the checkpoint in `directory` into `parameters` by name (see `Checkpoint.load`).
+    func loadWeights(directory: String, allowMissing: (String) -> Bool,
+                     allowUnexpected: (String) -> Bool = { _ in false }) throws -> LoadReport {
+        let file = try Safetensors.File(path: (directory as NSString).appendingPathComponent(Checkpoint.weightsFile))
+        return try Checkpoint.load(file, into: parameters, layout: layout, allowMissing: allowMissing, allowUnexpected: allowUnexpected)
+    }
+
+    /// Loads a task model's weights: the encoder must be whole; the model's own head may be absent (a `BertModel`
+    /// or `BertForPreTraining` checkpoint: it keeps its fresh initialisation and the report lists it as missing), and
+    /// other models' heads in the file (`cls.*`, another task's head, a pooler this model lacks) are skipped.
+    func loadTaskWeights(directory: String) throws -> LoadReport {
+        try loadWeights(directory: directory, allowMissing: { !$0.hasPrefix("bert.") },
+                        allowUnexpected: ParameterLayout.isHeadTensor)
+    }
+}
+
+/// A workspace planned for one shape, replaced when the shape changes (the old one released first).
+struct PlannedWorkspace<Workspace> {
+    private(set) var shape: [Int] = []
+    private(set) var value: Workspace?
+
+    mutating func planned(for shape: [Int], make: () -> Workspace) -> Workspace {
+        if let value, shape == self.shape { return value }
+        value = nil
+        let made = make()
+        (self.shape, value) = (shape, made)
+        return made
+    }
+}
