@@ -2,7 +2,8 @@
 """Compare one `bert bench` training step of ours with PyTorch on the same config, batch, sequence length
 and thread count.
 
-A training step is forward + backward of the pre-training loss (MLM + NSP), no optimizer. PyTorch is
+A training step is forward + backward of the pre-training loss (MLM + NSP), plus with --optimizer lamb the
+LAMB update (apex semantics on both sides). PyTorch is
 measured two ways, each in its own process so that the peak RSS of each is its own:
 
   torch-hf     transformers.BertForPreTraining as is: MLM logits for every position, labels -100 except at
@@ -309,7 +310,7 @@ def main():
     t = results["torch-hf"]
     print(f"\n{args.model} (L={L} H={H} A={A}), seq {args.seq_len}, batch {args.batch}, "
           f"{args.max_predictions} masked/seq, {args.threads} threads, {args.steps} timed steps after "
-          f"{args.warmup} warm-up; train step = forward + backward, no optimizer; torch {t['torch']} "
+          f"{args.warmup} warm-up; train step = forward + backward{' + LAMB' if args.optimizer == 'lamb' else ', no optimizer'}; torch {t['torch']} "
           f"({t['attn_implementation']} attention)")
     print(f"{'':14s} {'seq/s':>9s} {'step ms':>9s} {'peak RSS MB':>12s} {'loss':>8s}")
     for name, r in results.items():
