@@ -2,7 +2,7 @@
 # `make demo`: the whole pre-training pipeline on a real English corpus that installs from Debian — the Python 3.11
 # documentation's reST sources (python3.11-doc, ≈ 5.8 MB of prose once the markup is stripped).
 #   text → bert vocab → bert prepare → bert pretrain (bert-mini, LAMB, MLM accuracy on held-out shards) → bert plot
-# Everything goes to out/demo/ (made afresh each time). About 10 minutes on 2 cores, most of it training.
+# Everything goes to out/demo/ (made afresh each time). About 5 minutes on 2 cores, most of it training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BERT=${BERT:-.build/release/bert}
