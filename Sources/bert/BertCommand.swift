@@ -16,6 +16,7 @@ struct BertCommand: ParsableCommand {
             PlotCommand.self,
             EvaluateCommand.self,
             CommCheckCommand.self,
+            ConvertCommand.self,
         ]
     )
 }
