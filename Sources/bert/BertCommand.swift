@@ -17,6 +17,8 @@ struct BertCommand: ParsableCommand {
             EvaluateCommand.self,
             CommCheckCommand.self,
             ConvertCommand.self,
+            FinetuneCommand.self,
+            PredictCommand.self,
         ]
     )
 }
