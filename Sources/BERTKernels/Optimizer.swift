@@ -82,6 +82,9 @@ public final class Optimizer {
         v.initialize(repeating: 0, count: max(1, count))
     }
 
+    /// The moments addressed like the parameters (pointer + a tensor's offset), for code that works by layout offsets.
+    public var layoutAddressed: (m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) { (m - base, v - base) }
+
     deinit {
         m.deallocate()
         v.deallocate()

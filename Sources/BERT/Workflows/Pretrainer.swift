@@ -146,10 +146,14 @@ public final class Pretrainer {
             guard resumed.state.optimizer == o.optimizer.kind.rawValue else {
                 throw BertError.invalidInput("--optimizer \(o.optimizer.kind.rawValue) differs from the checkpoint's \(resumed.state.optimizer)")
             }
-            let full = (m: FlatBuffer(count: total), v: FlatBuffer(count: total))
-            try PretrainingCheckpoint.loadMoments(into: full, layout: model.layout, from: resumed.path)
-            optimizer.m.update(from: full.m[shard.lowerBound], count: shard.count)
-            optimizer.v.update(from: full.v[shard.lowerBound], count: shard.count)
+            if o.zeroStage == 0 {   // the optimizer holds the whole layout: read straight into it
+                try PretrainingCheckpoint.loadMoments(into: optimizer.layoutAddressed, layout: model.layout, from: resumed.path)
+            } else {                // read the whole moments, keep this rank's slice
+                let full = (m: FlatBuffer(count: total), v: FlatBuffer(count: total))
+                try PretrainingCheckpoint.loadMoments(into: (full.m.base, full.v.base), layout: model.layout, from: resumed.path)
+                optimizer.m.update(from: full.m[shard.lowerBound], count: shard.count)
+                optimizer.v.update(from: full.v[shard.lowerBound], count: shard.count)
+            }
             if o.phase2 && resumed.state.phase == 1 {
                 // NVIDIA's phase 2: fresh step counter, schedule and data; weights and moments carry over.
                 state.microStep = resumed.state.microStep
@@ -297,17 +301,23 @@ public final class Pretrainer {
 
     /// Writes a checkpoint (rank 0; under ZeRO every rank first contributes its slice of the moments).
     public func saveCheckpoint() throws {
-        let total = model.layout.totalCount
-        let moments = (m: FlatBuffer(count: total), v: FlatBuffer(count: total))
-        moments.m[shard.lowerBound].update(from: optimizer.m, count: shard.count)
-        moments.v[shard.lowerBound].update(from: optimizer.v, count: shard.count)
-        if options.zeroStage > 0 {
-            try communicator.allGather(moments.m.base, counts: shardCounts)
-            try communicator.allGather(moments.v.base, counts: shardCounts)
-        }
-        guard communicator.rank == 0 else { return }
         var state = self.state
         state.worldSize = communicator.size
+        if options.zeroStage == 0 {   // every rank holds the whole moments: rank 0 writes its own
+            guard communicator.rank == 0 else { return }
+            try write(state, moments: optimizer.layoutAddressed)
+            return
+        }
+        let total = model.layout.totalCount
+        let full = (m: FlatBuffer(count: total), v: FlatBuffer(count: total))
+        full.m[shard.lowerBound].update(from: optimizer.m, count: shard.count)
+        full.v[shard.lowerBound].update(from: optimizer.v, count: shard.count)
+        try communicator.allGather(full.m.base, counts: shardCounts)
+        try communicator.allGather(full.v.base, counts: shardCounts)
+        if communicator.rank == 0 { try write(state, moments: (full.m.base, full.v.base)) }
+    }
+
+    private func write(_ state: TrainerState, moments: PretrainingCheckpoint.Moments) throws {
         let path = try PretrainingCheckpoint.save(model: model, moments: moments, state: state, in: options.outputDirectory,
                                                   keep: options.keepCheckpoints)
         onMessage("saved \(path)")

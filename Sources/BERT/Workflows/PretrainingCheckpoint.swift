@@ -46,9 +46,11 @@ public enum PretrainingCheckpoint {
         "ckpt_\(phase == 2 ? (phase1EndStep ?? 0) + step : step)"
     }
 
-    /// Writes a checkpoint. `moments` are the optimizer's first and second moments laid out like the parameters
-    /// (the whole buffer: under ZeRO, gathered from the ranks first).
-    public static func save(model: BertForPreTraining, moments: (m: FlatBuffer, v: FlatBuffer), state: TrainerState,
+    /// The optimizer's first and second moments, addressed like the parameters (pointer + a tensor's offset).
+    public typealias Moments = (m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>)
+
+    /// Writes a checkpoint. `moments` cover the whole layout (under ZeRO, gathered from the ranks first).
+    public static func save(model: BertForPreTraining, moments: Moments, state: TrainerState,
                             in outputDirectory: String, keep: Int) throws -> String {
         let fm = FileManager.default
         let name = Self.name(step: state.step, phase: state.phase, phase1EndStep: state.phase1EndStep)
@@ -120,8 +122,8 @@ public enum PretrainingCheckpoint {
         return nil
     }
 
-    /// Loads the moments saved by `save` into buffers laid out like the parameters.
-    public static func loadMoments(into moments: (m: FlatBuffer, v: FlatBuffer), layout: ParameterLayout, from directory: String) throws {
+    /// Loads the moments saved by `save` into buffers addressed like the parameters.
+    public static func loadMoments(into moments: Moments, layout: ParameterLayout, from directory: String) throws {
         let file = try Safetensors.File(path: directory + "/" + optimizerFile)
         for t in layout.tensors {
             for (prefix, buffer) in [("exp_avg.", moments.m), ("exp_avg_sq.", moments.v)] {
@@ -129,16 +131,16 @@ public enum PretrainingCheckpoint {
                 guard entry.shape == t.shape else {
                     throw BertError.invalidCheckpoint("\(file.path): \(prefix + t.name) is \(entry.shape), expected \(t.shape)")
                 }
-                try file.copyFloats(prefix + t.name, into: buffer[t.offset])
+                try file.copyFloats(prefix + t.name, into: buffer + t.offset)
             }
         }
     }
 
     /// The moments under PyTorch's state names (`exp_avg`, `exp_avg_sq`) and the parameters' names.
-    static func momentTensors(_ moments: (m: FlatBuffer, v: FlatBuffer), layout: ParameterLayout) -> [(String, Safetensors.Tensor)] {
+    static func momentTensors(_ moments: Moments, layout: ParameterLayout) -> [(String, Safetensors.Tensor)] {
         layout.tensors.flatMap { t in
-            [("exp_avg." + t.name, Safetensors.Tensor.float(UnsafeBufferPointer(start: moments.m[t.offset], count: t.count), shape: t.shape)),
-             ("exp_avg_sq." + t.name, .float(UnsafeBufferPointer(start: moments.v[t.offset], count: t.count), shape: t.shape))]
+            [("exp_avg." + t.name, Safetensors.Tensor.float(UnsafeBufferPointer(start: moments.m + t.offset, count: t.count), shape: t.shape)),
+             ("exp_avg_sq." + t.name, .float(UnsafeBufferPointer(start: moments.v + t.offset, count: t.count), shape: t.shape))]
         }
     }
 }
