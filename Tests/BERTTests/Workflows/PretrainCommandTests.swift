@@ -53,12 +53,12 @@ import Testing
     @Test func lossFallsAndCheckpointsAreComplete() throws {
         let r = Self.reference.result
         #expect(r.status == 0, "\(r.err)")
-        let log = try MetricsLogLines(path: Self.out("straight") + ".jsonl")
-        let losses = log.filter { $0["type"] as? String == "train" }.compactMap { $0["loss"] as? Double }
+        let log = try MetricsLog.read(path: Self.out("straight") + ".jsonl")
+        let losses = log.filter { $0.kind == .train }.compactMap(\.loss)
         #expect(losses.count == 12)
         let early: Double = losses.prefix(3).reduce(0, +) / 3, late: Double = losses.suffix(3).reduce(0, +) / 3
         #expect(late < early - 0.5, "loss did not fall: \(losses)")
-        #expect(log.last?["type"] as? String == "summary")
+        #expect(log.last?.kind == .summary)
         for step in [4, 8, 12] { #expect(throws: Never.self) { _ = try PretrainingCheckpoint.validate(Self.out("straight") + "/ckpt_\(step)") } }
         // The final checkpoint is an ordinary model directory.
         let (model, report) = try BertForPreTraining.load(directory: Self.out("straight") + "/ckpt_12")
@@ -155,12 +155,5 @@ import Testing
             let expected = Double(try io.floats(key)[0])
             #expect(abs(result[key] as! Double - expected) <= 1e-5 * expected, "\(key): \(result[key]!) vs \(expected)")
         }
-    }
-}
-
-/// The JSON objects of a metrics log.
-func MetricsLogLines(path: String) throws -> [[String: Any]] {
-    try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
-        try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
     }
 }
