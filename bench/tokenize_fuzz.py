@@ -7,14 +7,11 @@ and long runs (around the 100-character word limit, before and after accent stri
     .venv-ref/bin/python bench/tokenize_fuzz.py [--lines 100000] [--seed 1]
 """
 import argparse
-import json
 import os
 import random
-import subprocess
 import sys
-import tempfile
 
-from tokenizers import BertWordPieceTokenizer
+from tokenizer_pair import MODES, both_ids
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BERT = os.path.join(ROOT, ".build", "release", "bert")
@@ -52,25 +49,14 @@ def main():
     args = ap.parse_args()
     rng = random.Random(args.seed)
     lines = [line(rng) for _ in range(args.lines)]
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", delete=False) as f:
-        f.write("\n".join(lines) + "\n")
-        path = f.name
     bad = 0
-    try:
-        for mode, lowercase in (("uncased", True), ("cased", False)):
-            hf = BertWordPieceTokenizer(VOCAB, lowercase=lowercase, strip_accents=None, clean_text=True,
-                                        handle_chinese_chars=True)
-            expected = [e.ids for e in hf.encode_batch(lines)]
-            cmd = [BERT, "tokenize", "--vocab", VOCAB, path] + ([] if lowercase else ["--cased"])
-            got = [json.loads(l) for l in subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()]
-            assert len(got) == len(lines)
-            diff = [(l, a, b) for l, a, b in zip(lines, got, expected) if a != b]
-            bad += len(diff)
-            print(f"{mode}: {len(lines) - len(diff)}/{len(lines)} lines identical")
-            for l, a, b in diff[:5]:
-                print(f"  {l!r}\n    bert {a}\n    hf   {b}")
-    finally:
-        os.unlink(path)
+    for mode, lowercase in MODES:
+        got, expected, _ = both_ids(lines, VOCAB, BERT, lowercase)
+        diff = [(l, a, b) for l, a, b in zip(lines, got, expected) if a != b]
+        bad += len(diff)
+        print(f"{mode}: {len(lines) - len(diff)}/{len(lines)} lines identical")
+        for l, a, b in diff[:5]:
+            print(f"  {l!r}\n    bert {a}\n    hf   {b}")
     sys.exit(1 if bad else 0)
 
 

@@ -8,14 +8,9 @@ Both tokenizers get the same lines; a line matches when its ids (with [CLS]/[SEP
 """
 import argparse
 import glob
-import json
 import os
-import subprocess
-import sys
-import tempfile
-import time
 
-from tokenizers import BertWordPieceTokenizer
+from tokenizer_pair import MODES, both_ids
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,31 +38,16 @@ def main():
     lines = read_lines(paths)
     total_bytes = sum(len(l.encode("utf-8")) + 1 for l in lines)
     print(f"{len(paths)} files, {len(lines)} lines, {total_bytes / 1e6:.1f} MB")
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt", delete=False) as f:
-        f.write("\n".join(lines) + "\n")
-        text_path = f.name
-    try:
-        for mode, lowercase in (("uncased", True), ("cased", False)):
-            hf = BertWordPieceTokenizer(vocab, lowercase=lowercase, strip_accents=None, clean_text=True,
-                                        handle_chinese_chars=True)
-            expected = [e.ids for e in hf.encode_batch(lines)]
-            cmd = [args.bert, "tokenize", "--vocab", vocab, text_path] + ([] if lowercase else ["--cased"])
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()
-            got = [json.loads(l) for l in out]
-            if len(got) != len(lines):
-                print(f"{mode}: bert gave {len(got)} lines for {len(lines)}", file=sys.stderr)
-                sys.exit(1)
-            same = sum(1 for a, b in zip(got, expected) if a == b)
-            tokens = sum(len(e) for e in expected)
-            print(f"{mode}: {same}/{len(lines)} lines identical ({100 * same / len(lines):.4f} %), {tokens} tokens")
-            shown = 0
-            for line, a, b in zip(lines, got, expected):
-                if a != b and shown < args.show:
-                    shown += 1
-                    print(f"  mismatch: {line[:200]!r}\n    bert: {hf.decode(a)[:200]!r}\n    hf:   {hf.decode(b)[:200]!r}")
-    finally:
-        os.unlink(text_path)
-
+    for mode, lowercase in MODES:
+        got, expected, hf = both_ids(lines, vocab, args.bert, lowercase)
+        same = sum(1 for a, b in zip(got, expected) if a == b)
+        tokens = sum(len(e) for e in expected)
+        print(f"{mode}: {same}/{len(lines)} lines identical ({100 * same / len(lines):.4f} %), {tokens} tokens")
+        shown = 0
+        for line, a, b in zip(lines, got, expected):
+            if a != b and shown < args.show:
+                shown += 1
+                print(f"  mismatch: {line[:200]!r}\n    bert: {hf.decode(a)[:200]!r}\n    hf:   {hf.decode(b)[:200]!r}")
 
 if __name__ == "__main__":
     main()
