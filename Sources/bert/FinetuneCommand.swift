@@ -6,7 +6,74 @@ import Foundation
 struct FinetuneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "finetune", abstract: "Fine-tune a pre-trained checkpoint on a task.",
-        subcommands: [FinetuneMRPCCommand.self])
+        subcommands: [FinetuneSQuADCommand.self, FinetuneMRPCCommand.self])
+}
+
+/// The flags every fine-tuning task takes; those left out keep the task's defaults.
+struct FineTuningFlags: ParsableArguments {
+    @Option(help: "Starting weights (ours or a Hugging Face directory); the task head starts fresh.") var initCheckpoint: String?
+    @Option(help: "Start from scratch with this preset instead (for experiments).") var model: String?
+    @Option(help: "Start from scratch with this config instead.") var configFile: String?
+    @Option(help: "Where the fine-tuned model goes (a new directory).") var outputDir: String
+    @Option(help: "The vocabulary (default: vocab.txt beside --init-checkpoint).") var vocabFile: String?
+    @Flag(help: "Keep case (a cased vocabulary).") var cased = false
+    @Option(help: "Sequence length (default: squad 384, mrpc 128).") var maxSeqLength: Int?
+    @Option(help: "Sequences per step.") var trainBatchSize = 32
+    @Option(help: "Peak learning rate (default: squad 3e-5, mrpc 2e-5).") var learningRate: Double?
+    @Option(help: "Epochs, fractions allowed (default: squad 2, mrpc 3).") var numTrainEpochs: Double?
+    @Option(help: "Fraction of the steps spent warming up.") var warmupProportion = 0.1
+    @Option(help: "Seed of shuffling, dropout and the fresh head.") var seed: UInt64 = 42
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+
+    /// `options` with these flags applied over the task's defaults; also sets the thread count.
+    func applied(to defaults: FineTuningOptions) throws -> FineTuningOptions {
+        if let threads { Parallel.setThreadCount(threads) }
+        var o = defaults
+        o.initCheckpoint = initCheckpoint
+        if let configFile { o.config = try BertConfig.load(contentsOf: configFile) } else if let model { o.config = try BertConfig.preset(model) }
+        o.vocabFile = vocabFile
+        o.lowercase = !cased
+        o.maxSeqLength = maxSeqLength ?? o.maxSeqLength
+        o.trainBatchSize = trainBatchSize
+        o.learningRate = learningRate ?? o.learningRate
+        o.epochs = numTrainEpochs ?? o.epochs
+        o.warmupProportion = warmupProportion
+        o.seed = seed
+        return o
+    }
+}
+
+/// Progress lines on standard output and the summary as one sorted JSON line.
+func runTask(_ body: (_ log: (String) -> Void) throws -> [String: Any]) throws {
+    let summary = try body { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
+    print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
+}
+
+struct FinetuneSQuADCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "squad",
+        abstract: "Fine-tune on SQuAD v1.1 as run_squad.py; with --predict-file, also write predictions.json and score it.")
+
+    @OptionGroup var common: FineTuningFlags
+    @Option(help: "SQuAD v1.1 training JSON (e.g. train-v1.1.json).") var trainFile: String
+    @Option(help: "SQuAD v1.1 JSON to predict after training (e.g. dev-v1.1.json); scored when it has answers.") var predictFile: String?
+    @Option(help: "Stride between document windows, in WordPieces.") var docStride = 128
+    @Option(help: "Longest question, in WordPieces.") var maxQueryLength = 64
+    @Option(help: "Candidates kept per question.") var nBestSize = 20
+    @Option(help: "Longest answer, in WordPieces.") var maxAnswerLength = 30
+    @Option(help: "Windows per inference batch.") var predictBatchSize = 32
+
+    func run() throws {
+        var task = SQuADFineTuning(trainFile: trainFile, outputDirectory: common.outputDir)
+        task.options = try common.applied(to: task.options)
+        task.predictFile = predictFile
+        task.docStride = docStride
+        task.maxQueryLength = maxQueryLength
+        task.nBestSize = nBestSize
+        task.maxAnswerLength = maxAnswerLength
+        task.predictBatchSize = predictBatchSize
+        try runTask(task.run)
+    }
 }
 
 struct FinetuneMRPCCommand: ParsableCommand {
@@ -14,71 +81,12 @@ struct FinetuneMRPCCommand: ParsableCommand {
         commandName: "mrpc",
         abstract: "Fine-tune on GLUE MRPC (train.tsv, dev.tsv in --data-dir); prints a JSON summary with dev accuracy and F1.")
 
-    @Option(help: "Starting weights (ours or a Hugging Face directory); the classifier starts fresh.") var initCheckpoint: String?
-    @Option(help: "Start from scratch with this preset instead (for experiments).") var model: String?
-    @Option(help: "Start from scratch with this config instead.") var configFile: String?
+    @OptionGroup var common: FineTuningFlags
     @Option(help: "Directory holding train.tsv and dev.tsv.") var dataDir: String
-    @Option(help: "Where the fine-tuned model goes (a new directory).") var outputDir: String
-    @Option(help: "The vocabulary (default: vocab.txt beside --init-checkpoint).") var vocabFile: String?
-    @Flag(help: "Keep case (a cased vocabulary).") var cased = false
-    @Option(help: "Sequence length.") var maxSeqLength = 128
-    @Option(help: "Sequences per step.") var trainBatchSize = 32
-    @Option(help: "Peak learning rate.") var learningRate = 2e-5
-    @Option(help: "Epochs (fractions allowed).") var numTrainEpochs = 3.0
-    @Option(help: "Fraction of the steps spent warming up.") var warmupProportion = 0.1
-    @Option(help: "Seed of shuffling, dropout and the fresh classifier.") var seed: UInt64 = 42
-    @Option(help: "Threads (default: all cores).") var threads: Int?
 
     func run() throws {
-        if let threads { Parallel.setThreadCount(threads) }
-        var o = ClassificationFineTuning(dataDirectory: dataDir, outputDirectory: outputDir)
-        o.initCheckpoint = initCheckpoint
-        if let configFile { o.config = try BertConfig.load(contentsOf: configFile) } else if let model { o.config = try BertConfig.preset(model) }
-        o.vocabFile = vocabFile
-        o.lowercase = !cased
-        o.maxSeqLength = maxSeqLength
-        o.trainBatchSize = trainBatchSize
-        o.learningRate = learningRate
-        o.epochs = numTrainEpochs
-        o.warmupProportion = warmupProportion
-        o.seed = seed
-        let summary = try o.run { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
-        print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
-    }
-}
-
-struct PredictCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "predict", abstract: "Predict with a fine-tuned model.", subcommands: [PredictMRPCCommand.self])
-}
-
-struct PredictMRPCCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "mrpc",
-        abstract: "Label a GLUE MRPC TSV (test.tsv or dev.tsv); writes `index<TAB>prediction` lines (GLUE's submission format).")
-
-    @Option(help: "A model from `bert finetune mrpc`.") var checkpoint: String
-    @Option(help: "The TSV to label.") var predictFile: String
-    @Option(help: "Where the predictions go.") var output: String
-    @Option(help: "test (no labels; first column an index) or dev.") var set = "test"
-    @Flag(help: "Keep case (a cased vocabulary).") var cased = false
-    @Option(help: "Sequence length.") var maxSeqLength = 128
-    @Option(help: "Sequences per batch.") var batchSize = 64
-    @Option(help: "Threads (default: all cores).") var threads: Int?
-
-    func run() throws {
-        if let threads { Parallel.setThreadCount(threads) }
-        let (model, _) = try BertForSequenceClassification.load(directory: checkpoint)
-        let tokenizer = BertTokenizer(vocabulary: try Vocabulary(contentsOf: checkpoint + "/vocab.txt"), lowercase: !cased)
-        let examples = try GLUE.readMRPC(contentsOf: predictFile, set: set)
-        let features = try GLUE.features(for: examples, labels: GLUE.mrpcLabels, tokenizer: tokenizer, maxSeqLength: maxSeqLength)
-        let start = Date()
-        let predictions = try ClassificationFineTuning.predict(model, features, batchSize: batchSize)
-        let seconds = Date().timeIntervalSince(start)
-        let lines = ["index\tprediction"] + predictions.enumerated().map { "\($0.offset)\t\(GLUE.mrpcLabels[$0.element])" }
-        try writeFileAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: output)
-        print(String(decoding: try JSONSerialization.data(withJSONObject: [
-            "predictions": predictions.count, "output": output, "inference_sequences_per_second": Double(predictions.count) / max(1e-9, seconds),
-        ], options: [.sortedKeys]), as: UTF8.self))
+        var task = ClassificationFineTuning(dataDirectory: dataDir, outputDirectory: common.outputDir)
+        task.options = try common.applied(to: task.options)
+        try runTask(task.run)
     }
 }

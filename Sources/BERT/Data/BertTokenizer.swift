@@ -19,6 +19,8 @@ import Foundation
 public struct BertTokenizer: Sendable {
     /// The vocabulary the ids refer to.
     public let vocabulary: Vocabulary
+    /// Whether text is lower-cased and stripped of accents (an uncased model).
+    public var lowercase: Bool { basic.lowercase }
     let basic: BasicTokenizer
     let wordpiece: WordpieceTokenizer
 

@@ -54,4 +54,67 @@ import Testing
                                          "--data-dir", dir + "/data", "--output-dir", dir + "/model"])
         #expect(again.status != 0 && again.err.contains("is not empty"))
     }
+
+    static let colours = ["red", "blue", "green"]
+
+    /// A SQuAD v1.1 file a tiny model can learn: each paragraph is ten of `words` with one colour among them; the
+    /// question asks for the colour, the answer is that word (located by its character offset).
+    static func squad(_ questions: Int, seed: UInt64) throws -> Data {
+        var random = DataRandom(seed: seed)
+        let plain = words.filter { !colours.contains($0) }
+        var paragraphs: [[String: Any]] = []
+        for i in 0..<questions {
+            var context = (0..<10).map { _ in plain[Int(random.next() % UInt64(plain.count))] }
+            let at = Int(random.next() % 10), colour = colours[Int(random.next() % 3)]
+            context[at] = colour
+            let offset = context[..<at].reduce(0) { $0 + $1.count + 1 }
+            paragraphs.append(["context": context.joined(separator: " "), "qas": [[
+                "id": "q\(i)", "question": "what colour is it",
+                "answers": [["text": colour, "answer_start": offset]],
+            ]]])
+        }
+        return try JSONSerialization.data(withJSONObject: ["version": "1.1", "data": [["title": "colours", "paragraphs": paragraphs]]])
+    }
+
+    @Test func squadFineTunePredictEvaluate() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bert-squad-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.squad(96, seed: 1).write(to: URL(fileURLWithPath: dir + "/train.json"))
+        try Self.squad(32, seed: 2).write(to: URL(fileURLWithPath: dir + "/dev.json"))
+        let vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "what", "colour", "is", "it", "green"] + Self.words
+        try (vocab.joined(separator: "\n") + "\n").write(toFile: dir + "/vocab.txt", atomically: true, encoding: .utf8)
+        try #"{"vocab_size": 25, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 32}"#
+            .write(toFile: dir + "/bert_config.json", atomically: true, encoding: .utf8)
+
+        let tuned = try BertProgram.run(["finetune", "squad", "--config-file", dir + "/bert_config.json", "--vocab-file", dir + "/vocab.txt",
+                                         "--train-file", dir + "/train.json", "--predict-file", dir + "/dev.json",
+                                         "--output-dir", dir + "/model", "--max-seq-length", "16", "--doc-stride", "4",
+                                         "--max-query-length", "8", "--train-batch-size", "16", "--learning-rate", "5e-3",
+                                         "--num-train-epochs", "15", "--threads", "2"])
+        #expect(tuned.status == 0, "\(tuned.err)")
+        let summaryLine = tuned.out.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? "{}"
+        let summary = try JSONSerialization.jsonObject(with: Data(summaryLine.utf8)) as! [String: Any]
+        let first = summary["first_loss"] as? Double ?? 0, last = summary["final_loss"] as? Double ?? .infinity
+        let exact = summary["exact_match"] as? Double ?? 0
+        #expect(last < first - 1 && exact >= 80, "\(summary)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/model/nbest_predictions.json"))
+
+        let predicted = try BertProgram.run(["predict", "squad", "--checkpoint", dir + "/model", "--predict-file", dir + "/dev.json",
+                                             "--output", dir + "/predicted", "--max-seq-length", "16", "--doc-stride", "4",
+                                             "--max-query-length", "8"])
+        #expect(predicted.status == 0, "\(predicted.err)")
+        #expect(try String(contentsOfFile: dir + "/predicted/predictions.json", encoding: .utf8)
+                    == String(contentsOfFile: dir + "/model/predictions.json", encoding: .utf8))
+        let scored = try BertProgram.run(["evaluate", "squad", "--dataset", dir + "/dev.json", "--predictions", dir + "/predicted/predictions.json"])
+        #expect(scored.status == 0, "\(scored.err)")
+        let score = try JSONSerialization.jsonObject(with: Data(scored.out.utf8)) as? [String: Any] ?? [:]
+        #expect(abs((score["exact_match"] as? Double ?? -1) - exact) < 1e-9, "\(score) vs \(exact)")
+
+        // A checkpoint without the span head (a pre-training one) is refused by name.
+        try FileManager.default.createDirectory(atPath: dir + "/encoder", withIntermediateDirectories: true)
+        try BertForPreTraining(config: BertConfig.load(contentsOf: dir + "/bert_config.json")).save(directory: dir + "/encoder")
+        let untuned = try BertProgram.run(["predict", "squad", "--checkpoint", dir + "/encoder", "--predict-file", dir + "/dev.json", "--output", dir + "/x"])
+        #expect(untuned.status != 0 && untuned.err.contains("qa_outputs"), "\(untuned.err)")
+    }
 }

@@ -1,0 +1,63 @@
+import BERTKernels
+import Foundation
+
+/// Fine-tuning BERT on a GLUE sentence-pair task (MRPC), as Google's run_classifier.py / HF's run_glue.py do:
+/// `[CLS] a [SEP] b [SEP]` features, the shared recipe of `FineTuningOptions`, accuracy and F1 on the dev set.
+public struct ClassificationFineTuning: Sendable {
+    public var options: FineTuningOptions
+    /// Holds `train.tsv` and `dev.tsv` (GLUE's MRPC layout).
+    public var dataDirectory: String
+
+    /// run_classifier.py's defaults: sequence length 128, learning rate 2e-5, 3 epochs.
+    public init(dataDirectory: String, outputDirectory: String) {
+        self.dataDirectory = dataDirectory
+        options = FineTuningOptions(outputDirectory: outputDirectory, maxSeqLength: 128, learningRate: 2e-5, epochs: 3)
+    }
+
+    /// Trains, evaluates on the dev set, saves the model (and vocabulary) to the output directory, and returns a
+    /// summary: steps, first and last training loss, training sequences/s, dev accuracy and F1.
+    public func run(log: (String) -> Void) throws -> [String: Any] {
+        try options.validate()
+        let (vocabPath, tokenizer) = try options.tokenizer()
+        let labels = GLUE.mrpcLabels.count
+        let model = try options.model(vocabulary: tokenizer.vocabulary, vocabPath: vocabPath, log: log,
+                                      load: { try BertForSequenceClassification.load(directory: $0, labels: labels) },
+                                      fresh: { try BertForSequenceClassification(config: $0, labels: labels, seed: options.seed) })
+        let train = try GLUE.features(for: GLUE.readMRPC(contentsOf: dataDirectory + "/train.tsv", set: "train"),
+                                      labels: GLUE.mrpcLabels, tokenizer: tokenizer, maxSeqLength: options.maxSeqLength)
+        let dev = try GLUE.features(for: GLUE.readMRPC(contentsOf: dataDirectory + "/dev.tsv", set: "dev"),
+                                    labels: GLUE.mrpcLabels, tokenizer: tokenizer, maxSeqLength: options.maxSeqLength)
+        guard !train.isEmpty else { throw BertError.invalidInput("\(dataDirectory)/train.tsv holds no examples") }
+        let summary = try options.train(model, rows: train, log: log) { rows, dropout in
+            try model.forward(Self.batch(rows, withLabels: true), dropout: dropout)!.loss
+        }
+        let metrics = try Self.evaluate(model, dev, batchSize: options.trainBatchSize)
+        try options.save(model, vocabPath: vocabPath)
+        return summary.json.merging(["eval_accuracy": metrics.accuracy, "eval_f1": metrics.f1, "eval_examples": metrics.count]) { a, _ in a }
+    }
+
+    /// The predicted label ids of `features` (dropout off).
+    public static func predict(_ model: BertForSequenceClassification, _ features: [ClassificationFeature], batchSize: Int) throws -> [Int] {
+        var predictions: [Int] = []
+        for first in stride(from: 0, to: features.count, by: batchSize) {
+            let rows = Array(features[first..<min(features.count, first + batchSize)])
+            _ = try model.forward(batch(rows, withLabels: false))
+            let logits = model.logits(), L = model.labelCount
+            for r in 0..<rows.count {
+                let row = logits[(r * L)..<((r + 1) * L)]
+                predictions.append(row.firstIndex(of: row.max()!)! - r * L)
+            }
+        }
+        return predictions
+    }
+
+    static func evaluate(_ model: BertForSequenceClassification, _ features: [ClassificationFeature], batchSize: Int) throws -> ClassificationMetrics {
+        ClassificationMetrics(predictions: try predict(model, features, batchSize: batchSize), labels: features.map { Int($0.labelId) })
+    }
+
+    static func batch(_ rows: [ClassificationFeature], withLabels: Bool) -> ClassificationBatch {
+        ClassificationBatch(batchSize: rows.count, seqLength: rows[0].inputIds.count, inputIds: rows.flatMap(\.inputIds),
+                            segmentIds: rows.flatMap(\.segmentIds), inputMask: rows.flatMap(\.inputMask),
+                            targets: withLabels ? rows.map(\.labelId) : nil)
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import BERT
+import BERTKernels
+import Foundation
+
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict", abstract: "Predict with a fine-tuned model.",
+        subcommands: [PredictSQuADCommand.self, PredictMRPCCommand.self])
+}
+
+struct PredictSQuADCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "squad",
+        abstract: "Answer the questions of a SQuAD v1.1 JSON; writes predictions.json and nbest_predictions.json into --output.",
+        discussion: "Prints a JSON summary with inference sequences/s and, when the file has answers, the official EM/F1.")
+
+    @Option(help: "A model from `bert finetune squad` (or an HF BertForQuestionAnswering directory with vocab.txt).") var checkpoint: String
+    @Option(help: "The SQuAD v1.1 JSON to answer.") var predictFile: String
+    @Option(help: "Directory for predictions.json and nbest_predictions.json.") var output: String
+    @Flag(help: "Keep case (a cased vocabulary).") var cased = false
+    @Option(help: "Sequence length.") var maxSeqLength = 384
+    @Option(help: "Stride between document windows, in WordPieces.") var docStride = 128
+    @Option(help: "Longest question, in WordPieces.") var maxQueryLength = 64
+    @Option(help: "Candidates kept per question.") var nBestSize = 20
+    @Option(help: "Longest answer, in WordPieces.") var maxAnswerLength = 30
+    @Option(help: "Windows per batch.") var batchSize = 32
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+
+    func run() throws {
+        if let threads { Parallel.setThreadCount(threads) }
+        let (model, report) = try BertForQuestionAnswering.load(directory: checkpoint)
+        guard report.missing.isEmpty else {
+            throw ValidationError("\(checkpoint) has no question-answering head (\(report.missing.joined(separator: ", "))); fine-tune it with `bert finetune squad` first")
+        }
+        let tokenizer = BertTokenizer(vocabulary: try Vocabulary(contentsOf: checkpoint + "/vocab.txt"), lowercase: !cased)
+        let predicting = SQuADPredicting(
+            builder: try SQuADFeatureBuilder(tokenizer: tokenizer, maxSeqLength: maxSeqLength, docStride: docStride,
+                                             maxQueryLength: maxQueryLength),
+            nBestSize: nBestSize, maxAnswerLength: maxAnswerLength, batchSize: batchSize)
+        let dataset = try SQuADDataset(contentsOf: predictFile)
+        try runTask { try predicting.run(model, on: dataset, writingTo: output, log: $0) }
+    }
+}
+struct PredictMRPCCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mrpc",
+        abstract: "Label a GLUE MRPC TSV (test.tsv or dev.tsv); writes `index<TAB>prediction` lines (GLUE's submission format).")
+
+    @Option(help: "A model from `bert finetune mrpc`.") var checkpoint: String
+    @Option(help: "The TSV to label.") var predictFile: String
+    @Option(help: "Where the predictions go.") var output: String
+    @Option(help: "test (no labels; first column an index) or dev.") var set = "test"
+    @Flag(help: "Keep case (a cased vocabulary).") var cased = false
+    @Option(help: "Sequence length.") var maxSeqLength = 128
+    @Option(help: "Sequences per batch.") var batchSize = 64
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+
+    func run() throws {
+        if let threads { Parallel.setThreadCount(threads) }
+        let (model, report) = try BertForSequenceClassification.load(directory: checkpoint)
+        guard report.missing.isEmpty else {
+            throw ValidationError("\(checkpoint) has no classifier (\(report.missing.joined(separator: ", "))); fine-tune it with `bert finetune mrpc` first")
+        }
+        let tokenizer = BertTokenizer(vocabulary: try Vocabulary(contentsOf: checkpoint + "/vocab.txt"), lowercase: !cased)
+        let examples = try GLUE.readMRPC(contentsOf: predictFile, set: set)
+        let features = try GLUE.features(for: examples, labels: GLUE.mrpcLabels, tokenizer: tokenizer, maxSeqLength: maxSeqLength)
+        let start = Date()
+        let predictions = try ClassificationFineTuning.predict(model, features, batchSize: batchSize)
+        let seconds = Date().timeIntervalSince(start)
+        let lines = ["index\tprediction"] + predictions.enumerated().map { "\($0.offset)\t\(GLUE.mrpcLabels[$0.element])" }
+        try writeFileAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: output)
+        print(String(decoding: try JSONSerialization.data(withJSONObject: [
+            "predictions": predictions.count, "output": output, "inference_sequences_per_second": Double(predictions.count) / max(1e-9, seconds),
+        ], options: [.sortedKeys]), as: UTF8.self))
+    }
+}
