@@ -2,7 +2,8 @@
 // Shapes: B batch, S sequence, A heads, D head size, H = A·D.
 //   qkv [B, S, 3H]: row (b, s) holds q | k | v, head a at columns a·D of each third
 //   keyBias [B, S]: 0 for real keys, −10000 for padded ones (BERT's additive mask)
-//   probs [B, A, S, S]: softmax(q·kᵀ/√D + keyBias), saved for the backward (before dropout)
+//   probs [B, A, S, S]: softmax(q·kᵀ/√D + keyBias), saved for the backward (before dropout); nil in inference, where
+//     each thread's tile lives in its scratch
 //   context [B, S, H]: dropout(probs) · v, heads side by side
 // Each (b, a) pair is an independent task of small GEMMs; threads take pairs and call BLAS single-threaded.
 
@@ -11,7 +12,7 @@ public enum Attention {
     public static func scratchCount(seqLength S: Int) -> Int { 2 * S * S * Parallel.threadCount }
 
     public static func forward(qkv: UnsafePointer<Float>, keyBias: UnsafePointer<Float>,
-                               probs: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>,
+                               probs: UnsafeMutablePointer<Float>?, context: UnsafeMutablePointer<Float>,
                                batch B: Int, seqLength S: Int, heads A: Int, headSize D: Int,
                                dropout p: Float, rng: CounterRNG, scratch: UnsafeMutablePointer<Float>) {
         let H = A * D, ld = 3 * H, scale = 1 / Float(D).squareRoot()
@@ -20,7 +21,7 @@ public enum Attention {
             for pair in pairs {
                 let b = pair / A, a = pair % A
                 let q = qkv + b * S * 3 * H + a * D, k = q + H, v = q + 2 * H
-                let P = probs + pair * S * S
+                let P = probs.map { $0 + pair * S * S } ?? dropped + S * S
                 GEMM.serial(transposeA: false, transposeB: true, M: S, N: S, K: D, alpha: scale, A: q, lda: ld, B: k, ldb: ld,
                             beta: 0, C: P, ldc: S)
                 for i in 0..<S { softmaxRow(P + i * S, bias: keyBias + b * S, count: S) }

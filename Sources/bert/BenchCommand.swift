@@ -6,11 +6,12 @@ import Foundation
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time training steps (forward + backward) or inference steps of BertForPreTraining; prints one JSON object.",
+        abstract: "Time training steps (forward + backward) or inference steps of a BERT model; prints one JSON object.",
         discussion: """
         Batches are synthetic and full length, with --max-predictions masked positions per sequence. gflops counts \
         matmul FLOPs only: per layer 2·B·S·(4H² + 2H·I) + 4·B·S²·H, plus the MLM head on the masked positions \
-        2·B·P·(H² + H·V) and the pooler/NSP head; a training step counts 3× the forward.
+        2·B·P·(H² + H·V) and the pooler/NSP head (--head qa: 2·B·S·2H; classification: the pooler and classifier); \
+        a training step counts 3× the forward.
         """)
 
     @Option(help: "Model preset (bert-tiny, bert-mini, bert-small, bert-medium, bert-base, bert-large, bert-1.5b, bert-5b).")
@@ -19,6 +20,8 @@ struct BenchCommand: ParsableCommand {
     var configFile: String?
     @Option(help: "train (forward + backward) or infer (forward, no dropout).")
     var mode = "train"
+    @Option(help: "pretraining (BertForPreTraining), qa (BertForQuestionAnswering) or classification (2 labels).")
+    var head = "pretraining"
     @Option(help: "Sequences per step.")
     var batch = 16
     @Option(name: .customLong("seq-len"), help: "Sequence length.")
@@ -36,6 +39,9 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         guard let mode = StepBenchmark.Mode(rawValue: mode) else { throw ValidationError("--mode must be train or infer, got \(self.mode)") }
+        guard let head = StepBenchmark.Head(rawValue: head) else {
+            throw ValidationError("--head must be pretraining, qa or classification, got \(self.head)")
+        }
         guard batch > 0, seqLength > 1, steps > 0, warmup >= 0 else {
             throw ValidationError("--batch and --steps must be positive, --seq-len at least 2")
         }
@@ -48,15 +54,16 @@ struct BenchCommand: ParsableCommand {
             guard let kind = OptimizerKind(rawValue: name) else { throw ValidationError("--optimizer: unknown optimizer \(name)") }
             return kind
         }
-        let bench = StepBenchmark(config: config, mode: mode, batchSize: batch, seqLength: seqLength,
+        var bench = StepBenchmark(config: config, mode: mode, batchSize: batch, seqLength: seqLength,
                                   maxPredictions: maxPredictions ?? (seqLength <= 128 ? 20 : 80), steps: steps, warmup: warmup,
                                   optimizer: kind)
+        bench.head = head
         let result = try bench.run()
         let median = result.stepSeconds.sorted()[result.stepSeconds.count / 2]
         let mean = result.stepSeconds.reduce(0, +) / Double(result.stepSeconds.count)
         let flops = bench.forwardFLOPs * (mode == .train ? 3 : 1)
         let report: [String: Any] = [
-            "model": configFile ?? model, "mode": mode.rawValue, "batch": batch, "seq_len": seqLength,
+            "model": configFile ?? model, "mode": mode.rawValue, "head": head.rawValue, "batch": batch, "seq_len": seqLength,
             "max_predictions": bench.maxPredictions, "threads": Parallel.threadCount, "steps": steps,
             "parameters": result.parameterCount, "step_ms": median * 1000, "step_ms_mean": mean * 1000,
             "seq_per_s": Double(batch) / median, "gflops": flops / median / 1e9, "flops_per_step": flops,

@@ -75,7 +75,7 @@ struct BertEncoder {
         var x = UnsafePointer(ws.embeddingOutput)
         for (l, (o, a)) in zip(layers, ws.layers).enumerated() {
             Linear.forward(x: x, weight: w[o.qkvWeight], bias: w[o.qkvBias], y: a.qkv, rows: T, inFeatures: H, outFeatures: 3 * H)
-            Attention.forward(qkv: a.qkv, keyBias: ws.keyBias, probs: a.probs, context: a.context, batch: B, seqLength: S,
+            Attention.forward(qkv: a.qkv, keyBias: ws.keyBias, probs: ws.training ? a.probs : nil, context: a.context, batch: B, seqLength: S,
                               heads: A, headSize: c.headSize, dropout: pAttention,
                               rng: streams.rng(site: DropoutStreams.attentionSite(layer: l)), scratch: ws.attentionScratch)
             Linear.forward(x: a.context, weight: w[o.attentionOutWeight], bias: w[o.attentionOutBias], y: ws.tempH,

@@ -91,18 +91,22 @@ public class BertModelBase {
     /// Backward of `lossScale · loss` for the last `forward`, accumulated into `gradients`.
     public func backward(lossScale: Float = 1) {
         guard let enc = encoderWorkspace.value else { preconditionFailure("backward() before forward()") }
+        precondition(enc.training, "backward() after an inference forward (one without targets)")
         heads.backward(parameters, gradients, enc, scale: lossScale)
         encoder.backward(parameters, gradients, enc, dropout: lastDropout, pooler: encoder.hasPooler)
     }
 
     /// Checks `batch`'s tokens, plans the encoder's workspace for its shape (on first use of a shape), copies the
     /// ids and mask in and runs the encoder (with the pooler when the model has one and `pooler`). `dropout` nil is
-    /// evaluation mode; otherwise the matching `backward` regenerates the same masks.
+    /// evaluation mode; otherwise the matching `backward` regenerates the same masks. Without `training` nothing is
+    /// kept for a backward (a lean inference workspace).
     /// - Throws: `BertError.invalidInput` naming the offending field.
-    func runEncoder(_ batch: some TokenBatch, dropout: DropoutStreams?, pooler: Bool = true) throws -> EncoderWorkspace {
+    func runEncoder(_ batch: some TokenBatch, dropout: DropoutStreams?, pooler: Bool = true, training: Bool = true) throws -> EncoderWorkspace {
         try validateTokens(batch)
         let B = batch.batchSize, S = batch.seqLength
-        let enc = encoderWorkspace.planned(for: [B, S]) { EncoderWorkspace(config: config, batch: B, seqLength: S) }
+        let enc = encoderWorkspace.planned(for: [B, S, training ? 1 : 0]) {
+            EncoderWorkspace(config: config, batch: B, seqLength: S, training: training)
+        }
         batch.inputIds.withUnsafeBufferPointer { enc.ids.update(from: $0.baseAddress!, count: $0.count) }
         batch.segmentIds.withUnsafeBufferPointer { enc.segments.update(from: $0.baseAddress!, count: $0.count) }
         for t in 0..<(B * S) { enc.keyBias[t] = batch.inputMask[t] == 0 ? -10000 : 0 }
@@ -132,7 +136,7 @@ public class BertModelBase {
     public func encode(inputIds: [Int32], segmentIds: [Int32], inputMask: [Int32], batchSize: Int, seqLength: Int) throws -> [Float] {
         struct Tokens: TokenBatch { var batchSize, seqLength: Int, inputIds, segmentIds, inputMask: [Int32] }
         _ = try runEncoder(Tokens(batchSize: batchSize, seqLength: seqLength, inputIds: inputIds, segmentIds: segmentIds,
-                                  inputMask: inputMask), dropout: nil, pooler: false)
+                                  inputMask: inputMask), dropout: nil, pooler: false, training: false)
         return sequenceOutput()
     }
 

@@ -18,9 +18,14 @@ struct LayerActivations {
     var output: UnsafeMutablePointer<Float>     // [T, H] the layer's output, the next layer's input
 }
 
-/// All encoder buffers for one shape, planned once.
+/// All encoder buffers for one shape, planned once. An inference workspace (`training` false) keeps nothing for a
+/// backward: every layer writes the same `LayerActivations` (a layer's input is dead once its first residual is
+/// formed), attention probabilities stay in per-thread scratch tiles, and the gradient buffers are empty. For
+/// MiniLM at 384 × 32 that is ≈ 0.3 GB instead of 3.2 GB.
 final class EncoderWorkspace {
     let batch: Int, seqLength: Int
+    /// Whether the activations a backward needs are kept.
+    let training: Bool
     let storage: FlatBuffer
     let ids: UnsafeMutablePointer<Int32>         // [T]
     let segments: UnsafeMutablePointer<Int32>    // [T]
@@ -47,10 +52,12 @@ final class EncoderWorkspace {
     /// The last layer's output `[T, H]` (the sequence output).
     var sequenceOutput: UnsafeMutablePointer<Float> { layers.last?.output ?? embeddingOutput }
 
-    init(config c: BertConfig, batch B: Int, seqLength S: Int) {
+    init(config c: BertConfig, batch B: Int, seqLength S: Int, training: Bool = true) {
         let T = B * S, H = c.hiddenSize, I = c.intermediateSize, A = c.numAttentionHeads
         batch = B
         seqLength = S
+        self.training = training
+        let g = training ? 1 : 0   // gradient buffers only for training
         typealias P = UnsafeMutablePointer<Float>
         struct Planned {
             var ints: P, keyBias: P, embeddingSum: P, embeddingMean: P, embeddingRstd: P, embeddingOutput: P
@@ -60,16 +67,20 @@ final class EncoderWorkspace {
         let (p, storage) = Arena.plan { arena -> Planned in
             Planned(ints: arena.take(2 * T), keyBias: arena.take(T), embeddingSum: arena.take(T * H),
                     embeddingMean: arena.take(T), embeddingRstd: arena.take(T), embeddingOutput: arena.take(T * H),
-                    layers: (0..<c.numHiddenLayers).map { _ in
-                        LayerActivations(qkv: arena.take(T * 3 * H), probs: arena.take(B * A * S * S),
-                                         context: arena.take(T * H), residual1: arena.take(T * H),
-                                         mean1: arena.take(T), rstd1: arena.take(T), hidden1: arena.take(T * H),
-                                         intermediate: arena.take(T * I), residual2: arena.take(T * H),
-                                         mean2: arena.take(T), rstd2: arena.take(T), output: arena.take(T * H))
-                    },
+                    layers: {
+                        let planned = (0..<(training ? c.numHiddenLayers : 1)).map { _ in
+                            LayerActivations(qkv: arena.take(T * 3 * H), probs: arena.take(g * B * A * S * S),
+                                             context: arena.take(T * H), residual1: arena.take(T * H),
+                                             mean1: arena.take(T), rstd1: arena.take(T), hidden1: arena.take(T * H),
+                                             intermediate: arena.take(T * I), residual2: arena.take(T * H),
+                                             mean2: arena.take(T), rstd2: arena.take(T), output: arena.take(T * H))
+                        }
+                        return training ? planned : Array(repeating: planned[0], count: c.numHiddenLayers)
+                    }(),
                     poolerInput: arena.take(B * H), poolerDense: arena.take(B * H), pooled: arena.take(B * H),
-                    dHidden: arena.take(T * H), dPooled: arena.take(B * H), tempH: arena.take(T * H),
-                    tempI: arena.take(T * I), derivativeI: arena.take(T * I), dContext: arena.take(T * H), dQKV: arena.take(T * 3 * H),
+                    dHidden: arena.take(g * T * H), dPooled: arena.take(g * B * H), tempH: arena.take(T * H),
+                    tempI: arena.take(T * I), derivativeI: arena.take(g * T * I), dContext: arena.take(g * T * H),
+                    dQKV: arena.take(g * T * 3 * H),
                     attentionScratch: arena.take(Attention.scratchCount(seqLength: S)),
                     normScratch: arena.take(2 * H * Parallel.threadCount))
         }

@@ -1,13 +1,17 @@
 import BERTKernels
 import Foundation
 
-/// Times training steps (forward + backward, optionally the optimizer update) or inference steps (forward, no dropout) of `BertForPreTraining` on
-/// synthetic full-length batches, as `bert bench` reports them.
+/// Times training steps (forward + backward, optionally the optimizer update) or inference steps (forward, no dropout) of
+/// `BertForPreTraining`, `BertForQuestionAnswering` or `BertForSequenceClassification` on synthetic full-length batches, as
+/// `bert bench` reports them.
 public struct StepBenchmark {
     public enum Mode: String, Sendable { case train, infer }
+    /// Which model: the pre-training heads, the span head (SQuAD) or a two-class classifier (MRPC).
+    public enum Head: String, Sendable, CaseIterable { case pretraining, qa, classification }
 
     public var config: BertConfig
     public var mode: Mode
+    public var head = Head.pretraining
     public var batchSize: Int
     public var seqLength: Int
     public var maxPredictions: Int
@@ -29,14 +33,21 @@ public struct StepBenchmark {
     }
 
     /// Matmul FLOPs of one forward pass (2 per multiply-add; elementwise work not counted):
-    /// per layer `2·B·S·(4H² + 2H·I) + 4·B·S²·H` (projections, FFN, scores and context), plus the MLM head on the
-    /// `B·P` masked positions `2·B·P·(H² + H·V)` and the pooler and NSP head `2·B·(H² + 2H)`. A training step
-    /// counts 3× (the backward does two matmuls per forward one).
+    /// per layer `2·B·S·(4H² + 2H·I) + 4·B·S²·H` (projections, FFN, scores and context), plus the heads: pre-training,
+    /// the MLM head on the `B·P` masked positions `2·B·P·(H² + H·V)` and the pooler and NSP head `2·B·(H² + 2H)`;
+    /// qa, `2·B·S·2H`; classification, the pooler and classifier `2·B·(H² + 2H)`. A training step counts 3× (the
+    /// backward does two matmuls per forward one).
     public var forwardFLOPs: Double {
         let B = Double(batchSize), S = Double(seqLength), P = Double(maxPredictions)
         let H = Double(config.hiddenSize), I = Double(config.intermediateSize), V = Double(config.vocabSize)
         let layer = 2 * B * S * (4 * H * H + 2 * H * I) + 4 * B * S * S * H
-        return Double(config.numHiddenLayers) * layer + 2 * B * P * (H * H + H * V) + 2 * B * (H * H + 2 * H)
+        let pooler = 2 * B * (H * H + 2 * H)
+        let heads = switch head {
+        case .pretraining: 2 * B * P * (H * H + H * V) + pooler
+        case .qa: 2 * B * S * 2 * H
+        case .classification: pooler
+        }
+        return Double(config.numHiddenLayers) * layer + heads
     }
 
     /// A full-length batch with `maxPredictions` distinct masked positions per row, all from `seed`.
@@ -67,20 +78,45 @@ public struct StepBenchmark {
     }
 
     public func run() throws -> Result {
-        let model = try BertForPreTraining(config: config)
-        let batch = syntheticBatch()
+        let b = syntheticBatch()
+        let model: BertModelBase
+        // The forward of the chosen model, returning its loss (0 for task models in inference, which have no targets).
+        let forward: (DropoutStreams?) throws -> Float
+        switch head {
+        case .pretraining:
+            let m = try BertForPreTraining(config: config)
+            (model, forward) = (m, { try m.forward(b, dropout: $0).loss })
+        case .qa:
+            let m = try BertForQuestionAnswering(config: config)
+            // Each row's answer spans its first two masked positions (sorted, so start ≤ end).
+            let rows = 0..<b.batchSize, P = maxPredictions
+            let spans = AnswerSpans(startPositions: rows.map { b.maskedLMPositions[$0 * P] },
+                                    endPositions: rows.map { b.maskedLMPositions[$0 * P + min(1, P - 1)] })
+            let train = QuestionAnsweringBatch(batchSize: b.batchSize, seqLength: b.seqLength, inputIds: b.inputIds,
+                                               segmentIds: b.segmentIds, inputMask: b.inputMask, targets: spans)
+            var infer = train
+            infer.targets = nil
+            (model, forward) = (m, { try m.forward($0 == nil ? infer : train, dropout: $0)?.loss ?? 0 })
+        case .classification:
+            let m = try BertForSequenceClassification(config: config, labels: 2)
+            let train = ClassificationBatch(batchSize: b.batchSize, seqLength: b.seqLength, inputIds: b.inputIds,
+                                            segmentIds: b.segmentIds, inputMask: b.inputMask, targets: b.nextSentenceLabels)
+            var infer = train
+            infer.targets = nil
+            (model, forward) = (m, { try m.forward($0 == nil ? infer : train, dropout: $0)?.loss ?? 0 })
+        }
         let optimizer = self.optimizer.map { Optimizer(settings: OptimizerSettings(kind: $0), segments: model.layout.optimizerSegments) }
         var times: [Double] = [], loss: Float = 0
         for step in 0..<(warmup + steps) {
             let start = DispatchTime.now().uptimeNanoseconds
             switch mode {
             case .train:
-                loss = try model.forward(batch, dropout: DropoutStreams(seed: 1, step: UInt64(step))).loss
+                loss = try forward(DropoutStreams(seed: 1, step: UInt64(step)))
                 model.zeroGradients()
                 model.backward()
                 _ = try optimizer?.step(parameters: model.parameters.base, gradients: model.gradients.base, learningRate: 1e-3, step: step + 1)
             case .infer:
-                loss = try model.forward(batch).loss
+                loss = try forward(nil)
             }
             if step >= warmup { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         }

