@@ -21,13 +21,23 @@ public enum Attention {
             for pair in pairs {
                 let b = pair / A, a = pair % A
                 let q = qkv + b * S * 3 * H + a * D, k = q + H, v = q + 2 * H
+                let C = context + b * S * H + a * D
                 let P = probs.map { $0 + pair * S * S } ?? dropped + S * S
                 GEMM.serial(transposeA: false, transposeB: true, M: S, N: S, K: D, alpha: scale, A: q, lda: ld, B: k, ldb: ld,
                             beta: 0, C: P, ldc: S)
+                if probs == nil {
+                    // Inference: nothing reads the probabilities, so the rows stay unnormalised and the 1/Σ scales the
+                    // D-wide context rows instead of the S-wide probability rows (the first tile holds the factors).
+                    for i in 0..<S { dropped[i] = softmaxRow(P + i * S, bias: keyBias + b * S, count: S, normalize: false) }
+                    GEMM.serial(transposeA: false, transposeB: false, M: S, N: D, K: S, A: P, lda: S, B: v, ldb: ld,
+                                beta: 0, C: C, ldc: H)
+                    for i in 0..<S { scaleRow(C + i * H, by: dropped[i], count: D) }
+                    continue
+                }
                 for i in 0..<S { softmaxRow(P + i * S, bias: keyBias + b * S, count: S) }
                 let used = p > 0 ? dropout(P, into: dropped, pair: pair, S: S, p: p, rng: rng) : UnsafePointer(P)
                 GEMM.serial(transposeA: false, transposeB: false, M: S, N: D, K: S, A: used, lda: S, B: v, ldb: ld,
-                            beta: 0, C: context + b * S * H + a * D, ldc: H)
+                            beta: 0, C: C, ldc: H)
             }
         }
     }
@@ -62,8 +72,11 @@ public enum Attention {
         }
     }
 
-    /// `row = softmax(row + bias)` in place.
-    @inline(__always) static func softmaxRow(_ row: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count S: Int) {
+    /// `row = softmax(row + bias)` in place; without `normalize`, `row = exp(row + bias − max)` and the caller divides
+    /// by the sum. Returns 1 / the sum.
+    @discardableResult @inline(__always)
+    static func softmaxRow(_ row: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count S: Int,
+                           normalize: Bool = true) -> Float {
         var mx = Vec8(repeating: -.infinity), j = 0
         while j < S {
             let n = min(8, S - j)
@@ -83,8 +96,14 @@ public enum Attention {
             j += 8
         }
         let inv = 1 / hsum(sum)
-        j = 0
-        while j < S { let n = min(8, S - j); store8(load8(row + j, n) * inv, row + j, n); j += 8 }
+        if normalize { scaleRow(row, by: inv, count: S) }
+        return inv
+    }
+
+    /// `row *= factor`.
+    @inline(__always) static func scaleRow(_ row: UnsafeMutablePointer<Float>, by factor: Float, count: Int) {
+        var j = 0
+        while j < count { let n = min(8, count - j); store8(load8(row + j, n) * factor, row + j, n); j += 8 }
     }
 
     /// `dz = P ⊙ (dP − Σ dP ⊙ P)` in place over `dP`.

@@ -55,6 +55,20 @@ import Testing
         } } }
     }
 
+    /// Inference (no probabilities kept, normalised through the context rows) gives the training path's context
+    /// without dropout, to rounding.
+    @Test(arguments: shapes.filter { $0.p == 0 })
+    func inferenceMatchesTheTrainingForward(s: Shape) {
+        var r = TestRandom(10)
+        let qkv = r.normal(s.B * s.S * 3 * s.H)
+        let (expected, _) = forward(s, qkv)
+        var context = [Float](repeating: .nan, count: s.B * s.S * s.H)
+        var scratch = [Float](repeating: 0, count: Attention.scratchCount(seqLength: s.S))
+        Attention.forward(qkv: qkv, keyBias: s.keyBias, probs: nil, context: &context, batch: s.B, seqLength: s.S,
+                          heads: s.A, headSize: s.D, dropout: 0, rng: Self.rng, scratch: &scratch)
+        for (got, want) in zip(context, expected) { #expect(abs(got - want) <= 1e-6 * max(1, abs(want)), "\(got) vs \(want)") }
+    }
+
     @Test(arguments: shapes)
     func backwardMatchesFiniteDifferences(s: Shape) {
         var r = TestRandom(9)

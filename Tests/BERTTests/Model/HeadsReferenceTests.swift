@@ -70,7 +70,7 @@ import Testing
         print("classification: worst gradient \(worst.name) relative error \(worst.error)")
     }
 
-    /// Prediction: a batch without targets gives the same logits and no loss, from a workspace that keeps no activations
+    /// Prediction: a batch without targets gives the same logits (to rounding) and no loss, from a workspace that keeps no activations
     /// for a backward (a fraction of the training one).
     @Test func batchesWithoutTargetsGiveLogitsOnly() throws {
         let (qa, _) = try BertForQuestionAnswering.load(directory: fixture("heads/qa"))
@@ -91,7 +91,8 @@ import Testing
         var bare = batch
         bare.targets = nil
         #expect(try !forward(bare))
-        #expect(logits() == expected)
+        // The inference path normalises attention through the context rows: the same logits to rounding.
+        expectClose("logits without targets", logits(), expected, tolerance: 1e-6)
         #expect(model.activationCount < trainingActivations / 2, "\(model.activationCount) vs \(trainingActivations)")
     }
 }
