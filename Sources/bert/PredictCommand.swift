@@ -9,6 +9,17 @@ struct PredictCommand: ParsableCommand {
         subcommands: [PredictSQuADCommand.self, PredictMRPCCommand.self])
 }
 
+/// A fine-tuned model and the tokenizer of the `vocab.txt` beside it.
+/// - Throws: when the checkpoint lacks the task head (a pre-trained one), naming the missing tensors.
+func loadFineTuned<Model: BertModelBase>(_ checkpoint: String, task: String, cased: Bool,
+                                         load: (String) throws -> (Model, LoadReport)) throws -> (Model, BertTokenizer) {
+    let (model, report) = try load(checkpoint)
+    guard report.missing.isEmpty else {
+        throw ValidationError("\(checkpoint) has no task head (\(report.missing.joined(separator: ", "))); fine-tune it with `bert finetune \(task)` first")
+    }
+    return (model, BertTokenizer(vocabulary: try Vocabulary(contentsOf: checkpoint + "/vocab.txt"), lowercase: !cased))
+}
+
 struct PredictSQuADCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "squad",
@@ -29,11 +40,7 @@ struct PredictSQuADCommand: ParsableCommand {
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
-        let (model, report) = try BertForQuestionAnswering.load(directory: checkpoint)
-        guard report.missing.isEmpty else {
-            throw ValidationError("\(checkpoint) has no question-answering head (\(report.missing.joined(separator: ", "))); fine-tune it with `bert finetune squad` first")
-        }
-        let tokenizer = BertTokenizer(vocabulary: try Vocabulary(contentsOf: checkpoint + "/vocab.txt"), lowercase: !cased)
+        let (model, tokenizer) = try loadFineTuned(checkpoint, task: "squad", cased: cased, load: BertForQuestionAnswering.load)
         let predicting = SQuADPredicting(
             builder: try SQuADFeatureBuilder(tokenizer: tokenizer, maxSeqLength: maxSeqLength, docStride: docStride,
                                              maxQueryLength: maxQueryLength),
@@ -58,11 +65,9 @@ struct PredictMRPCCommand: ParsableCommand {
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
-        let (model, report) = try BertForSequenceClassification.load(directory: checkpoint)
-        guard report.missing.isEmpty else {
-            throw ValidationError("\(checkpoint) has no classifier (\(report.missing.joined(separator: ", "))); fine-tune it with `bert finetune mrpc` first")
+        let (model, tokenizer) = try loadFineTuned(checkpoint, task: "mrpc", cased: cased) {
+            try BertForSequenceClassification.load(directory: $0)
         }
-        let tokenizer = BertTokenizer(vocabulary: try Vocabulary(contentsOf: checkpoint + "/vocab.txt"), lowercase: !cased)
         let examples = try GLUE.readMRPC(contentsOf: predictFile, set: set)
         let features = try GLUE.features(for: examples, labels: GLUE.mrpcLabels, tokenizer: tokenizer, maxSeqLength: maxSeqLength)
         let start = Date()

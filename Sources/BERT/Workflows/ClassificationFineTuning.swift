@@ -31,9 +31,12 @@ public struct ClassificationFineTuning: Sendable {
         let summary = try options.train(model, rows: train, log: log) { rows, dropout in
             try model.forward(Self.batch(rows, withLabels: true), dropout: dropout)!.loss
         }
-        let metrics = try Self.evaluate(model, dev, batchSize: options.trainBatchSize)
+        let start = Date()
+        let metrics = try Self.evaluate(model, dev, batchSize: 64)
+        let seconds = Date().timeIntervalSince(start)
         try options.save(model, vocabPath: vocabPath)
-        return summary.json.merging(["eval_accuracy": metrics.accuracy, "eval_f1": metrics.f1, "eval_examples": metrics.count]) { a, _ in a }
+        return summary.json.merging(["eval_accuracy": metrics.accuracy, "eval_f1": metrics.f1, "eval_examples": metrics.count,
+                                     "inference_sequences_per_second": Double(dev.count) / max(1e-9, seconds)]) { a, _ in a }
     }
 
     /// The predicted label ids of `features` (dropout off).

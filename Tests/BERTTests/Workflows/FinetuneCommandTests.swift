@@ -21,6 +21,12 @@ import Testing
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// The JSON summary that ends a fine-tuning run's output.
+    static func summary(_ output: String) throws -> [String: Any] {
+        let line = output.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? "{}"
+        return try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+    }
+
     @Test func fineTunePredictEvaluate() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bert-finetune-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
@@ -36,8 +42,7 @@ import Testing
                                          "--data-dir", dir + "/data", "--output-dir", dir + "/model", "--max-seq-length", "16",
                                          "--train-batch-size", "16", "--learning-rate", "5e-3", "--num-train-epochs", "20", "--threads", "2"])
         #expect(tuned.status == 0, "\(tuned.err)")
-        let summaryLine = tuned.out.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? "{}"
-        let summary = try JSONSerialization.jsonObject(with: Data(summaryLine.utf8)) as! [String: Any]
+        let summary = try Self.summary(tuned.out)
         let first = summary["first_loss"] as? Double ?? 0, last = summary["final_loss"] as? Double ?? .infinity
         let accuracy = summary["eval_accuracy"] as? Double ?? 0
         #expect(last < first - 0.3 && accuracy >= 0.9, "\(summary)")
@@ -93,8 +98,7 @@ import Testing
                                          "--max-query-length", "8", "--train-batch-size", "16", "--learning-rate", "5e-3",
                                          "--num-train-epochs", "15", "--threads", "2"])
         #expect(tuned.status == 0, "\(tuned.err)")
-        let summaryLine = tuned.out.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? "{}"
-        let summary = try JSONSerialization.jsonObject(with: Data(summaryLine.utf8)) as! [String: Any]
+        let summary = try Self.summary(tuned.out)
         let first = summary["first_loss"] as? Double ?? 0, last = summary["final_loss"] as? Double ?? .infinity
         let exact = summary["exact_match"] as? Double ?? 0
         #expect(last < first - 1 && exact >= 80, "\(summary)")
