@@ -43,10 +43,13 @@ struct FineTuningFlags: ParsableArguments {
     }
 }
 
-/// Progress lines on standard output and the summary as one sorted JSON line.
-func runTask(_ body: (_ log: (String) -> Void) throws -> [String: Any]) throws {
-    let summary = try body { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
-    print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
+/// Runs a fine-tuning or prediction task with a progress bar (lines without a terminal), then prints its summary as
+/// one sorted JSON line.
+func runTask(_ body: (_ log: (String) -> Void, _ onStep: (FineTuningOptions.Step) -> Void) throws -> [String: Any]) throws {
+    let progress = Progress()
+    let summary = try body(progress.message, progress.step)
+    progress.finish()
+    progress.line(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
 }
 
 struct FinetuneSQuADCommand: ParsableCommand {
@@ -72,7 +75,7 @@ struct FinetuneSQuADCommand: ParsableCommand {
         task.nBestSize = nBestSize
         task.maxAnswerLength = maxAnswerLength
         task.predictBatchSize = predictBatchSize
-        try runTask(task.run)
+        try runTask { try task.run(log: $0, onStep: $1) }
     }
 }
 
@@ -87,6 +90,6 @@ struct FinetuneMRPCCommand: ParsableCommand {
     func run() throws {
         var task = ClassificationFineTuning(dataDirectory: dataDir, outputDirectory: common.outputDir)
         task.options = try common.applied(to: task.options)
-        try runTask(task.run)
+        try runTask { try task.run(log: $0, onStep: $1) }
     }
 }

@@ -46,9 +46,10 @@ struct PredictSQuADCommand: ParsableCommand {
                                              maxQueryLength: maxQueryLength),
             nBestSize: nBestSize, maxAnswerLength: maxAnswerLength, batchSize: batchSize)
         let dataset = try SQuADDataset(contentsOf: predictFile)
-        try runTask { try predicting.run(model, on: dataset, writingTo: output, log: $0) }
+        try runTask { log, _ in try predicting.run(model, on: dataset, writingTo: output, log: log) }
     }
 }
+
 struct PredictMRPCCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mrpc",

@@ -15,8 +15,9 @@ public struct ClassificationFineTuning: Sendable {
     }
 
     /// Trains, evaluates on the dev set, saves the model (and vocabulary) to the output directory, and returns a
-    /// summary: steps, first and last training loss, training sequences/s, dev accuracy and F1.
-    public func run(log: (String) -> Void) throws -> [String: Any] {
+    /// summary: steps, first and last training loss, training sequences/s, dev accuracy and F1. `log` gets messages,
+    /// `onStep` every step.
+    public func run(log: (String) -> Void, onStep: (FineTuningOptions.Step) -> Void = { _ in }) throws -> [String: Any] {
         try options.validate()
         let (vocabPath, tokenizer) = try options.tokenizer()
         let labels = GLUE.mrpcLabels.count
@@ -28,7 +29,7 @@ public struct ClassificationFineTuning: Sendable {
         let dev = try GLUE.features(for: GLUE.readMRPC(contentsOf: dataDirectory + "/dev.tsv", set: "dev"),
                                     labels: GLUE.mrpcLabels, tokenizer: tokenizer, maxSeqLength: options.maxSeqLength)
         guard !train.isEmpty else { throw BertError.invalidInput("\(dataDirectory)/train.tsv holds no examples") }
-        let summary = try options.train(model, rows: train, log: log) { rows, dropout in
+        let summary = try options.train(model, rows: train, log: log, onStep: onStep) { rows, dropout in
             try model.forward(Self.batch(rows, withLabels: true), dropout: dropout)!.loss
         }
         let start = Date()

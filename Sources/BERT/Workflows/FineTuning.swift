@@ -27,6 +27,17 @@ public struct FineTuningOptions: Sendable {
         self.epochs = epochs
     }
 
+    /// What each optimizer step reports (for a progress bar).
+    public struct Step: Sendable {
+        public var step: Int
+        public var totalSteps: Int
+        public var loss: Float
+        public var learningRate: Double
+        /// Over the run so far.
+        public var sequencesPerSecond: Double
+        public var elapsed: Double
+    }
+
     /// What a training run reports.
     public struct TrainingSummary: Sendable {
         public var steps: Int
@@ -91,9 +102,11 @@ public struct FineTuningOptions: Sendable {
 
     /// Trains `model` on `rows` for `epochs`: each epoch a seeded permutation cut into batches of `trainBatchSize`
     /// (the last one shorter), one optimizer step per batch.
-    /// - Parameter loss: runs the forward of a batch with the given dropout and returns its loss.
+    /// - Parameters:
+    ///   - onStep: called after every step.
+    ///   - loss: runs the forward of a batch with the given dropout and returns its loss.
     /// - Throws: `BertError.invalidInput` naming the step when the loss is not finite (before the weights change).
-    func train<Row>(_ model: BertModelBase, rows: [Row], log: (String) -> Void,
+    func train<Row>(_ model: BertModelBase, rows: [Row], log: (String) -> Void, onStep: (Step) -> Void,
                     loss: ([Row], DropoutStreams) throws -> Float) throws -> TrainingSummary {
         var settings = OptimizerSettings(kind: .adamw)
         settings.epsilon = 1e-6
@@ -114,12 +127,15 @@ public struct FineTuningOptions: Sendable {
                 let l = try loss(batch, DropoutStreams(seed: seed, step: UInt64(step)))
                 guard l.isFinite else { throw BertError.invalidInput("step \(step + 1): the loss is not finite; lower --learning-rate") }
                 model.backward()
+                let rate = schedule.rate(at: step)
                 _ = try optimizer.step(parameters: model.parameters.base, gradients: model.gradients.base,
-                                       learningRate: schedule.rate(at: step), step: step + 1)
+                                       learningRate: rate, step: step + 1)
                 step += 1
                 sequences += batch.count
                 losses.append(l)
-                if step % 10 == 0 || step == totalSteps { log(String(format: "step %d/%d loss %.4f", step, totalSteps, l)) }
+                let elapsed = Date().timeIntervalSince(start)
+                onStep(Step(step: step, totalSteps: totalSteps, loss: l, learningRate: Double(rate),
+                            sequencesPerSecond: Double(sequences) / max(1e-9, elapsed), elapsed: elapsed))
             }
         }
         let seconds = Date().timeIntervalSince(start)

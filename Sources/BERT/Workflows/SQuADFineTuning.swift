@@ -24,8 +24,9 @@ public struct SQuADFineTuning: Sendable {
     }
 
     /// Trains, saves the model (and vocabulary) to the output directory, predicts `predictFile` when given, and
-    /// returns a summary: steps, first and last loss, training sequences/s, and the prediction's figures.
-    public func run(log: (String) -> Void) throws -> [String: Any] {
+    /// returns a summary: steps, first and last loss, training sequences/s, and the prediction's figures. `log` gets
+    /// messages, `onStep` every step.
+    public func run(log: (String) -> Void, onStep: (FineTuningOptions.Step) -> Void = { _ in }) throws -> [String: Any] {
         try options.validate()
         let (vocabPath, tokenizer) = try options.tokenizer()
         let builder = try SQuADFeatureBuilder(tokenizer: tokenizer, maxSeqLength: options.maxSeqLength,
@@ -39,7 +40,7 @@ public struct SQuADFineTuning: Sendable {
                                       fresh: { try BertForQuestionAnswering(config: $0, seed: options.seed) })
         let features = builder.features(for: examples, training: true)
         log("\(examples.count) questions → \(features.count) windows of \(options.maxSeqLength)")
-        let summary = try options.train(model, rows: features, log: log) { rows, dropout in
+        let summary = try options.train(model, rows: features, log: log, onStep: onStep) { rows, dropout in
             try model.forward(SQuADPredicting.batch(rows, withAnswers: true), dropout: dropout)!.loss
         }
         try options.save(model, vocabPath: vocabPath)
