@@ -63,6 +63,23 @@ public enum Activation: Sendable, Equatable {
         }
     }
 
+    /// `y = f(x + bias)` with `bias` `[features]` broadcast over the rows of `x` `[rows, features]`: the inference FFN
+    /// folds the intermediate projection's bias in here instead of copying it into the GEMM's output first.
+    public func forward(_ x: UnsafePointer<Float>, bias: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                        rows: Int, features: Int) {
+        Parallel.forChunks(rows, minimumChunk: 4) { _, rows in
+            for r in rows {
+                let row = r * features
+                var j = 0
+                while j < features {
+                    let n = min(8, features - j)
+                    store8(value(load8(x + row + j, n) + load8(bias + j, n)), y + row + j, n)
+                    j += 8
+                }
+            }
+        }
+    }
+
     /// `y = f(x)` and `d = f′(x)` in one pass (they share the transcendental work): the FFN backward needs both —
     /// the value for the output projection's weight gradient, the derivative once the value's gradient is known.
     public func valueAndDerivative(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,

@@ -77,11 +77,11 @@ public enum Attention {
     @discardableResult @inline(__always)
     static func softmaxRow(_ row: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count S: Int,
                            normalize: Bool = true) -> Float {
+        // Two passes over the row: the max of row + bias (reading only), then the exponentials stored and summed.
         var mx = Vec8(repeating: -.infinity), j = 0
         while j < S {
             let n = min(8, S - j)
             let z = load8(row + j, n, fill: -.infinity) + load8(bias + j, n)
-            store8(z, row + j, n)
             mx = mx.replacing(with: z, where: z .> mx)
             j += 8
         }
@@ -89,7 +89,7 @@ public enum Attention {
         var sum = Vec8(); j = 0
         while j < S {
             let n = min(8, S - j)
-            var e = vexp(load8(row + j, n) - m)
+            var e = vexp(load8(row + j, n) + load8(bias + j, n) - m)
             if n < 8 { for lane in n..<8 { e[lane] = 0 } }
             store8(e, row + j, n)
             sum += e

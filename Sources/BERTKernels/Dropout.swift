@@ -32,14 +32,16 @@ public enum Dropout {
             let range = (runs.lowerBound * 32)..<min(count, runs.upperBound * 32)
             if p > 0 {
                 apply(x + range.lowerBound, into: y + range.lowerBound, elements: range, probability: p, rng: rng)
-            } else if x != UnsafePointer(y) {
+            } else if residual == nil, x != UnsafePointer(y) {
                 (y + range.lowerBound).update(from: x + range.lowerBound, count: range.count)
             }
             if let residual {
+                // Without dropout, x is added straight from its own buffer (one pass, no copy).
+                let source = p > 0 ? UnsafePointer(y) : x
                 var i = range.lowerBound
                 while i < range.upperBound {
                     let n = min(8, range.upperBound - i)
-                    store8(load8(y + i, n) + load8(residual + i, n), y + i, n)
+                    store8(load8(source + i, n) + load8(residual + i, n), y + i, n)
                     i += 8
                 }
             }

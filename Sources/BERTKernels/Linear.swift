@@ -16,6 +16,24 @@ public enum Linear {
                       beta: bias == nil ? 0 : 1, C: y, ldc: O)
     }
 
+    /// The bias of a `forward` run without one, added later in a pass that is made anyway: `out = y + bias + residual`
+    /// with `bias` `[O]` broadcast over the rows of `y` `[N, O]` (inference's residual connections; `out` may alias
+    /// `y`). The sums equal a biased `forward`'s to rounding (exactly, where BLAS does not split K into blocks).
+    public static func addBias(_ y: UnsafePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>,
+                               _ out: UnsafeMutablePointer<Float>, rows N: Int, outFeatures O: Int) {
+        Parallel.forChunks(N, minimumChunk: 16) { _, rows in
+            for n in rows {
+                let r = n * O
+                var j = 0
+                while j < O {
+                    let k = min(8, O - j)
+                    store8(load8(y + r + j, k) + load8(bias + j, k) + load8(residual + r + j, k), out + r + j, k)
+                    j += 8
+                }
+            }
+        }
+    }
+
     /// Backward of `forward`: `dW[O, I] += dyᵀ · x`, `db[O] += Σₙ dy`, and `dx[N, I] = dy · W` (or `+=` when
     /// `accumulateInput`). The weight gradient is taken before `dx` is written, so `dx` may alias `x`.
     public static func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,

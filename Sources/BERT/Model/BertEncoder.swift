@@ -72,25 +72,41 @@ struct BertEncoder {
         Dropout.forward(ws.embeddingOutput, ws.embeddingOutput, count: T * H, probability: pHidden,
                         rng: streams.rng(site: DropoutStreams.embeddingSite))
 
+        // Inference keeps no activations for a backward, so the biases of the FFN and of the two projections feeding
+        // a residual are added by the pass that follows (the activation, the residual add) instead of being copied
+        // into the GEMM's output first; training keeps the biased pre-activation its backward reads.
+        let lean = !ws.training
+        /// The residual connection after a projection: `out = residual + dropout(projected [+ bias])`.
+        func residual(_ projected: UnsafeMutablePointer<Float>, bias: Int, _ x: UnsafePointer<Float>,
+                      _ out: UnsafeMutablePointer<Float>, site: Int) {
+            if lean {
+                Linear.addBias(projected, bias: w[bias], residual: x, out, rows: T, outFeatures: H)
+            } else {
+                Dropout.forward(projected, residual: x, out, count: T * H, probability: pHidden, rng: streams.rng(site: site))
+            }
+        }
+
         var x = UnsafePointer(ws.embeddingOutput)
         for (l, (o, a)) in zip(layers, ws.layers).enumerated() {
             Linear.forward(x: x, weight: w[o.qkvWeight], bias: w[o.qkvBias], y: a.qkv, rows: T, inFeatures: H, outFeatures: 3 * H)
-            Attention.forward(qkv: a.qkv, keyBias: ws.keyBias, probs: ws.training ? a.probs : nil, context: a.context, batch: B, seqLength: S,
-                              heads: A, headSize: c.headSize, dropout: pAttention,
+            Attention.forward(qkv: a.qkv, keyBias: ws.keyBias, probs: lean ? nil : a.probs, context: a.context, batch: B,
+                              seqLength: S, heads: A, headSize: c.headSize, dropout: pAttention,
                               rng: streams.rng(site: DropoutStreams.attentionSite(layer: l)), scratch: ws.attentionScratch)
-            Linear.forward(x: a.context, weight: w[o.attentionOutWeight], bias: w[o.attentionOutBias], y: ws.tempH,
-                           rows: T, inFeatures: H, outFeatures: H)
-            Dropout.forward(ws.tempH, residual: x, a.residual1, count: T * H, probability: pHidden,
-                            rng: streams.rng(site: DropoutStreams.attentionOutputSite(layer: l)))
+            Linear.forward(x: a.context, weight: w[o.attentionOutWeight], bias: lean ? nil : w[o.attentionOutBias],
+                           y: ws.tempH, rows: T, inFeatures: H, outFeatures: H)
+            residual(ws.tempH, bias: o.attentionOutBias, x, a.residual1, site: DropoutStreams.attentionOutputSite(layer: l))
             LayerNorm.forward(x: a.residual1, gamma: w[o.norm1Weight], beta: w[o.norm1Bias], y: a.hidden1, mean: a.mean1,
                               rstd: a.rstd1, rows: T, features: H, eps: c.layerNormEps)
-            Linear.forward(x: a.hidden1, weight: w[o.intermediateWeight], bias: w[o.intermediateBias], y: a.intermediate,
-                           rows: T, inFeatures: H, outFeatures: I)
-            activation.forward(a.intermediate, ws.tempI, count: T * I)
-            Linear.forward(x: ws.tempI, weight: w[o.outputWeight], bias: w[o.outputBias], y: ws.tempH,
+            Linear.forward(x: a.hidden1, weight: w[o.intermediateWeight], bias: lean ? nil : w[o.intermediateBias],
+                           y: a.intermediate, rows: T, inFeatures: H, outFeatures: I)
+            if lean {
+                activation.forward(a.intermediate, bias: w[o.intermediateBias], ws.tempI, rows: T, features: I)
+            } else {
+                activation.forward(a.intermediate, ws.tempI, count: T * I)
+            }
+            Linear.forward(x: ws.tempI, weight: w[o.outputWeight], bias: lean ? nil : w[o.outputBias], y: ws.tempH,
                            rows: T, inFeatures: I, outFeatures: H)
-            Dropout.forward(ws.tempH, residual: a.hidden1, a.residual2, count: T * H, probability: pHidden,
-                            rng: streams.rng(site: DropoutStreams.outputSite(layer: l)))
+            residual(ws.tempH, bias: o.outputBias, a.hidden1, a.residual2, site: DropoutStreams.outputSite(layer: l))
             LayerNorm.forward(x: a.residual2, gamma: w[o.norm2Weight], beta: w[o.norm2Bias], y: a.output, mean: a.mean2,
                               rstd: a.rstd2, rows: T, features: H, eps: c.layerNormEps)
             x = UnsafePointer(a.output)

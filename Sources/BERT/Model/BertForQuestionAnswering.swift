@@ -30,13 +30,13 @@ public final class BertForQuestionAnswering: BertModelBase {
 
     /// Forward pass: the start and end logits (`startLogits()`, `endLogits()`) and, when the batch has answer spans, the
     /// losses (nil otherwise). `dropout` nil is evaluation mode; otherwise the matching `backward` regenerates the masks.
-    /// Without answer spans nothing is kept for a backward: inference runs in a workspace a fraction of the size.
+    /// Without answer spans and dropout nothing is kept for a backward: inference runs in a workspace a fraction of the size.
     /// - Throws: `BertError.invalidInput` naming the offending field when the batch does not fit the model.
     public func forward(_ batch: QuestionAnsweringBatch, dropout: DropoutStreams? = nil) throws -> QuestionAnsweringLosses? {
         if let spans = batch.targets, spans.startPositions.count != batch.batchSize || spans.endPositions.count != batch.batchSize {
             throw BertError.invalidInput("start_positions and end_positions must hold B = \(batch.batchSize) positions each")
         }
-        return head.forward(parameters, try runEncoder(batch, dropout: dropout, training: batch.targets != nil), spans: batch.targets)
+        return head.forward(parameters, try runEncoder(batch, dropout: dropout, training: batch.targets != nil || dropout != nil), spans: batch.targets)
     }
 
     /// The last forward's start logits `[B, S]` (padded positions included, as HF gives them).

@@ -33,7 +33,7 @@ public final class BertForSequenceClassification: BertModelBase {
 
     /// Forward pass: the logits (`logits()`) and, when the batch has labels, the loss (nil otherwise). `dropout` nil is
     /// evaluation mode; otherwise the matching `backward` regenerates the masks, the classifier's included. Without
-    /// labels nothing is kept for a backward: inference runs in a workspace a fraction of the size.
+    /// labels and dropout nothing is kept for a backward: inference runs in a workspace a fraction of the size.
     /// - Throws: `BertError.invalidInput` naming the offending field when the batch does not fit the model.
     public func forward(_ batch: ClassificationBatch, dropout: DropoutStreams? = nil) throws -> ClassificationLosses? {
         if let labels = batch.targets {
@@ -44,7 +44,7 @@ public final class BertForSequenceClassification: BertModelBase {
                 throw BertError.invalidInput("labels holds \(bad), outside [0, \(labelCount))")
             }
         }
-        return head.forward(parameters, try runEncoder(batch, dropout: dropout, training: batch.targets != nil), labels: batch.targets, dropout: dropout)
+        return head.forward(parameters, try runEncoder(batch, dropout: dropout, training: batch.targets != nil || dropout != nil), labels: batch.targets, dropout: dropout)
     }
 
     override var checkpointConfigExtras: [String: Any] {

@@ -21,6 +21,16 @@ import Testing
         }
     }
 
+    /// The inference form with a row bias folded in equals adding the bias first (exactly: the same sum is formed).
+    @Test(arguments: kinds)
+    func biasedForwardEqualsAddingTheBiasFirst(kind: Activation) {
+        var r = TestRandom(4)
+        let rows = 3, features = 13, x = r.normal(rows * features, scale: 3), bias = r.normal(features)
+        var y = [Float](repeating: .nan, count: x.count)
+        kind.forward(x, bias: bias, &y, rows: rows, features: features)
+        #expect(y == forward(kind, x.indices.map { x[$0] + bias[$0 % features] }))
+    }
+
     @Test(arguments: kinds)
     func forwardMatchesDefinition(kind: Activation) {
         let x: [Float] = (-60...60).map { Float($0) / 10 } + [-300, -30, -9, 9, 30, 300, 0]

@@ -22,6 +22,18 @@ import Testing
         expectClose("y", y, expected, tolerance: 1e-6)
     }
 
+    /// A forward without bias followed by `addBias` with a residual equals the biased forward plus the residual,
+    /// exactly (the same roundings in the same order).
+    @Test func deferredBiasEqualsTheBiasedForward() {
+        var r = TestRandom(3)
+        let x = r.normal(N * I), w = r.normal(O * I), b = r.normal(O), residual = r.normal(N * O)
+        var y = [Float](repeating: .nan, count: N * O)
+        Linear.forward(x: x, weight: w, bias: nil, y: &y, rows: N, inFeatures: I, outFeatures: O)
+        var out = [Float](repeating: .nan, count: N * O)
+        Linear.addBias(y, bias: b, residual: residual, &out, rows: N, outFeatures: O)
+        #expect(out == zip(forward(x, w, b), residual).map { $0 + $1 })
+    }
+
     @Test func backwardMatchesFiniteDifferences() {
         var r = TestRandom(2)
         let x = r.normal(N * I), w = r.normal(O * I), b = r.normal(O), dy = r.normal(N * O)
