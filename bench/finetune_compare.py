@@ -241,7 +241,7 @@ def main():
     parser.add_argument("--epochs", type=float, help="override the recipe's epochs")
     parser.add_argument("--bert", default=os.path.join(ROOT, ".build", "release", "bert"))
     parser.add_argument("--datasets", default=os.path.join(ROOT, "..", "shared", "datasets"))
-    parser.add_argument("--work", default=os.path.join(ROOT, "bench", "results", "finetune"))
+    parser.add_argument("--work", default=os.path.join(ROOT, ".build-finetune"), help="models, splits and results")
     args = parser.parse_args()
     recipe = dict(RECIPES[args.task])
     if args.epochs:
