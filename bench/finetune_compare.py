@@ -16,7 +16,11 @@ initialised fresh.
     .venv-ref/bin/python bench/finetune_compare.py mrpc --side both --threads 2
     .venv-ref/bin/python bench/finetune_compare.py squad --side torch --threads 1   # one side at a time
 
-Each side writes WORK/<task>-<side>.json; with both results present, a table is printed. The two sides draw different
+    .venv-ref/bin/python bench/finetune_compare.py squad --check-ours   # transformers on our fine-tuned model
+
+Each side writes WORK/<task>-<side>.json; with both results present, a table is printed. `--check-ours` loads the
+SQuAD model we fine-tuned in transformers, answers the eval split with the port of run_squad.py and counts the answers
+equal to our predictions.json. The two sides draw different
 random heads and shuffles, so their scores differ by run-to-run noise; `--seed` shows how large that is.
 """
 import argparse
@@ -168,7 +172,6 @@ def run_torch_mrpc(args, recipe, log):
 
 
 def run_torch_squad(args, recipe, work, log):
-    import collections
     import torch
     from transformers import BertForQuestionAnswering
     import squad_features_reference as ref
@@ -177,15 +180,7 @@ def run_torch_squad(args, recipe, work, log):
     split = squad_split(args.datasets, work, recipe)
     tokenizer = ref.Tokenizer(os.path.join(minilm_path(), "vocab.txt"))
 
-    def features(path, training):
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)["data"]
-        examples, _ = ref.read_squad_examples(data, is_training=training)
-        return data, examples, ref.convert_examples_to_features(
-            examples, tokenizer, recipe["max_seq_length"], recipe["doc_stride"], recipe["max_query_length"],
-            is_training=training)
-
-    _, _, train = features(split["train"], True)
+    _, train = squad_features(tokenizer, split["train"], recipe, True)
     log("%d windows of %d" % (len(train), recipe["max_seq_length"]))
     torch.manual_seed(args.seed)
     model = BertForQuestionAnswering.from_pretrained(minilm_path())
@@ -194,13 +189,39 @@ def run_torch_squad(args, recipe, work, log):
                          "token_type_ids": column(fs, "segment_ids")}
     summary = train_torch(model, inputs(train) | {"start_positions": column(train, "start_position"),
                                                   "end_positions": column(train, "end_position")}, recipe, args.seed, log)
-    data, examples, evaluation = features(split["eval"], False)
+    predictions, seconds, windows = predict_torch_squad(model, tokenizer, split["eval"], recipe)
+    with open(os.path.join(work, "torch-squad-predictions.json"), "w", encoding="utf-8") as f:
+        json.dump(predictions, f, indent=4)
+    with open(split["eval"], encoding="utf-8") as f:
+        score, _ = evaluate(json.load(f)["data"], predictions)
+    summary.update({"exact_match": score["exact_match"], "f1": score["f1"], "windows": windows,
+                    "inference_sequences_per_second": windows / seconds})
+    return summary
+
+
+def squad_features(tokenizer, path, recipe, training):
+    import squad_features_reference as ref
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)["data"]
+    examples, _ = ref.read_squad_examples(data, is_training=training)
+    return examples, ref.convert_examples_to_features(examples, tokenizer, recipe["max_seq_length"], recipe["doc_stride"],
+                                                      recipe["max_query_length"], is_training=training)
+
+
+def predict_torch_squad(model, tokenizer, path, recipe):
+    """run_squad.py's prediction (the port) with a transformers model: {id: answer}, seconds in the model, windows."""
+    import collections
+    import torch
+    import squad_features_reference as ref
+    examples, evaluation = squad_features(tokenizer, path, recipe, False)
+    column = lambda fs, key: torch.tensor([getattr(f, key) for f in fs])
     model.eval()
     results, start = [], time.time()
     with torch.no_grad():
         for first in range(0, len(evaluation), 32):
             rows = evaluation[first:first + 32]
-            out = model(**inputs(rows))
+            out = model(input_ids=column(rows, "input_ids"), attention_mask=column(rows, "input_mask"),
+                        token_type_ids=column(rows, "segment_ids"))
             results += list(zip(out.start_logits.tolist(), out.end_logits.tolist()))
     seconds = time.time() - start
     by_example = collections.defaultdict(list)
@@ -211,12 +232,26 @@ def run_torch_squad(args, recipe, work, log):
         fs = by_example[i]
         predictions[example.qas_id] = ref.write_predictions(example, [f for f, _ in fs], [r for _, r in fs],
                                                             tokenizer)[0]["text"]
-    with open(os.path.join(work, "torch-squad-predictions.json"), "w", encoding="utf-8") as f:
-        json.dump(predictions, f, indent=4)
-    score, _ = evaluate(data, predictions)
-    summary.update({"exact_match": score["exact_match"], "f1": score["f1"], "windows": len(evaluation),
-                    "inference_sequences_per_second": len(evaluation) / seconds})
-    return summary
+    return predictions, seconds, len(evaluation)
+
+
+def check_our_squad_model(args, recipe, work):
+    """Loads our fine-tuned SQuAD directory in transformers, predicts the eval split with the port of run_squad.py, and
+    compares the answers with the predictions.json we wrote."""
+    from transformers import BertForQuestionAnswering
+    import squad_features_reference as ref
+    directory = os.path.join(work, "ours-squad-model")
+    split = squad_split(args.datasets, work, recipe)
+    model = BertForQuestionAnswering.from_pretrained(directory)
+    predictions, _, _ = predict_torch_squad(model, ref.Tokenizer(os.path.join(directory, "vocab.txt")), split["eval"],
+                                            recipe)
+    with open(os.path.join(directory, "predictions.json"), encoding="utf-8") as f:
+        ours = json.load(f)
+    same = sum(ours.get(k) == v for k, v in predictions.items())
+    print("transformers on our fine-tuned model: %d of %d answers equal ours" % (same, len(predictions)))
+    for k, v in predictions.items():
+        if ours.get(k) != v:
+            print("  %s: ours %r, transformers %r" % (k, ours.get(k), v))
 
 
 def table(task, results):
@@ -236,6 +271,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=sorted(RECIPES))
     parser.add_argument("--side", choices=["ours", "torch", "both"], default="both")
+    parser.add_argument("--check-ours", action="store_true",
+                        help="squad: load our fine-tuned model in transformers and compare its answers with ours")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--epochs", type=float, help="override the recipe's epochs")
@@ -247,6 +284,9 @@ def main():
     if args.epochs:
         recipe["epochs"] = args.epochs
     os.makedirs(args.work, exist_ok=True)
+    if args.check_ours:
+        check_our_squad_model(args, recipe, args.work)
+        return
     sides = ["ours", "torch"] if args.side == "both" else [args.side]
     for side in sides:
         if side == "ours":
