@@ -15,13 +15,12 @@ initialised fresh.
 
     .venv-ref/bin/python bench/finetune_compare.py mrpc --side both --threads 2
     .venv-ref/bin/python bench/finetune_compare.py squad --side torch --threads 1   # one side at a time
-
     .venv-ref/bin/python bench/finetune_compare.py squad --check-ours   # transformers on our fine-tuned model
 
 Each side writes WORK/<task>-<side>.json; with both results present, a table is printed. `--check-ours` loads the
 SQuAD model we fine-tuned in transformers, answers the eval split with the port of run_squad.py and counts the answers
-equal to our predictions.json. The two sides draw different
-random heads and shuffles, so their scores differ by run-to-run noise; `--seed` shows how large that is.
+equal to our predictions.json. The two sides draw different random heads and shuffles, so their scores differ by
+run-to-run noise; `--seed` shows how large that is.
 """
 import argparse
 import json
