@@ -1,4 +1,3 @@
-import Foundation
 // Multi-head self-attention core (the projections around it are Linear kernels).
 // Shapes: B batch, S sequence, A heads, D head size, H = A·D.
 //   qkv [B, S, 3H]: row (b, s) holds q | k | v, head a at columns a·D of each third
@@ -24,40 +23,22 @@ public enum Attention {
                 let q = qkv + b * S * 3 * H + a * D, k = q + H, v = q + 2 * H
                 let C = context + b * S * H + a * D
                 let P = probs.map { $0 + pair * S * S } ?? dropped + S * S
-                if probs == nil {
-                    inferenceRows(q: q, k: k, v: v, keyBias: keyBias + b * S, context: C, S: S, D: D, H: H,
-                                  scores: P, factors: dropped)
-                    continue
-                }
                 GEMM.serial(transposeA: false, transposeB: true, M: S, N: S, K: D, alpha: scale, A: q, lda: ld, B: k, ldb: ld,
                             beta: 0, C: P, ldc: S)
+                if probs == nil {
+                    // Inference: nothing reads the probabilities, so the rows stay unnormalised and the 1/Σ scales the
+                    // D-wide context rows instead of the S-wide probability rows (the first tile holds the factors).
+                    for i in 0..<S { dropped[i] = softmaxRow(P + i * S, bias: keyBias + b * S, count: S, normalize: false) }
+                    GEMM.serial(transposeA: false, transposeB: false, M: S, N: D, K: S, A: P, lda: S, B: v, ldb: ld,
+                                beta: 0, C: C, ldc: H)
+                    for i in 0..<S { scaleRow(C + i * H, by: dropped[i], count: D) }
+                    continue
+                }
                 for i in 0..<S { softmaxRow(P + i * S, bias: keyBias + b * S, count: S) }
                 let used = p > 0 ? dropout(P, into: dropped, pair: pair, S: S, p: p, rng: rng) : UnsafePointer(P)
                 GEMM.serial(transposeA: false, transposeB: false, M: S, N: D, K: S, A: used, lda: S, B: v, ldb: ld,
                             beta: 0, C: C, ldc: H)
             }
-        }
-    }
-
-    /// Query rows per block in inference.
-    nonisolated(unsafe) static var inferenceRowBlock = Int(ProcessInfo.processInfo.environment["BERT_ROWBLOCK"] ?? "64")!
-
-    /// One (b, a) pair in inference, query rows in blocks so that a block's scores stay in cache from their product
-    /// through the exponentials to the context product. Nothing reads the probabilities, so rows stay unnormalised and
-    /// 1/Σ scales the D-wide context rows instead of the S-wide probability rows.
-    /// - Parameters: `scores` a `[S, S]` tile and `factors` `[S]` floats of scratch.
-    static func inferenceRows(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                              keyBias: UnsafePointer<Float>, context: UnsafeMutablePointer<Float>, S: Int, D: Int, H: Int,
-                              scores: UnsafeMutablePointer<Float>, factors: UnsafeMutablePointer<Float>) {
-        let ld = 3 * H, scale = 1 / Float(D).squareRoot()
-        for r0 in stride(from: 0, to: S, by: inferenceRowBlock) {
-            let R = min(inferenceRowBlock, S - r0)
-            GEMM.serial(transposeA: false, transposeB: true, M: R, N: S, K: D, alpha: scale, A: q + r0 * ld, lda: ld, B: k,
-                        ldb: ld, beta: 0, C: scores, ldc: S)
-            for i in 0..<R { factors[i] = softmaxRow(scores + i * S, bias: keyBias, count: S, normalize: false) }
-            GEMM.serial(transposeA: false, transposeB: false, M: R, N: D, K: S, A: scores, lda: S, B: v, ldb: ld,
-                        beta: 0, C: context + r0 * H, ldc: H)
-            for i in 0..<R { scaleRow(context + (r0 + i) * H, by: factors[i], count: D) }
         }
     }
 
