@@ -52,6 +52,14 @@ func runTask(_ body: (_ log: (String) -> Void, _ onStep: (FineTuningOptions.Step
     progress.line(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
 }
 
+/// run_squad.py's windowing and answer flags, shared by fine-tuning and prediction.
+struct SQuADFlags: ParsableArguments {
+    @Option(help: "Stride between document windows, in WordPieces.") var docStride = 128
+    @Option(help: "Longest question, in WordPieces.") var maxQueryLength = 64
+    @Option(help: "Candidates kept per question.") var nBestSize = 20
+    @Option(help: "Longest answer, in WordPieces.") var maxAnswerLength = 30
+}
+
 struct FinetuneSQuADCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "squad",
@@ -60,20 +68,17 @@ struct FinetuneSQuADCommand: ParsableCommand {
     @OptionGroup var common: FineTuningFlags
     @Option(help: "SQuAD v1.1 training JSON (e.g. train-v1.1.json).") var trainFile: String
     @Option(help: "SQuAD v1.1 JSON to predict after training (e.g. dev-v1.1.json); scored when it has answers.") var predictFile: String?
-    @Option(help: "Stride between document windows, in WordPieces.") var docStride = 128
-    @Option(help: "Longest question, in WordPieces.") var maxQueryLength = 64
-    @Option(help: "Candidates kept per question.") var nBestSize = 20
-    @Option(help: "Longest answer, in WordPieces.") var maxAnswerLength = 30
+    @OptionGroup var windows: SQuADFlags
     @Option(help: "Windows per inference batch.") var predictBatchSize = 32
 
     func run() throws {
         var task = SQuADFineTuning(trainFile: trainFile, outputDirectory: common.outputDir)
         task.options = try common.applied(to: task.options)
         task.predictFile = predictFile
-        task.docStride = docStride
-        task.maxQueryLength = maxQueryLength
-        task.nBestSize = nBestSize
-        task.maxAnswerLength = maxAnswerLength
+        task.docStride = windows.docStride
+        task.maxQueryLength = windows.maxQueryLength
+        task.nBestSize = windows.nBestSize
+        task.maxAnswerLength = windows.maxAnswerLength
         task.predictBatchSize = predictBatchSize
         try runTask { try task.run(log: $0, onStep: $1) }
     }

@@ -31,10 +31,7 @@ struct PredictSQuADCommand: ParsableCommand {
     @Option(help: "Directory for predictions.json and nbest_predictions.json.") var output: String
     @Flag(help: "Keep case (a cased vocabulary).") var cased = false
     @Option(help: "Sequence length.") var maxSeqLength = 384
-    @Option(help: "Stride between document windows, in WordPieces.") var docStride = 128
-    @Option(help: "Longest question, in WordPieces.") var maxQueryLength = 64
-    @Option(help: "Candidates kept per question.") var nBestSize = 20
-    @Option(help: "Longest answer, in WordPieces.") var maxAnswerLength = 30
+    @OptionGroup var windows: SQuADFlags
     @Option(help: "Windows per batch.") var batchSize = 32
     @Option(help: "Threads (default: all cores).") var threads: Int?
 
@@ -42,9 +39,9 @@ struct PredictSQuADCommand: ParsableCommand {
         if let threads { Parallel.setThreadCount(threads) }
         let (model, tokenizer) = try loadFineTuned(checkpoint, task: "squad", cased: cased, load: BertForQuestionAnswering.load)
         let predicting = SQuADPredicting(
-            builder: try SQuADFeatureBuilder(tokenizer: tokenizer, maxSeqLength: maxSeqLength, docStride: docStride,
-                                             maxQueryLength: maxQueryLength),
-            nBestSize: nBestSize, maxAnswerLength: maxAnswerLength, batchSize: batchSize)
+            builder: try SQuADFeatureBuilder(tokenizer: tokenizer, maxSeqLength: maxSeqLength, docStride: windows.docStride,
+                                             maxQueryLength: windows.maxQueryLength),
+            nBestSize: windows.nBestSize, maxAnswerLength: windows.maxAnswerLength, batchSize: batchSize)
         let dataset = try SQuADDataset(contentsOf: predictFile)
         try runTask { log, _ in try predicting.run(model, on: dataset, writingTo: output, log: log) }
     }
