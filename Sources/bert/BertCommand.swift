@@ -13,6 +13,7 @@ struct BertCommand: ParsableCommand {
             PrepareCommand.self,
             PretrainCommand.self,
             EvalMLMCommand.self,
+            FillMaskCommand.self,
             PlotCommand.self,
             EvaluateCommand.self,
             CommCheckCommand.self,
