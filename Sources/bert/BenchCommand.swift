@@ -22,20 +22,25 @@ struct BenchCommand: ParsableCommand {
     var mode = "train"
     @Option(help: "pretraining (BertForPreTraining), qa (BertForQuestionAnswering) or classification (2 labels).")
     var head = "pretraining"
-    @Option(help: "Sequences per step.")
+    @Option(parsing: .unconditional, help: "Sequences per step.")
     var batch = 16
-    @Option(name: .customLong("seq-len"), help: "Sequence length.")
+    @Option(name: .customLong("seq-len"), parsing: .unconditional, help: "Sequence length.")
     var seqLength = 128
-    @Option(help: "Masked positions per sequence (default: 20 up to length 128, else 80, as NVIDIA's shards).")
+    @Option(parsing: .unconditional, help: "Masked positions per sequence (default: 20 up to length 128, else 80, as NVIDIA's shards).")
     var maxPredictions: Int?
-    @Option(help: "Timed steps.")
+    @Option(parsing: .unconditional, help: "Timed steps.")
     var steps = 10
-    @Option(help: "Untimed steps first.")
+    @Option(parsing: .unconditional, help: "Untimed steps first.")
     var warmup = 2
-    @Option(help: "Threads (default: all cores).")
+    @Option(parsing: .unconditional, help: "Threads (default: all cores).")
     var threads: Int?
     @Option(help: "With --mode train, also run this optimizer's update (lamb, nvlamb, lans, adamw, adamw-nobc).")
     var optimizer: String?
+
+    func validate() throws {
+        try FlagCheck.positive("--max-predictions", maxPredictions)
+        try FlagCheck.positive("--threads", threads)
+    }
 
     func run() throws {
         guard let mode = StepBenchmark.Mode(rawValue: mode) else { throw ValidationError("--mode must be train or infer, got \(self.mode)") }

@@ -20,17 +20,17 @@ struct CommCheckCommand: ParsableCommand {
 
     @Option(help: "Floats per collective.")
     var count = 1 << 20
-    @Option(help: "Timed repetitions of each collective.")
+    @Option(parsing: .unconditional, help: "Timed repetitions of each collective.")
     var iterations = 5
-    @Option(help: "Untimed repetitions first.")
+    @Option(parsing: .unconditional, help: "Untimed repetitions first.")
     var warmup = 1
-    @Option(help: "Most elements per MPI call (default Int32.max); small values exercise the chunked paths.")
+    @Option(parsing: .unconditional, help: "Most elements per MPI call (default Int32.max); small values exercise the chunked paths.")
     var chunkElements: Int?
-    @Option(help: "Rank on which to inject a fault.")
+    @Option(parsing: .unconditional, help: "Rank on which to inject a fault.")
     var failRank: Int?
     @Option(help: "How the fault rank fails: exit, throw, kill, _exit or exit0.")
     var failMode = "throw"
-    @Option(help: "Rank whose settings differ from the others' (the consistency check must fail on every rank).")
+    @Option(parsing: .unconditional, help: "Rank whose settings differ from the others' (the consistency check must fail on every rank).")
     var mismatchRank: Int?
 
     struct CheckFailure: Error, CustomStringConvertible { let description: String }

@@ -17,11 +17,11 @@ struct FillMaskCommand: ParsableCommand {
 
     @Option(help: "A checkpoint with a masked-LM head (ours, or HF BertForPreTraining / BertForMaskedLM).") var checkpoint: String
     @Option(help: "The vocabulary (default: vocab.txt in the checkpoint directory).") var vocabFile: String?
-    @Option(help: "Guesses per [MASK].") var topK = 5
+    @Option(parsing: .unconditional, help: "Guesses per [MASK].") var topK = 5
     @Option(help: "A file of texts, one per line (- for standard input).") var input: String?
     @Flag(help: "Keep case and accents (a cased model; default: tokenizer_config.json's do_lower_case, else uncased).") var cased = false
     @Flag(help: "One JSON line per text instead of the readable listing.") var json = false
-    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
     @Argument(help: "Texts containing [MASK].") var texts: [String] = []
 
     func validate() throws {

@@ -17,13 +17,22 @@ struct FineTuningFlags: ParsableArguments {
     @Option(help: "Where the fine-tuned model goes (a new directory).") var outputDir: String
     @Option(help: "The vocabulary (default: vocab.txt beside --init-checkpoint).") var vocabFile: String?
     @Flag(help: "Keep case (a cased vocabulary).") var cased = false
-    @Option(help: "Sequence length (default: squad 384, mrpc 128).") var maxSeqLength: Int?
-    @Option(help: "Sequences per step.") var trainBatchSize = 32
-    @Option(help: "Peak learning rate (default: squad 3e-5, mrpc 2e-5).") var learningRate: Double?
-    @Option(help: "Epochs, fractions allowed (default: squad 2, mrpc 3).") var numTrainEpochs: Double?
-    @Option(help: "Fraction of the steps spent warming up.") var warmupProportion = 0.1
-    @Option(help: "Seed of shuffling, dropout and the fresh head.") var seed: UInt64 = 42
-    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Sequence length (default: squad 384, mrpc 128).") var maxSeqLength: Int?
+    @Option(parsing: .unconditional, help: "Sequences per step.") var trainBatchSize = 32
+    @Option(parsing: .unconditional, help: "Peak learning rate (default: squad 3e-5, mrpc 2e-5).") var learningRate: Double?
+    @Option(parsing: .unconditional, help: "Epochs, fractions allowed (default: squad 2, mrpc 3).") var numTrainEpochs: Double?
+    @Option(parsing: .unconditional, help: "Fraction of the steps spent warming up.") var warmupProportion = 0.1
+    @Option(parsing: .unconditional, help: "Seed of shuffling, dropout and the fresh head.") var seed: UInt64 = 42
+    @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
+
+    func validate() throws {
+        try FlagCheck.positive("--max-seq-length", maxSeqLength)
+        try FlagCheck.positive("--train-batch-size", trainBatchSize)
+        try FlagCheck.positive("--learning-rate", learningRate)
+        try FlagCheck.positive("--num-train-epochs", numTrainEpochs)
+        try FlagCheck.within("--warmup-proportion", warmupProportion, 0...1)
+        try FlagCheck.positive("--threads", threads)
+    }
 
     /// `options` with these flags applied over the task's defaults; also sets the thread count.
     func applied(to defaults: FineTuningOptions) throws -> FineTuningOptions {
@@ -54,10 +63,17 @@ func runTask(_ body: (_ log: (String) -> Void, _ onStep: (FineTuningOptions.Step
 
 /// run_squad.py's windowing and answer flags, shared by fine-tuning and prediction.
 struct SQuADFlags: ParsableArguments {
-    @Option(help: "Stride between document windows, in WordPieces.") var docStride = 128
-    @Option(help: "Longest question, in WordPieces.") var maxQueryLength = 64
-    @Option(help: "Candidates kept per question.") var nBestSize = 20
-    @Option(help: "Longest answer, in WordPieces.") var maxAnswerLength = 30
+    @Option(parsing: .unconditional, help: "Stride between document windows, in WordPieces.") var docStride = 128
+    @Option(parsing: .unconditional, help: "Longest question, in WordPieces.") var maxQueryLength = 64
+    @Option(parsing: .unconditional, help: "Candidates kept per question.") var nBestSize = 20
+    @Option(parsing: .unconditional, help: "Longest answer, in WordPieces.") var maxAnswerLength = 30
+
+    func validate() throws {
+        try FlagCheck.positive("--doc-stride", docStride)
+        try FlagCheck.positive("--max-query-length", maxQueryLength)
+        try FlagCheck.positive("--n-best-size", nBestSize)
+        try FlagCheck.positive("--max-answer-length", maxAnswerLength)
+    }
 }
 
 struct FinetuneSQuADCommand: ParsableCommand {
@@ -69,7 +85,9 @@ struct FinetuneSQuADCommand: ParsableCommand {
     @Option(help: "SQuAD v1.1 training JSON (e.g. train-v1.1.json).") var trainFile: String
     @Option(help: "SQuAD v1.1 JSON to predict after training (e.g. dev-v1.1.json); scored when it has answers.") var predictFile: String?
     @OptionGroup var windows: SQuADFlags
-    @Option(help: "Windows per inference batch.") var predictBatchSize = 32
+    @Option(parsing: .unconditional, help: "Windows per inference batch.") var predictBatchSize = 32
+
+    func validate() throws { try FlagCheck.positive("--predict-batch-size", predictBatchSize) }
 
     func run() throws {
         var task = SQuADFineTuning(trainFile: trainFile, outputDirectory: common.outputDir)

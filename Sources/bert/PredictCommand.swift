@@ -30,10 +30,16 @@ struct PredictSQuADCommand: ParsableCommand {
     @Option(help: "The SQuAD v1.1 JSON to answer.") var predictFile: String
     @Option(help: "Directory for predictions.json and nbest_predictions.json.") var output: String
     @Flag(help: "Keep case (a cased vocabulary).") var cased = false
-    @Option(help: "Sequence length.") var maxSeqLength = 384
+    @Option(parsing: .unconditional, help: "Sequence length.") var maxSeqLength = 384
     @OptionGroup var windows: SQuADFlags
-    @Option(help: "Windows per batch.") var batchSize = 32
-    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Windows per batch.") var batchSize = 32
+    @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
+
+    func validate() throws {
+        try FlagCheck.positive("--max-seq-length", maxSeqLength)
+        try FlagCheck.positive("--batch-size", batchSize)
+        try FlagCheck.positive("--threads", threads)
+    }
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
@@ -57,9 +63,15 @@ struct PredictMRPCCommand: ParsableCommand {
     @Option(help: "Where the predictions go.") var output: String
     @Option(help: "test (no labels; first column an index) or dev.") var set = "test"
     @Flag(help: "Keep case (a cased vocabulary).") var cased = false
-    @Option(help: "Sequence length.") var maxSeqLength = 128
-    @Option(help: "Sequences per batch.") var batchSize = 64
-    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Sequence length.") var maxSeqLength = 128
+    @Option(parsing: .unconditional, help: "Sequences per batch.") var batchSize = 64
+    @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
+
+    func validate() throws {
+        try FlagCheck.positive("--max-seq-length", maxSeqLength)
+        try FlagCheck.positive("--batch-size", batchSize)
+        try FlagCheck.positive("--threads", threads)
+    }
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }

@@ -32,22 +32,22 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "Input layout: google, nvidia, wikiextractor or auto.")
     var inputFormat: CorpusFormat = .auto
 
-    @Option(help: "Maximum sequence length S.")
+    @Option(parsing: .unconditional, help: "Maximum sequence length S.")
     var maxSeqLength = 128
 
-    @Option(help: "Maximum masked-LM predictions per sequence P.")
+    @Option(parsing: .unconditional, help: "Maximum masked-LM predictions per sequence P.")
     var maxPredictionsPerSeq = 20
 
-    @Option(help: "Masked-LM probability.")
+    @Option(parsing: .unconditional, help: "Masked-LM probability.")
     var maskedLmProb = 0.15
 
-    @Option(help: "Passes over the data with different masks.")
+    @Option(parsing: .unconditional, help: "Passes over the data with different masks.")
     var dupeFactor = 5
 
-    @Option(help: "Probability of a shorter target length.")
+    @Option(parsing: .unconditional, help: "Probability of a shorter target length.")
     var shortSeqProb = 0.1
 
-    @Option(help: "Seed of all random choices.")
+    @Option(parsing: .unconditional, help: "Seed of all random choices.")
     var randomSeed: UInt64 = 12345
 
     @Flag(help: "Mask whole words (a word and its ## pieces together).")
@@ -62,16 +62,16 @@ struct PrepareCommand: ParsableCommand {
     @Flag(help: "Google's original NSP labelling: a 'random' B that came from the same document after ten draws stays labelled random (NVIDIA's fix, the default, labels it not random).")
     var googleRandomNext = false
 
-    @Option(help: "Training shards (0: one per 64 MiB of input).")
+    @Option(parsing: .unconditional, help: "Training shards (0: one per 64 MiB of input).")
     var numShards = 0
 
-    @Option(help: "Test shards, used when --eval-fraction > 0.")
+    @Option(parsing: .unconditional, help: "Test shards, used when --eval-fraction > 0.")
     var numTestShards = 1
 
-    @Option(help: "Fraction of documents held out for the test shards.")
+    @Option(parsing: .unconditional, help: "Fraction of documents held out for the test shards.")
     var evalFraction = 0.0
 
-    @Option(help: "gzip level of the HDF5 chunks, 1 (fastest) to 9 (smallest). NVIDIA's script uses h5py's 4; with libdeflate (used when installed) level 1 already gives smaller files than that.")
+    @Option(parsing: .unconditional, help: "gzip level of the HDF5 chunks, 1 (fastest) to 9 (smallest). NVIDIA's script uses h5py's 4; with libdeflate (used when installed) level 1 already gives smaller files than that.")
     var compressionLevel = 1
 
     @Flag(help: "Add HDF5's byte-shuffle filter before gzip: smaller shards, faster to write; h5py and every HDF5 reader read them, but NVIDIA's own files do not use it.")

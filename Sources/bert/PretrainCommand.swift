@@ -20,33 +20,55 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "A bert_config.json / config.json, when starting from scratch.") var configFile: String?
     @Option(help: "With --model: the vocabulary the shards were made with (sets vocab_size).") var vocabFile: String?
     @Option(help: "Start from these weights (ours or a Hugging Face directory) with a fresh step count.") var initCheckpoint: String?
-    @Option(help: "Sequence length; must match the shards.") var maxSeqLength = 128
-    @Option(help: "Masked positions per sequence; must match the shards.") var maxPredictionsPerSeq = 20
-    @Option(help: "Global batch per optimizer step (all ranks × accumulation × micro-batch).") var trainBatchSize = 256
-    @Option(help: "Micro-batches per optimizer step on each rank.") var gradientAccumulationSteps = 1
-    @Option(help: "Peak learning rate.") var learningRate = 6e-3
-    @Option(help: "Fraction of --max-steps spent warming up.") var warmupProportion = 0.2843
-    @Option(help: "Optimizer steps (of this phase).") var maxSteps = 1000
-    @Option(help: "Stop after this many steps of this invocation (with a checkpoint); the schedule still spans --max-steps.") var stepsThisRun: Int?
+    @Option(parsing: .unconditional, help: "Sequence length; must match the shards.") var maxSeqLength = 128
+    @Option(parsing: .unconditional, help: "Masked positions per sequence; must match the shards.") var maxPredictionsPerSeq = 20
+    @Option(parsing: .unconditional, help: "Global batch per optimizer step (all ranks × accumulation × micro-batch).") var trainBatchSize = 256
+    @Option(parsing: .unconditional, help: "Micro-batches per optimizer step on each rank.") var gradientAccumulationSteps = 1
+    @Option(parsing: .unconditional, help: "Peak learning rate.") var learningRate = 6e-3
+    @Option(parsing: .unconditional, help: "Fraction of --max-steps spent warming up.") var warmupProportion = 0.2843
+    @Option(parsing: .unconditional, help: "Optimizer steps (of this phase).") var maxSteps = 1000
+    @Option(parsing: .unconditional, help: "Stop after this many steps of this invocation (with a checkpoint); the schedule still spans --max-steps.") var stepsThisRun: Int?
     @Option(help: "poly (NVIDIA), linear or constant.") var lrSchedule = "poly"
-    @Option(help: "The poly schedule's exponent.") var polyPower = 0.5
+    @Option(parsing: .unconditional, help: "The poly schedule's exponent.") var polyPower = 0.5
     @Option(help: "lamb, nvlamb, lans, adamw or adamw-nobc.") var optimizer = "lamb"
-    @Option(help: "Decoupled weight decay (not on biases and LayerNorm).") var weightDecay: Float = 0.01
-    @Option(help: "Clip the global gradient norm to this (0: no clipping).") var maxGradNorm: Float = 1.0
-    @Option(help: "Checkpoint every this many steps (and at the end).") var numStepsPerCheckpoint = 200
-    @Option(help: "Checkpoints to keep.") var keepCheckpoints = 3
+    @Option(parsing: .unconditional, help: "Decoupled weight decay (not on biases and LayerNorm).") var weightDecay: Float = 0.01
+    @Option(parsing: .unconditional, help: "Clip the global gradient norm to this (0: no clipping).") var maxGradNorm: Float = 1.0
+    @Option(parsing: .unconditional, help: "Checkpoint every this many steps (and at the end).") var numStepsPerCheckpoint = 200
+    @Option(parsing: .unconditional, help: "Checkpoints to keep.") var keepCheckpoints = 3
     @Flag(help: "Continue from the newest valid checkpoint in --output-dir.") var resume = false
     @Flag(help: "Phase 2: fresh step count and schedule from phase 1's checkpoint, moments kept.") var phase2 = false
-    @Option(help: "The step phase 1 ended at (with --phase2).") var phase1EndStep: Int?
-    @Option(help: "Seed of the data order, dropout and initialisation.") var seed: UInt64 = 12345
+    @Option(parsing: .unconditional, help: "The step phase 1 ended at (with --phase2).") var phase1EndStep: Int?
+    @Option(parsing: .unconditional, help: "Seed of the data order, dropout and initialisation (default 12345; a resumed run keeps its own).") var seed: UInt64?
     @Option(help: "Shards to evaluate MLM/NSP accuracy on.") var evalDir: String?
-    @Option(help: "Evaluate every this many steps (and at the end).") var evalEvery = 0
-    @Option(help: "Sequences per evaluation batch (default: the micro-batch).") var evalBatchSize: Int?
-    @Option(help: "Stop once the eval MLM accuracy reaches this.") var targetMlmAccuracy: Double?
+    @Option(parsing: .unconditional, help: "Evaluate every this many steps (and at the end).") var evalEvery = 0
+    @Option(parsing: .unconditional, help: "Sequences per evaluation batch (default: the micro-batch).") var evalBatchSize: Int?
+    @Option(parsing: .unconditional, help: "Stop once the eval MLM accuracy reaches this.") var targetMlmAccuracy: Double?
     @Option(help: "Append one JSON object per logged step to this file.") var jsonSummary: String?
-    @Option(help: "Log every this many steps.") var logFreq = 1
-    @Option(help: "ZeRO stage under mpirun: 0 data parallel, 1 optimizer state sharded, 2 gradients sharded too.") var zeroStage = 0
-    @Option(help: "Threads per process (default: all cores).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Log every this many steps.") var logFreq = 1
+    @Option(parsing: .unconditional, help: "ZeRO stage under mpirun: 0 data parallel, 1 optimizer state sharded, 2 gradients sharded too.") var zeroStage = 0
+    @Option(parsing: .unconditional, help: "Threads per process (default: all cores).") var threads: Int?
+
+    func validate() throws {
+        try FlagCheck.positive("--max-seq-length", maxSeqLength)
+        try FlagCheck.positive("--max-predictions-per-seq", maxPredictionsPerSeq)
+        try FlagCheck.positive("--train-batch-size", trainBatchSize)
+        try FlagCheck.positive("--gradient-accumulation-steps", gradientAccumulationSteps)
+        try FlagCheck.positive("--learning-rate", learningRate)
+        try FlagCheck.within("--warmup-proportion", warmupProportion, 0...1)
+        try FlagCheck.positive("--max-steps", maxSteps)
+        try FlagCheck.positive("--steps-this-run", stepsThisRun)
+        try FlagCheck.nonNegative("--poly-power", polyPower)
+        try FlagCheck.nonNegative("--weight-decay", Double(weightDecay))
+        try FlagCheck.nonNegative("--max-grad-norm", Double(maxGradNorm))
+        try FlagCheck.positive("--num-steps-per-checkpoint", numStepsPerCheckpoint)
+        try FlagCheck.positive("--keep-checkpoints", keepCheckpoints)
+        try FlagCheck.positive("--phase1-end-step", phase1EndStep)
+        try FlagCheck.atLeast("--eval-every", evalEvery, 0)
+        try FlagCheck.positive("--eval-batch-size", evalBatchSize)
+        try FlagCheck.within("--target-mlm-accuracy", targetMlmAccuracy, 0...1, open: true)
+        try FlagCheck.positive("--log-freq", logFreq)
+        try FlagCheck.positive("--threads", threads)
+    }
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
@@ -84,7 +106,7 @@ struct PretrainCommand: ParsableCommand {
         o.optimizer.weightDecay = weightDecay
         o.optimizer.maxGradNorm = maxGradNorm > 0 ? maxGradNorm : nil
         o.numStepsPerCheckpoint = numStepsPerCheckpoint
-        o.keepCheckpoints = max(1, keepCheckpoints)
+        o.keepCheckpoints = keepCheckpoints
         o.resume = resume
         o.phase2 = phase2
         o.phase1EndStep = phase1EndStep
@@ -102,8 +124,8 @@ struct PretrainCommand: ParsableCommand {
         trainer.onStep = progress.step
         trainer.onMessage = progress.message
         trainer.onEvaluation = { step, e in
-            progress.message(String(format: "eval at step %d: mlm_accuracy %.4f mlm_loss %.4f nsp_accuracy %.4f nsp_loss %.4f",
-                                    step, e.mlmAccuracy, e.mlmLoss, e.nspAccuracy, e.nspLoss))
+            progress.message(String(format: "eval at step %d: mlm_accuracy %.4f (most frequent token: %.4f) mlm_loss %.4f nsp_accuracy %.4f nsp_loss %.4f",
+                                    step, e.mlmAccuracy, e.mlmBaselineAccuracy, e.mlmLoss, e.nspAccuracy, e.nspLoss))
         }
         let summary = try trainer.run()
         progress.finish()
@@ -119,8 +141,13 @@ struct EvalMLMCommand: ParsableCommand {
 
     @Option(help: "A checkpoint directory (ours or Hugging Face's BertForPreTraining).") var checkpoint: String
     @Option(help: "Directory of shards to evaluate on.") var inputDir: String
-    @Option(help: "Sequences per batch.") var batchSize = 32
-    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Sequences per batch.") var batchSize = 32
+    @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
+
+    func validate() throws {
+        try FlagCheck.positive("--batch-size", batchSize)
+        try FlagCheck.positive("--threads", threads)
+    }
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }

@@ -22,25 +22,28 @@ struct TokenizeCommand: ParsableCommand {
     @Flag(help: "Lines are tab-separated sentence pairs.")
     var pair = false
 
-    @Option(help: "Worker threads.")
+    @Option(parsing: .unconditional, help: "Worker threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Argument(help: "Input text file (default: standard input).")
     var file: String?
+
+    func validate() throws { try FlagCheck.positive("--threads", threads) }
 
     func run() throws {
         let vocabulary = try Vocabulary(contentsOf: vocab)
         let tokenizer = BertTokenizer(vocabulary: vocabulary, lowercase: !cased)
         let input: FileHandle
         if let file {
-            guard let handle = FileHandle(forReadingAtPath: file) else {
-                throw ValidationError("tokenize: cannot open \(file)")
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue,
+                  let handle = FileHandle(forReadingAtPath: file) else {
+                throw ValidationError("tokenize: \(file) is not a readable file")
             }
             input = handle
         } else {
             input = FileHandle.standardInput
         }
-        let threads = max(1, self.threads)
         var pending: [UInt8] = []
         let blockSize = 8 << 20
         while true {

@@ -17,7 +17,7 @@ struct VocabCommand: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Text files to learn from.")
     var input: [String]
 
-    @Option(help: "Tokens in the vocabulary, reserved ones included.")
+    @Option(parsing: .unconditional, help: "Tokens in the vocabulary, reserved ones included.")
     var vocabSize: Int = 30522
 
     @Option(help: "Where to write vocab.txt.")
@@ -26,10 +26,10 @@ struct VocabCommand: ParsableCommand {
     @Flag(help: "Keep case and accents (cased models). The default lower-cases and strips accents.")
     var cased = false
 
-    @Option(help: "A pair seen fewer times is never merged.")
+    @Option(parsing: .unconditional, help: "A pair seen fewer times is never merged.")
     var minFrequency: Int = 2
 
-    @Option(help: "Characters kept in the alphabet (the most frequent).")
+    @Option(parsing: .unconditional, help: "Characters kept in the alphabet (the most frequent).")
     var limitAlphabet: Int = 1000
 
     @Option(help: "Threads for reading and pre-tokenizing.")

@@ -142,39 +142,48 @@ def global_norm(grads):
 # Optimizers. Each takes (params, grads_per_step) and returns (list of param dicts after each step, m, v).
 
 
-def run_lamb(params, grads_per_step, nvlamb):
-    w = {n: params[n].clone() for n in NAMES}
-    m = {n: torch.zeros_like(w[n]) for n in NAMES}
-    v = {n: torch.zeros_like(w[n]) for n in NAMES}
+def lamb_step(w, m, v, grads, lr, t, nvlamb=False, names=None, decays=decays):
+    """One LAMB update (apex FusedLAMB, as above) of the float32 tensors in the dicts `w`, `m`, `v`, in place.
+
+    `t` is the 1-based optimizer step, `lr` this step's learning rate, `decays(name)` whether a tensor gets weight
+    decay (and so the trust ratio, unless `nvlamb`). Also used by bench/pretrain_compare.py's PyTorch trainer.
+    """
+    names = list(w) if names is None else names
     b1, b2 = f32(BETA1), f32(BETA2)
     beta3 = f32(np.float32(1.0) - np.float32(b1))  # 1 - beta1 in float (grad_averaging)
     one_m_b2 = f32(np.float32(1.0) - np.float32(b2))
     eps = f32(EPS)
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(grads[n]) for n in names]))
+    clip = norm / MAX_NORM if float(norm) > MAX_NORM else torch.ones((), dtype=F32)
+    bc1 = f32(1.0 - math.pow(b1, t))
+    bc2 = f32(1.0 - math.pow(b2, t))
+    for n in names:
+        wd = f32(WD if decays(n) else 0.0)
+        p = w[n]
+        p_norm = torch.linalg.vector_norm(p)  # before the update
+        g = grads[n] / clip
+        m[n] = m[n] * b1 + g * beta3
+        v[n] = v[n] * b2 + (g * g) * one_m_b2
+        m_hat = m[n] / bc1
+        v_hat = v[n] / bc2
+        upd = m_hat / (torch.sqrt(v_hat) + eps)
+        if wd != 0.0:
+            upd = upd + p * wd
+        u_norm = torch.linalg.vector_norm(upd)
+        ratio = torch.tensor(lr, dtype=F32)
+        if (nvlamb or wd != 0.0) and float(u_norm) != 0.0 and float(p_norm) != 0.0:
+            ratio = ratio * (p_norm / u_norm)
+        p.sub_(ratio * upd)  # in place: the caller's tensors (a model's parameters) are updated
+    return norm
+
+
+def run_lamb(params, grads_per_step, nvlamb):
+    w = {n: params[n].clone() for n in NAMES}
+    m = {n: torch.zeros_like(w[n]) for n in NAMES}
+    v = {n: torch.zeros_like(w[n]) for n in NAMES}
     out = []
     for t, (lr, grads) in enumerate(zip(LRS, grads_per_step), start=1):
-        norm = global_norm(grads)
-        clip = norm / MAX_NORM if float(norm) > MAX_NORM else torch.ones((), dtype=F32)
-        bc1 = f32(1.0 - math.pow(b1, t))
-        bc2 = f32(1.0 - math.pow(b2, t))
-        new_w = {}
-        for n in NAMES:
-            wd = f32(weight_decay(n))
-            p = w[n]
-            p_norm = torch.linalg.vector_norm(p)  # before the update
-            g = grads[n] / clip
-            m[n] = m[n] * b1 + g * beta3
-            v[n] = v[n] * b2 + (g * g) * one_m_b2
-            m_hat = m[n] / bc1
-            v_hat = v[n] / bc2
-            upd = m_hat / (torch.sqrt(v_hat) + eps)
-            if wd != 0.0:
-                upd = upd + p * wd
-            u_norm = torch.linalg.vector_norm(upd)
-            ratio = torch.tensor(lr, dtype=F32)
-            if (nvlamb or wd != 0.0) and float(u_norm) != 0.0 and float(p_norm) != 0.0:
-                ratio = ratio * (p_norm / u_norm)
-            new_w[n] = p - ratio * upd
-        w = new_w
+        lamb_step(w, m, v, grads, lr, t, nvlamb, names=NAMES)
         out.append({n: w[n].clone() for n in NAMES})
     return out, m, v
 

@@ -5,6 +5,9 @@ import Foundation
 public struct MLMEvaluation: Codable, Equatable, Sendable {
     public var mlmLoss: Double
     public var mlmAccuracy: Double
+    /// The MLM accuracy of always guessing the set's most frequent masked token: the unigram plateau a model that
+    /// has not yet learnt to use the context sits on.
+    public var mlmBaselineAccuracy: Double
     public var nspLoss: Double
     public var nspAccuracy: Double
     public var loss: Double { mlmLoss + nspLoss }
@@ -13,7 +16,8 @@ public struct MLMEvaluation: Codable, Equatable, Sendable {
 
     /// The JSON object `bert eval-mlm` prints and the metrics log records.
     public func json(prefix: String = "") -> [String: Any] {
-        [prefix + "mlm_loss": mlmLoss, prefix + "mlm_accuracy": mlmAccuracy, prefix + "nsp_loss": nspLoss,
+        [prefix + "mlm_loss": mlmLoss, prefix + "mlm_accuracy": mlmAccuracy, prefix + "mlm_baseline_accuracy": mlmBaselineAccuracy,
+         prefix + "nsp_loss": nspLoss,
          prefix + "nsp_accuracy": nspAccuracy, prefix + "loss": loss, prefix + "sequences": sequences]
     }
 }
@@ -30,7 +34,22 @@ public struct MLMEvaluator {
         guard !paths.isEmpty else { throw BertError.invalidInput("\(directory): no .hdf5 shards to evaluate on") }
         self.paths = paths
         shards = try paths.map { try readAndValidateShard(path: $0, vocabSize: vocabSize) }
+        var counts = [Int](repeating: 0, count: vocabSize), total = 0
+        for shard in shards {
+            let P = shard.maxPredictions
+            for row in 0..<shard.count {
+                for k in 0..<P {
+                    guard shard.maskedLMPositions[row * P + k] != 0 else { break }   // the first 0 ends the row's list
+                    counts[Int(shard.maskedLMIds[row * P + k])] += 1
+                    total += 1
+                }
+            }
+        }
+        baselineAccuracy = Double(counts.max() ?? 0) / Double(max(1, total))
     }
+
+    /// See `MLMEvaluation.mlmBaselineAccuracy`.
+    public let baselineAccuracy: Double
 
     public var seqLength: Int { shards[0].seqLength }
 
@@ -48,6 +67,7 @@ public struct MLMEvaluator {
             }
         }
         return MLMEvaluation(mlmLoss: mlm / Double(max(1, masked)), mlmAccuracy: Double(mlmRight) / Double(max(1, masked)),
+                             mlmBaselineAccuracy: baselineAccuracy,
                              nspLoss: nsp / Double(max(1, sequences)), nspAccuracy: Double(nspRight) / Double(max(1, sequences)),
                              sequences: sequences, maskedPositions: masked)
     }

@@ -26,7 +26,8 @@ public struct PretrainingOptions: Sendable {
     public var resume = false
     public var phase2 = false
     public var phase1EndStep: Int?
-    public var seed: UInt64 = 12345
+    /// Nil: 12345 for a new run, the checkpoint's when resuming (a resumed run keeps its seed).
+    public var seed: UInt64? = nil
     public var evalDirectory: String?
     public var evalEvery = 0
     public var evalBatchSize: Int?
@@ -88,7 +89,6 @@ public final class Pretrainer {
                 warn: (String) -> Void = { print($0) }) throws {
         var o = options
         o.worldSize = communicator.size
-        self.options = o
         self.communicator = communicator
         let fm = FileManager.default, rank = communicator.rank
         guard (0...2).contains(o.zeroStage) else { throw BertError.invalidInput("--zero-stage must be 0, 1 or 2") }
@@ -113,6 +113,17 @@ public final class Pretrainer {
         } else if !existing.isEmpty {
             throw BertError.invalidInput("\(o.outputDirectory) already holds checkpoints (\(existing[0].path)); pass --resume to continue that run, or choose another --output-dir")
         }
+        // A resumed run keeps the seed it started with: the data order and the dropout masks follow from it.
+        if let resumed, !(o.phase2 && resumed.state.phase == 1) {
+            if let asked = o.seed, asked != resumed.state.seed {
+                throw BertError.invalidInput("--seed \(asked) differs from the seed \(resumed.state.seed) of \(resumed.path): "
+                                             + "a resumed run keeps its seed; drop --seed or pass --seed \(resumed.state.seed)")
+            }
+            o.seed = resumed.state.seed
+        }
+        let seed = o.seed ?? 12345
+        o.seed = seed
+        self.options = o
         let model: BertForPreTraining
         if let resumed {
             model = try BertForPreTraining.load(directory: resumed.path).0
@@ -125,7 +136,7 @@ public final class Pretrainer {
             if !report.missing.isEmpty { warn("--init-checkpoint: initialised fresh: \(report.missing.joined(separator: ", "))") }
         } else {
             guard let config = o.config else { throw BertError.invalidInput("give --model or --config-file (or --init-checkpoint)") }
-            model = try BertForPreTraining(config: config, seed: o.seed)
+            model = try BertForPreTraining(config: config, seed: seed)
         }
         self.model = model
         let total = model.layout.totalCount
@@ -138,7 +149,7 @@ public final class Pretrainer {
 
         let schedule = LearningRateSchedule(kind: o.schedule, baseRate: o.learningRate, warmupProportion: o.warmupProportion,
                                             totalSteps: o.maxSteps, degree: o.scheduleDegree)
-        var state = TrainerState(step: 0, phase: o.phase2 ? 2 : 1, phase1EndStep: o.phase2 ? o.phase1EndStep : nil, seed: o.seed,
+        var state = TrainerState(step: 0, phase: o.phase2 ? 2 : 1, phase1EndStep: o.phase2 ? o.phase1EndStep : nil, seed: seed,
                                  microStep: 0, cursor: LoaderCursor(), optimizer: o.optimizer.kind.rawValue, schedule: schedule,
                                  trainBatchSize: o.trainBatchSize, gradientAccumulationSteps: o.gradientAccumulationSteps,
                                  maxSeqLength: o.maxSeqLength, maxPredictionsPerSeq: o.maxPredictionsPerSeq, worldSize: o.worldSize)
@@ -165,6 +176,10 @@ public final class Pretrainer {
                       state.maxPredictionsPerSeq == o.maxPredictionsPerSeq else {
                     throw BertError.invalidInput("the batch size or sequence shape differs from the checkpoint's (train_batch_size \(state.trainBatchSize), max_seq_length \(state.maxSeqLength), max_predictions_per_seq \(state.maxPredictionsPerSeq))")
                 }
+                guard state.step < o.maxSteps else {
+                    throw BertError.invalidInput("--max-steps \(o.maxSteps) is not beyond step \(state.step) of \(resumed.path): "
+                                                 + "nothing left to train; raise --max-steps to continue")
+                }
                 state.gradientAccumulationSteps = o.gradientAccumulationSteps
                 state.worldSize = o.worldSize
                 state.schedule = schedule
@@ -173,7 +188,7 @@ public final class Pretrainer {
         self.state = state
 
         let shards = try PretrainingLoader.shardFiles(in: o.inputDirectory)
-        let loader = try PretrainingLoader(shardPaths: shards, seed: o.seed, worldSize: o.worldSize, rank: rank,
+        let loader = try PretrainingLoader(shardPaths: shards, seed: seed, worldSize: o.worldSize, rank: rank,
                                            microBatchSize: o.microBatchSize, accumulationSteps: o.gradientAccumulationSteps,
                                            vocabSize: model.config.vocabSize, cursor: state.cursor)
         guard loader.seqLength == o.maxSeqLength, loader.maxPredictions == o.maxPredictionsPerSeq else {
@@ -189,7 +204,7 @@ public final class Pretrainer {
             "world size": "\(communicator.size)", "zero stage": "\(o.zeroStage)", "model config": "\(model.config)",
             "shards": zip(loader.shardPaths.map { ($0 as NSString).lastPathComponent }, loader.shardCounts).map { "\($0):\($1)" }.joined(separator: ","),
             "train batch": "\(o.trainBatchSize)/\(o.gradientAccumulationSteps)", "sequence": "\(o.maxSeqLength)/\(o.maxPredictionsPerSeq)",
-            "optimizer": "\(o.optimizer)", "seed": "\(o.seed)", "max steps": "\(o.maxSteps)",
+            "optimizer": "\(o.optimizer)", "seed": "\(seed)", "max steps": "\(o.maxSteps)",
             "resumed from": resumed.map { "\($0.path) step \($0.state.step)" } ?? "nothing", "phase": "\(state.phase)"])
         // Rank 0's weights for everyone: bit-identical starting points whatever each rank loaded or drew.
         try communicator.broadcast(model.parameters.base, count: total, root: 0)
@@ -210,7 +225,7 @@ public final class Pretrainer {
         let comm = communicator, W = comm.size, rank = comm.rank, total = model.layout.totalCount
         if let evaluator, state.step == 0 {   // where the run starts from, as the first point of the accuracy curve
             let e = try evaluator.evaluate(model, batchSize: o.evalBatchSize ?? o.microBatchSize)
-            try log?.write(["type": "eval", "step": 0].merging(e.json(prefix: "eval_")) { a, _ in a })
+            try log?.write(["type": "eval", "step": 0, "elapsed": Date().timeIntervalSince(start)].merging(e.json(prefix: "eval_")) { a, _ in a })
             onEvaluation(0, e)
         }
         let gradients = model.gradients
@@ -277,7 +292,8 @@ public final class Pretrainer {
                 if let evaluator {   // rank 0 evaluates; the others learn the verdict from it
                     let e = try evaluator.evaluate(model, batchSize: o.evalBatchSize ?? o.microBatchSize)
                     lastEval = e
-                    try log?.write(["type": "eval", "step": state.step].merging(e.json(prefix: "eval_")) { a, _ in a })
+                    try log?.write(["type": "eval", "step": state.step, "elapsed": Date().timeIntervalSince(start)]
+                                       .merging(e.json(prefix: "eval_")) { a, _ in a })
                     onEvaluation(state.step, e)
                     reachedTarget = o.targetMLMAccuracy.map { e.mlmAccuracy >= $0 } ?? false
                 }
@@ -318,6 +334,19 @@ public final class Pretrainer {
     }
 
     private func write(_ state: TrainerState, moments: PretrainingCheckpoint.Moments) throws {
+        // The loss and gradient checks run before each update; this one catches an update that made the weights or
+        // moments non-finite (an absurd learning rate), so that no checkpoint can hold a NaN or an Inf.
+        let parameters = model.parameters.base
+        for t in model.layout.tensors {
+            for (what, base) in [("weights", UnsafePointer(parameters)), ("first moments", UnsafePointer(moments.m)),
+                                 ("second moments", UnsafePointer(moments.v))]
+            where UnsafeBufferPointer(start: base + t.offset, count: t.count).contains(where: { !$0.isFinite }) {
+                let last = PretrainingCheckpoint.list(options.outputDirectory).first?.path
+                throw BertError.invalidInput("step \(state.step): the \(what) of \(t.name) are not finite after the update; "
+                    + "no checkpoint written" + (last.map { ", the last good checkpoint is \($0)" } ?? "")
+                    + " — lower --learning-rate or check the schedule flags")
+            }
+        }
         let path = try PretrainingCheckpoint.save(model: model, moments: moments, state: state, in: options.outputDirectory,
                                                   keep: options.keepCheckpoints)
         onMessage("saved \(path)")
