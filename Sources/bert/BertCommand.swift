@@ -1,4 +1,5 @@
 import ArgumentParser
+import BERTKernels
 
 /// `bert`: one program for the whole life of a BERT model.
 @main
@@ -22,4 +23,9 @@ struct BertCommand: ParsableCommand {
             PredictCommand.self,
         ]
     )
+
+    static func main() {
+        BLASCore.restartWithFastKernelsIfNeeded()
+        main(nil)
+    }
 }

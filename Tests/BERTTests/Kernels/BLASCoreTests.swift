@@ -1,0 +1,33 @@
+import BERTKernels
+import Foundation
+import Testing
+
+@Suite struct BLASCoreTests {
+    @Test func anOldFamilyOnANewCPUIsReplaced() {
+        #expect(BLASCore.better(than: "Prescott", isa: 2) == "SkylakeX")   // Emerald Rapids under OpenBLAS 0.3.21
+        #expect(BLASCore.better(than: "Sandybridge", isa: 1) == "Haswell")
+        #expect(BLASCore.better(than: "Prescott", isa: 0) == nil)           // an SSE-only CPU: nothing better to ask for
+    }
+
+    @Test func aModernFamilyIsKept() {
+        for core in ["Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"] {
+            #expect(BLASCore.better(than: core, isa: 2) == nil, "\(core)")
+        }
+    }
+
+    /// The program restarts itself onto the fast kernels, and leaves a user's own choice alone.
+    @Test(.enabled(if: BertProgram.present)) func theProgramRunsOnTheFastKernels() throws {
+        let args = ["bench", "--model", "bert-tiny", "--seq-len", "16", "--batch", "2", "--mode", "infer", "--steps", "1", "--warmup", "0"]
+        let fast = try BertProgram.run(args)
+        #expect(fast.status == 0, "\(fast.err)")
+        let report = try JSONSerialization.jsonObject(with: Data(fast.out.utf8)) as? [String: Any]
+        let core = try #require(report?["blas_core"] as? String)
+        switch BLASCore.cpuVectorISA {
+        case 2: #expect(["SkylakeX", "Cooperlake", "SapphireRapids"].contains(core), "\(core)")
+        case 1: #expect(BLASCore.better(than: core, isa: 1) == nil, "\(core)")
+        default: break
+        }
+        let chosen = try BertProgram.run(args, environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        #expect(chosen.out.contains("\"blas_core\":\"Prescott\""), "\(chosen.out)")
+    }
+}
