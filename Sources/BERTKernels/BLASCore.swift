@@ -32,8 +32,11 @@ public enum BLASCore {
     /// restart cannot be done.
     public static func restartWithFastKernelsIfNeeded() {
         guard getenv("OPENBLAS_CORETYPE") == nil, let core = better(than: name, isa: cpuVectorISA) else { return }
+        // The program's own path, not /proc/self/exe, so that it keeps its name in `ps` and `top`.
+        guard let path = realpath("/proc/self/exe", nil) else { return }
         setenv("OPENBLAS_CORETYPE", core, 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        execv(path, CommandLine.unsafeArgv)
+        free(path)
         unsetenv("OPENBLAS_CORETYPE")   // the restart failed: carry on as we are
     }
 }

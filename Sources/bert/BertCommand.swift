@@ -1,5 +1,6 @@
 import ArgumentParser
 import BERTKernels
+import Foundation
 
 /// `bert`: one program for the whole life of a BERT model.
 @main
@@ -27,5 +28,11 @@ struct BertCommand: ParsableCommand {
     static func main() {
         BLASCore.restartWithFastKernelsIfNeeded()
         main(nil)
+        // What a command printed may sit in stdio's buffer until now, and a write that failed on the way (a full
+        // disk) keeps failing here: the run must not end as a success with its output missing.
+        if fflush(nil) != 0 {
+            FileHandle.standardError.write(Data("bert: cannot write to standard output: \(String(cString: strerror(errno)))\n".utf8))
+            Foundation.exit(1)
+        }
     }
 }

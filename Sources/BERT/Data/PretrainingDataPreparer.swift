@@ -130,6 +130,10 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
         guard options.instance.maxSeqLength >= 5 else { throw ShardError("--max-seq-length must be at least 5") }
 
         try fm.createDirectory(atPath: options.outputDirectory, withIntermediateDirectories: true)
+        removeStaleTemporaries(in: options.outputDirectory)
+        var manifest = ShardManifest(complete: false, prefix: options.outputPrefix, maxSeqLength: options.instance.maxSeqLength,
+                                     maxPredictionsPerSeq: options.instance.maxPredictionsPerSeq, shards: [])
+        try manifest.write(directory: options.outputDirectory)   // until the last shard is written, the set is unfinished
         let tmpDir = (options.outputDirectory as NSString)
             .appendingPathComponent(".prepare-tmp-\(ProcessInfo.processInfo.processIdentifier)")
         try fm.createDirectory(atPath: tmpDir, withIntermediateDirectories: true)
@@ -144,6 +148,7 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
         var bytesRead = 0
         var documentIndex = 0
         var shardTokens = [Int](repeating: 0, count: trainingShards + testShards)
+        var shardDocuments = [Int](repeating: 0, count: trainingShards + testShards)
         var block: [[String]] = []
         var blockBytes = 0
         var lastReport = Date.distantPast
@@ -168,6 +173,7 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
                 let range = toTest ? trainingShards..<(trainingShards + testShards) : 0..<trainingShards
                 target = range.min { shardTokens[$0] < shardTokens[$1] || (shardTokens[$0] == shardTokens[$1] && $0 < $1) }!
                 shardTokens[target] += doc.tokens.count
+                shardDocuments[target] += 1
                 try spools[target].append(doc)
                 summary.documents += 1
                 summary.sentences += doc.sentenceCount
@@ -187,6 +193,15 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
             try flushBlock()
         }
         for k in spools.indices { try spools[k].close() }
+        let trainingDocuments = shardDocuments[..<trainingShards].reduce(0, +), testDocuments = summary.documents - trainingDocuments
+        if trainingDocuments < trainingShards {
+            throw ShardError("--num-shards \(trainingShards) asks for more shards than the \(trainingDocuments) training documents read "
+                             + "(each shard needs one); use --num-shards \(max(1, trainingDocuments)) or fewer")
+        }
+        if testDocuments < testShards {
+            throw ShardError("--eval-fraction \(options.evalFraction) held out \(testDocuments) documents, fewer than --num-test-shards "
+                             + "\(testShards) (each shard needs one); raise --eval-fraction or lower --num-test-shards")
+        }
         bytesRead = totalBytes
         report(force: true)
         summary.readSeconds = Date().timeIntervalSince(start)
@@ -222,11 +237,15 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
             state.instanceSeconds += t1.timeIntervalSince(t0)
             state.writeSeconds += t2.timeIntervalSince(t1)
             if job.kind == 0 { state.training.add(stats) } else { state.test.add(stats) }
+            manifest.shards.append(ShardManifest.Shard(file: (job.output as NSString).lastPathComponent, instances: stats.instances,
+                                                       bytes: try fileSize(job.output), checksum: try fileChecksum(job.output)))
             progress(PrepareProgress(phase: .writing, documents: summary.documents, bytesRead: totalBytes,
                                      totalBytes: totalBytes, shardsDone: state.done, shardCount: jobs.count,
                                      instances: state.training.instances + state.test.instances,
                                      elapsed: Date().timeIntervalSince(start)))
         }
+        manifest.complete = true
+        try manifest.write(directory: options.outputDirectory)
         let final = state
         summary.training = final.training
         summary.test = final.test
@@ -239,6 +258,31 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
         summary.writeSeconds = final.writeSeconds
         summary.seconds = Date().timeIntervalSince(start)
         return summary
+    }
+
+    /// Removes what a killed `prepare` left in `directory`: its `.prepare-tmp-<pid>` folder and `*.tmp-<pid>` shard
+    /// files, for every pid that is no longer running (a `prepare` still at work on the same folder keeps its own).
+    private func removeStaleTemporaries(in directory: String) {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] {
+            let pid: Substring
+            if name.hasPrefix(".prepare-tmp-") {
+                pid = name.dropFirst(".prepare-tmp-".count)
+            } else if name.hasPrefix(options.outputPrefix + "_"), let range = name.range(of: ".hdf5.tmp-", options: .backwards) {
+                pid = name[range.upperBound...]
+            } else {
+                continue
+            }
+            guard let id = pid_t(pid), id > 0, kill(id, 0) != 0, errno == ESRCH else { continue }
+            try? fm.removeItem(atPath: (directory as NSString).appendingPathComponent(name))
+        }
+    }
+
+    private func fileSize(_ path: String) throws -> Int {
+        guard let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int else {
+            throw ShardError("\(path): cannot read the shard just written")
+        }
+        return size
     }
 
     /// `<dir>/<prefix>_<kind>_<k>.hdf5`

@@ -276,12 +276,15 @@ final class SegmentFuture: @unchecked Sendable {
 
 extension PretrainingLoader {
     /// The shard files of one kind in a directory: names containing `training` (or `test`) and ending in
-    /// `.hdf5` / `.h5`, sorted — NVIDIA's naming (`…_training_0.hdf5`).
+    /// `.hdf5` / `.h5`, sorted — NVIDIA's naming (`…_training_0.hdf5`) — checked against the directory's
+    /// `ShardManifest`s when `bert prepare` wrote them.
     public static func shardFiles(in directory: String, kind: String = "training") throws -> [String] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
             throw ShardError("\(directory): cannot list the shard directory; check --input-dir")
         }
-        return names.filter { ($0.hasSuffix(".hdf5") || $0.hasSuffix(".h5")) && $0.contains(kind) }
+        let paths = names.filter { ($0.hasSuffix(".hdf5") || $0.hasSuffix(".h5")) && $0.contains(kind) }
             .sorted().map { (directory as NSString).appendingPathComponent($0) }
+        try ShardManifest.check(paths, in: directory)
+        return paths
     }
 }

@@ -125,16 +125,22 @@ public struct SQuADDataset: Sendable {
     /// - Parameter training: compute and check answer positions, drop questions whose answer is not found.
     /// - Returns: the examples in file order, and the ids of the questions left out.
     /// - Throws: `BertError.invalidInput` naming the file and the question when, in training, a question
-    ///   has no answer or its offset lies outside the paragraph.
+    ///   has no answer, an empty one or one whose offset lies outside the paragraph; or, in prediction, when two
+    ///   questions share an id.
     public func examples(training: Bool) throws -> (examples: [SQuADExample], skipped: [String]) {
         var examples: [SQuADExample] = []
         var skipped: [String] = []
         var paragraphIndex = 0
+        var ids = Set<String>()
         for article in articles {
             for paragraph in article.paragraphs {
                 defer { paragraphIndex += 1 }
                 let (words, charToWord) = Self.splitWords(paragraph.context)
                 for qa in paragraph.qas {
+                    // The id is the key of predictions.json: a repeated one would silently lose an answer.
+                    guard training || ids.insert(qa.id).inserted else {
+                        throw BertError.invalidInput("squad \(source): question id \(PythonText.jsonLiteral(qa.id)) appears more than once; each question needs its own id")
+                    }
                     var startWord: Int?, endWord: Int?
                     let first = qa.answers.first
                     if training && first == nil {
@@ -142,6 +148,9 @@ public struct SQuADDataset: Sendable {
                     }
                     if let first {
                         let length = first.text.unicodeScalars.count
+                        if training && length == 0 {
+                            throw BertError.invalidInput("squad \(source): question \(qa.id): the answer text is empty")
+                        }
                         if let offset = first.answerStart, offset >= 0, length > 0, offset + length - 1 < charToWord.count {
                             // An answer that starts on whitespace before the first word has no start word.
                             if charToWord[offset] >= 0 {

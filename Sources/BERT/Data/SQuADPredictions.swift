@@ -217,16 +217,30 @@ public struct SQuADPostProcessor: Sendable {
         return "{\n" + entries.joined(separator: ",\n") + "\n}\n"
     }
 
-    /// Writes `predictions.json` and `nbest_predictions.json` (run_squad.py's names) into `directory`.
+    /// Writes `predictions.json` and `nbest_predictions.json` (run_squad.py's names) into `directory`: both or
+    /// neither, so that a failed write never leaves one file standing beside an older or missing other.
     /// - Throws: `BertError.io` naming the file that could not be written.
     public static func write(_ predictions: [SQuADPrediction], to directory: String) throws {
-        for (name, text) in [("predictions.json", predictionsJSON(predictions)), ("nbest_predictions.json", nBestJSON(predictions))] {
-            let path = (directory as NSString).appendingPathComponent(name)
+        let files = [("predictions.json", predictionsJSON(predictions)), ("nbest_predictions.json", nBestJSON(predictions))]
+            .map { ((directory as NSString).appendingPathComponent($0.0), $0.1) }
+        var written: [String] = []   // temporaries not yet renamed
+        defer { for path in written { unlink(path) } }
+        for (path, text) in files {
+            let temporary = path + ".tmp-\(getpid())"
             do {
-                try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+                try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
             } catch {
                 throw BertError.io("cannot write \(path): \(SQuADDataset.oneLine(error.localizedDescription))")
             }
+            written.append(temporary)
         }
+        for (index, (path, _)) in files.enumerated() {
+            guard rename(written[index], path) == 0 else {
+                let cause = String(cString: strerror(errno))
+                for (placed, _) in files[..<index] { unlink(placed) }
+                throw BertError.io("cannot write \(path): \(cause)")
+            }
+        }
+        written = []
     }
 }

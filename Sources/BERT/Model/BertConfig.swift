@@ -108,6 +108,16 @@ public struct BertConfig: Codable, Equatable, Sendable {
             throw BertError.invalidConfig("pad_token_id \(padTokenId) is outside the vocabulary [0, \(vocabSize))")
         }
         _ = try activation()
+        // Counted in Double, which cannot overflow: sizes that fit in memory then fit every Int product made of them.
+        let H = Double(hiddenSize), I = Double(intermediateSize)
+        let parameters = (Double(vocabSize) + Double(maxPositionEmbeddings) + Double(typeVocabSize) + 16) * H
+            + Double(numHiddenLayers) * (4 * H * H + 2 * H * I + 9 * H + I) + 2 * H * H + 8 * H
+        let memory = Double(ProcessInfo.processInfo.physicalMemory)
+        guard parameters * 4 <= memory else {
+            throw BertError.invalidConfig(String(format: "these sizes make %.3g parameters, %.1f GiB of float32 weights alone, "
+                                                 + "more than this machine's %.1f GiB of memory", parameters, parameters * 4 / 1_073_741_824,
+                                                 memory / 1_073_741_824))
+        }
     }
 
     /// Reads a `config.json` / `bert_config.json`.

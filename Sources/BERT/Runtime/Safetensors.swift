@@ -41,8 +41,9 @@ public enum Safetensors {
             }
             func bad(_ why: String) -> BertError { .invalidCheckpoint("\(path) is not a valid safetensors file: \(why)") }
             guard data.count >= 8 else { throw bad("only \(data.count) bytes") }
-            let headerSize = data.prefix(8).withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
-            guard headerSize > 1, headerSize <= data.count - 8 else { throw bad("header length \(headerSize) exceeds the file (truncated?)") }
+            let headerLength = data.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+            guard headerLength > 1, headerLength <= UInt64(data.count - 8) else { throw bad("header length \(headerLength) exceeds the file (truncated?)") }
+            let headerSize = Int(headerLength)
             guard let json = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerSize))),
                   let header = json as? [String: Any] else { throw bad("header is not a JSON object") }
             var entries: [String: Entry] = [:], metadata: [String: String] = [:]
@@ -52,8 +53,9 @@ public enum Safetensors {
                 guard let e = value as? [String: Any], let dt = e["dtype"] as? String, let shape = e["shape"] as? [Int],
                       let offsets = e["data_offsets"] as? [Int], offsets.count == 2 else { throw bad("malformed entry \"\(name)\"") }
                 guard let dtype = DType(rawValue: dt) else { throw bad("tensor \"\(name)\" has unsupported dtype \(dt)") }
+                guard let bytes = checkedProduct(shape + [dtype.size]) else { throw bad("tensor \"\(name)\" has shape \(shape): negative or too large") }
                 let entry = Entry(dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1])
-                guard entry.begin >= 0, entry.end <= payload, entry.end - entry.begin == entry.count * dtype.size else {
+                guard 0 <= entry.begin, entry.begin <= entry.end, entry.end <= payload, entry.end - entry.begin == bytes else {
                     throw bad("tensor \"\(name)\" data [\(entry.begin), \(entry.end)) does not fit \(payload) bytes of data or its shape (truncated?)")
                 }
                 entries[name] = entry

@@ -31,9 +31,9 @@ import Testing
         #expect(a.training == b.training && a.test == b.test)
         #expect(a.shardPaths.map { ($0 as NSString).lastPathComponent }
                 == ["fixture_training_0.hdf5", "fixture_training_1.hdf5", "fixture_training_2.hdf5", "fixture_test_0.hdf5"])
-        // Only the finished shards are left: no temporary files.
+        // Only the finished shards and their manifest are left: no temporary files.
         #expect(try FileManager.default.contentsOfDirectory(atPath: one).sorted()
-                == a.shardPaths.map { ($0 as NSString).lastPathComponent }.sorted())
+                == (a.shardPaths.map { ($0 as NSString).lastPathComponent } + ["fixture_manifest.json"]).sorted())
         let vocabSize = try ShardFixtures.referenceTokens().count
         var rows = 0
         for (p, q) in zip(a.shardPaths, b.shardPaths) {
