@@ -36,6 +36,8 @@ struct PretrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Checkpoint every this many steps (and at the end).") var numStepsPerCheckpoint = 200
     @Option(parsing: .unconditional, help: "Checkpoints to keep.") var keepCheckpoints = 3
     @Flag(help: "Continue from the newest valid checkpoint in --output-dir.") var resume = false
+    @Flag(help: "With --resume: accept a learning rate, schedule, warm-up, weight decay or clipping other than the checkpoint's.")
+    var allowRecipeChange = false
     @Flag(help: "Phase 2: fresh step count and schedule from phase 1's checkpoint, moments kept.") var phase2 = false
     @Option(parsing: .unconditional, help: "The step phase 1 ended at (with --phase2).") var phase1EndStep: Int?
     @Option(parsing: .unconditional, help: "Seed of the data order, dropout and initialisation (default 12345; a resumed run keeps its own).") var seed: UInt64?
@@ -108,6 +110,7 @@ struct PretrainCommand: ParsableCommand {
         o.numStepsPerCheckpoint = numStepsPerCheckpoint
         o.keepCheckpoints = keepCheckpoints
         o.resume = resume
+        o.allowRecipeChange = allowRecipeChange
         o.phase2 = phase2
         o.phase1EndStep = phase1EndStep
         o.seed = seed

@@ -24,6 +24,8 @@ public struct PretrainingOptions: Sendable {
     public var numStepsPerCheckpoint = 200
     public var keepCheckpoints = 3
     public var resume = false
+    /// With `resume`: accept a learning rate, schedule, weight decay or clipping other than the checkpoint's.
+    public var allowRecipeChange = false
     public var phase2 = false
     public var phase1EndStep: Int?
     /// Nil: 12345 for a new run, the checkpoint's when resuming (a resumed run keeps its seed).
@@ -152,7 +154,8 @@ public final class Pretrainer {
         var state = TrainerState(step: 0, phase: o.phase2 ? 2 : 1, phase1EndStep: o.phase2 ? o.phase1EndStep : nil, seed: seed,
                                  microStep: 0, cursor: LoaderCursor(), optimizer: o.optimizer.kind.rawValue, schedule: schedule,
                                  trainBatchSize: o.trainBatchSize, gradientAccumulationSteps: o.gradientAccumulationSteps,
-                                 maxSeqLength: o.maxSeqLength, maxPredictionsPerSeq: o.maxPredictionsPerSeq, worldSize: o.worldSize)
+                                 maxSeqLength: o.maxSeqLength, maxPredictionsPerSeq: o.maxPredictionsPerSeq, worldSize: o.worldSize,
+                                 weightDecay: o.optimizer.weightDecay, maxGradNorm: o.optimizer.maxGradNorm ?? 0)
         if let resumed {
             guard resumed.state.optimizer == o.optimizer.kind.rawValue else {
                 throw BertError.invalidInput("--optimizer \(o.optimizer.kind.rawValue) differs from the checkpoint's \(resumed.state.optimizer)")
@@ -170,6 +173,7 @@ public final class Pretrainer {
                 state.microStep = resumed.state.microStep
                 warn("phase 2 starts from phase 1's \(resumed.path)")
             } else {
+                let asked = state
                 state = resumed.state
                 state.files = [:]
                 guard state.trainBatchSize == o.trainBatchSize, state.maxSeqLength == o.maxSeqLength,
@@ -180,9 +184,15 @@ public final class Pretrainer {
                     throw BertError.invalidInput("--max-steps \(o.maxSteps) is not beyond step \(state.step) of \(resumed.path): "
                                                  + "nothing left to train; raise --max-steps to continue")
                 }
+                let changed = Self.recipeChanges(from: resumed.state, to: asked)
+                guard changed.isEmpty || o.allowRecipeChange else {
+                    throw BertError.invalidInput("\(changed.joined(separator: ", ")) of \(resumed.path): a resumed run keeps its recipe; "
+                                                 + "pass the checkpoint's values, or --allow-recipe-change if the change is intended")
+                }
                 state.gradientAccumulationSteps = o.gradientAccumulationSteps
                 state.worldSize = o.worldSize
                 state.schedule = schedule
+                (state.weightDecay, state.maxGradNorm) = (o.optimizer.weightDecay, o.optimizer.maxGradNorm ?? 0)
             }
         }
         self.state = state
@@ -387,5 +397,23 @@ final class MetricsWriter {
         var line = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         line.append(0x0A)
         try handle.write(contentsOf: line)
+    }
+}
+
+extension Pretrainer {
+    /// The settings of `new` that change a run's result and differ from the checkpoint's `old`, as flags, e.g.
+    /// "--learning-rate 0.02 differs from 0.01". The number of steps may change (it extends or shortens the run).
+    static func recipeChanges(from old: TrainerState, to new: TrainerState) -> [String] {
+        var changes: [String] = []
+        func compare<T: Equatable>(_ flag: String, _ was: T?, _ now: T?) {
+            if let was, let now, was != now { changes.append("\(flag) \(now) differs from \(was)") }
+        }
+        compare("--lr-schedule", old.schedule.kind.rawValue, new.schedule.kind.rawValue)
+        compare("--learning-rate", old.schedule.baseRate, new.schedule.baseRate)
+        compare("--warmup-proportion", old.schedule.warmupProportion, new.schedule.warmupProportion)
+        compare("--poly-power", old.schedule.degree, new.schedule.degree)
+        compare("--weight-decay", old.weightDecay, new.weightDecay)
+        compare("--max-grad-norm", old.maxGradNorm, new.maxGradNorm)
+        return changes
     }
 }

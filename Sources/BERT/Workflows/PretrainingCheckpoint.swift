@@ -22,6 +22,9 @@ public struct TrainerState: Codable, Equatable, Sendable {
     public var maxPredictionsPerSeq: Int
     public var worldSize: Int
     public var loss: Float?
+    /// The optimizer's weight decay and gradient clipping norm (0: none); absent in checkpoints of older versions.
+    public var weightDecay: Float?
+    public var maxGradNorm: Float?
     /// Checksums of the checkpoint's other files, by name.
     public var files: [String: String] = [:]
 
@@ -30,6 +33,7 @@ public struct TrainerState: Codable, Equatable, Sendable {
         case phase1EndStep = "phase1_end_step", microStep = "micro_step", trainBatchSize = "train_batch_size"
         case gradientAccumulationSteps = "gradient_accumulation_steps", maxSeqLength = "max_seq_length"
         case maxPredictionsPerSeq = "max_predictions_per_seq", worldSize = "world_size"
+        case weightDecay = "weight_decay", maxGradNorm = "max_grad_norm"
     }
 }
 

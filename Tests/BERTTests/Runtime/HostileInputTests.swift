@@ -105,4 +105,16 @@ import Testing
         #expect(try String(contentsOfFile: dir + "/err", encoding: .utf8) == "bert: cannot write to standard output: No space left on device\n")
         #expect(try BertProgram.run(Array(evaluate.dropFirst())).out == "{\"exact_match\": 100.0, \"f1\": 100.0}\n")
     }
+
+    /// Foundation's file errors reach the user as one line with the operation, the file and the cause.
+    @Test(.enabled(if: BertProgram.present)) func fileSystemErrorsAreOneLineNamingTheFile() throws {
+        let dir = try temporaryDirectory("hostile-fs")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        FileManager.default.createFile(atPath: dir + "/file", contents: Data("x".utf8))
+        try "Some text for the corpus.\n".write(toFile: dir + "/corpus.txt", atomically: true, encoding: .utf8)
+        let prepare = try BertProgram.run(["prepare", "--input", dir + "/corpus.txt", "--vocab-file", PrepareCommandTests.vocab,
+                                           "--output-dir", dir + "/file/shards"])
+        #expect(prepare.status != 0 && !prepare.signaled)
+        #expect(prepare.err == "Error: cannot write \(dir)/file/shards: Not a directory\n")
+    }
 }

@@ -72,9 +72,19 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: dir + "/ckpt_6") && !FileManager.default.fileExists(atPath: dir + "/ckpt_8"))
         let refused = try Self.pretrain(dir)
         #expect(refused.status != 0 && refused.err.contains("--resume"), "an output dir with checkpoints is not overwritten")
+        let otherRecipe = try Self.pretrain(dir, ["--resume", "--learning-rate", "5e-2", "--weight-decay", "0"])
+        #expect(otherRecipe.status != 0 && !otherRecipe.signaled)
+        #expect(otherRecipe.err.hasPrefix("Error: --learning-rate 0.05 differs from 0.1, --weight-decay 0.0 differs from 0.01 of \(dir)/ckpt_6: "
+                                          + "a resumed run keeps its recipe"), "\(otherRecipe.err)")
+        try FileManager.default.copyItem(atPath: dir, toPath: dir + "-changed")
         let second = try Self.pretrain(dir, ["--resume"])
         #expect(second.status == 0, "\(second.err)")
         #expect(Self.weights(dir, step: 12) != nil && Self.weights(dir, step: 12) == Self.reference.weights)
+        // Said to be intended, the change is taken: the run continues at the new learning rate.
+        let changed = try Self.pretrain(dir + "-changed", ["--resume", "--learning-rate", "5e-2", "--allow-recipe-change"])
+        #expect(changed.status == 0, "\(changed.err)")
+        #expect(try PretrainingCheckpoint.validate(dir + "-changed/ckpt_12").schedule.baseRate == 5e-2)
+        #expect(Self.weights(dir + "-changed", step: 12) != Self.reference.weights)
     }
 
     @Test func killedDuringACheckpointWriteResumesFromTheLastCompleteOne() throws {
