@@ -15,7 +15,12 @@ func loadFineTuned<Model: BertModelBase>(_ checkpoint: String, task: String, cas
                                          load: (String) throws -> (Model, LoadReport)) throws -> (Model, BertTokenizer) {
     let (model, report) = try load(checkpoint)
     guard report.missing.isEmpty else {
-        throw ValidationError("\(checkpoint) has no task head (\(report.missing.joined(separator: ", "))); fine-tune it with `bert finetune \(task)` first")
+        // Name what the checkpoint is, when its config.json says: "a BertForQuestionAnswering checkpoint".
+        let config = FileManager.default.contents(atPath: checkpoint + "/config.json")
+            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        let kind = (config?["architectures"] as? [String])?.first.map { " (a \($0) checkpoint)" } ?? ""
+        throw ValidationError("\(checkpoint)\(kind) has no \(task) head (\(report.missing.joined(separator: ", "))); "
+                              + "fine-tune it with `bert finetune \(task)` first")
     }
     return (model, BertTokenizer(vocabulary: try Vocabulary(contentsOf: checkpoint + "/vocab.txt"), lowercase: !cased))
 }

@@ -376,9 +376,12 @@ public final class ShardReader {
         defer { HDF5.lock.unlock() }
         HDF5.silence()
         self.path = path
-        guard FileManager.default.fileExists(atPath: path) else {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ShardError("\(path): no such shard file; check --input-dir (shards come from `bert prepare`)")
         }
+        guard !isDirectory.boolValue else { throw ShardError("\(path): a directory, not a shard file; move it out of --input-dir") }
+        guard access(path, R_OK) == 0 else { throw ShardError("\(path): cannot read the shard: \(String(cString: strerror(errno)))") }
         let f = H5Fopen(path, swh5_f_acc_rdonly(), swh5_p_default())
         guard f >= 0 else {
             throw ShardError("\(path): not a readable HDF5 file (truncated or corrupt?); re-create it with `bert prepare`")

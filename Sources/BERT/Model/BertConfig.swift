@@ -127,10 +127,25 @@ public struct BertConfig: Codable, Equatable, Sendable {
         }
         let config: BertConfig
         do { config = try JSONDecoder().decode(BertConfig.self, from: data) } catch {
-            throw BertError.invalidConfig("\(path) is not a BERT config: \(describe(error))")
+            throw BertError.invalidConfig("\(path) is not a BERT config: \(notAWholeNumber(in: data) ?? describe(error))")
         }
         try config.validate()
         return config
+    }
+
+    /// The first size in valid JSON that is not a whole number (`"hidden_size": 128.5`), which Foundation's decoder
+    /// reports as "not valid JSON".
+    static func notAWholeNumber(in data: Data) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        let sizes: [CodingKeys] = [.vocabSize, .hiddenSize, .numHiddenLayers, .numAttentionHeads, .intermediateSize,
+                                   .maxPositionEmbeddings, .typeVocabSize, .padTokenId]
+        for key in sizes {
+            guard let value = object[key.rawValue], !(value is NSNull) else { continue }
+            if let number = value as? NSNumber, !(number is Bool), let whole = Int(exactly: number.doubleValue),
+               Double(whole) == number.doubleValue { continue }
+            return "\"\(key.rawValue)\": \(value) is not a whole number"
+        }
+        return nil
     }
 
     /// Writes HF `config.json` keys (plus `model_type` and `architectures` so transformers recognises it).

@@ -175,11 +175,12 @@ public class BertModelBase {
         return try Checkpoint.load(file, into: parameters, layout: layout, allowMissing: allowMissing, allowUnexpected: allowUnexpected)
     }
 
-    /// Loads a task model's weights: the encoder must be whole; the model's own head may be absent (a `BertModel`
-    /// or `BertForPreTraining` checkpoint: it keeps its fresh initialisation and the report lists it as missing), and
-    /// other models' heads in the file (`cls.*`, another task's head, a pooler this model lacks) are skipped.
+    /// Loads a task model's weights: the encoder must be whole; the model's own head, pooler included, may be absent
+    /// (a `BertModel`, `BertForPreTraining` or question-answering checkpoint: it keeps its fresh initialisation and the
+    /// report lists it as missing, as transformers does), and other models' heads in the file (`cls.*`, another
+    /// task's head, a pooler this model lacks) are skipped.
     func loadTaskWeights(directory: String) throws -> LoadReport {
-        try loadWeights(directory: directory, allowMissing: { !$0.hasPrefix("bert.") },
+        try loadWeights(directory: directory, allowMissing: { !$0.hasPrefix("bert.") || $0.hasPrefix("bert.pooler.") },
                         allowUnexpected: ParameterLayout.isHeadTensor)
     }
 }

@@ -117,4 +117,37 @@ import Testing
         #expect(prepare.status != 0 && !prepare.signaled)
         #expect(prepare.err == "Error: cannot write \(dir)/file/shards: Not a directory\n")
     }
+
+    @Test func aFractionalSizeIsNamed() throws {
+        let dir = try temporaryDirectory("hostile-fraction")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #"{"vocab_size": 100, "hidden_size": 128.5, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}"#
+            .write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        #expect(throws: BertError.invalidConfig("\(dir)/config.json is not a BERT config: \"hidden_size\": 128.5 is not a whole number")) {
+            _ = try BertConfig.load(contentsOf: dir + "/config.json")
+        }
+    }
+
+    /// A question-answering model given to `predict mrpc` is named as such, not as a list of missing pooler tensors.
+    @Test(.enabled(if: BertProgram.present)) func aCheckpointOfAnotherTaskIsNamed() throws {
+        let dir = try temporaryDirectory("hostile-task")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: fixture("heads/qa"), toPath: dir + "/qa")
+        try "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tA b.\tA c.\n".write(toFile: dir + "/dev.tsv", atomically: true, encoding: .utf8)
+        let r = try BertProgram.run(["predict", "mrpc", "--checkpoint", dir + "/qa", "--predict-file", dir + "/dev.tsv",
+                                     "--output", dir + "/out.tsv", "--set", "dev"])
+        #expect(r.status != 0 && !r.signaled)
+        #expect(r.err.hasPrefix("Error: \(dir)/qa (a BertForQuestionAnswering checkpoint) has no mrpc head (bert.pooler.dense.weight, "
+                                + "bert.pooler.dense.bias, classifier.weight, classifier.bias)"), "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out.tsv"))
+    }
+
+    @Test func aDirectoryNamedLikeAShardIsNamedAsSuch() throws {
+        let dir = try temporaryDirectory("hostile-shard-dir")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/x_training_0.hdf5", withIntermediateDirectories: false)
+        #expect(throws: ShardError("\(dir)/x_training_0.hdf5: a directory, not a shard file; move it out of --input-dir")) {
+            _ = try readAndValidateShard(path: dir + "/x_training_0.hdf5", vocabSize: 100)
+        }
+    }
 }
