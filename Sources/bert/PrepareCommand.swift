@@ -131,7 +131,7 @@ struct PrepareCommand: ParsableCommand {
             summary = try preparer.prepare(progress: display.show)
         } catch let error as ShardError {
             display.finish()
-            FileHandle.standardError.write("bert prepare: \(error.message)\n".data(using: .utf8)!)
+            FileHandle.standardError.write("Error: \(error.message)\n".data(using: .utf8)!)
             throw ExitCode.failure
         }
         display.finish()

@@ -15,7 +15,7 @@ extension BertConfig {
     /// The preset called `name`, or an error listing the names there are.
     public static func preset(_ name: String) throws -> BertConfig {
         guard let config = presets[name] else {
-            throw BertError.invalidConfig("unknown model \"\(name)\"; presets: \(presets.keys.sorted().joined(separator: ", "))")
+            throw BertError.invalidConfig("--model \(name) is not a preset; presets: \(presets.keys.sorted().joined(separator: ", "))")
         }
         return config
     }

@@ -198,6 +198,9 @@ public final class Pretrainer {
         self.state = state
 
         let shards = try PretrainingLoader.shardFiles(in: o.inputDirectory)
+        guard !shards.isEmpty else {
+            throw ShardError("\(o.inputDirectory): no training shards (*training*.hdf5) in it; point --input-dir at the output of `bert prepare`")
+        }
         let loader = try PretrainingLoader(shardPaths: shards, seed: seed, worldSize: o.worldSize, rank: rank,
                                            microBatchSize: o.microBatchSize, accumulationSteps: o.gradientAccumulationSteps,
                                            vocabSize: model.config.vocabSize, cursor: state.cursor)

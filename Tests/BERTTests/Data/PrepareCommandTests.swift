@@ -70,6 +70,6 @@ import Testing
         let r = try Self.run(["prepare", "--input", "/nonexistent/text", "--vocab-file", Self.vocab, "--output-dir", "/tmp/x"])
         #expect(r.status != 0)
         #expect(r.err.trimmingCharacters(in: .whitespacesAndNewlines)
-                == "bert prepare: /nonexistent/text: no such file, directory or matching glob; check --input")
+                == "Error: /nonexistent/text: no such file, directory or matching glob; check --input")
     }
 }
