@@ -339,7 +339,8 @@ public enum ShardWriter {
         chunk[0] = hsize_t(chunkRows)
         for k in chunk.indices.dropFirst() { chunk[k] = max(1, chunk[k]) }
         guard space >= 0, plist >= 0, H5Pset_chunk(plist, Int32(chunk.count), &chunk) >= 0,
-              !byteShuffle || H5Pset_shuffle(plist) >= 0, H5Pset_deflate(plist, UInt32(level)) >= 0 else {
+              !byteShuffle || H5Pset_shuffle(plist) >= 0, H5Pset_deflate(plist, UInt32(level)) >= 0,
+              H5Pset_obj_track_times(plist, false) >= 0 else {   // no timestamps: the same input makes the same bytes
             throw ShardError("\(path): HDF5 refused the layout of dataset '\(name.rawValue)'")
         }
         let ds = H5Dcreate2(file, name.rawValue, fileType, space, swh5_p_default(), plist, swh5_p_default())

@@ -234,6 +234,7 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
             try? FileManager.default.removeItem(atPath: job.spool)
             let t2 = Date()
             state.done += 1
+            if FaultInjection.active("kill-after-shard", step: state.done) { kill(getpid(), SIGKILL) }
             state.instanceSeconds += t1.timeIntervalSince(t0)
             state.writeSeconds += t2.timeIntervalSince(t1)
             if job.kind == 0 { state.training.add(stats) } else { state.test.add(stats) }

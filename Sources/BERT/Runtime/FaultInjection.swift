@@ -4,7 +4,8 @@ import Foundation
 /// crash and error paths on the actual program rather than on a mock:
 ///   `kill-during-checkpoint:<step>` — SIGKILL this process halfway through writing that step's checkpoint;
 ///   `nan-at-step:<step>` — turn a weight into NaN before that optimizer step's forward pass;
-///   `kill-at-step:<step>` — SIGKILL this process before that optimizer step.
+///   `kill-at-step:<step>` — SIGKILL this process before that optimizer step;
+///   `kill-after-shard:<n>` — SIGKILL `bert prepare` once it has written n shards.
 /// With `BERT_FAULT_RANK=r` as well, only rank r of a multi-process run is affected. Unset (always, outside tests)
 /// it does nothing.
 enum FaultInjection {
