@@ -227,12 +227,12 @@ public struct SQuADPostProcessor: Sendable {
         defer { for path in written { unlink(path) } }
         for (path, text) in files {
             let temporary = path + ".tmp-\(getpid())"
+            written.append(temporary)   // removed on the way out, a half-written one included
             do {
                 try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
             } catch {
-                throw BertError.io("cannot write \(path): \(SQuADDataset.oneLine(error.localizedDescription))")
+                throw BertError.fromFoundation(error, path: path)
             }
-            written.append(temporary)
         }
         for (index, (path, _)) in files.enumerated() {
             guard rename(written[index], path) == 0 else {

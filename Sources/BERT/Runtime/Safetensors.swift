@@ -173,6 +173,6 @@ public func writeAtomically(_ path: String, _ body: (FileHandle) throws -> Void)
     } catch {
         try? handle.close()
         try? FileManager.default.removeItem(atPath: temporary)
-        throw error
+        throw BertError.fromFoundation(error, path: path)
     }
 }

@@ -133,9 +133,10 @@ import Testing
             if r.signaled { crashes.append("\(probe): signal \(r.status)"); continue }
             if r.status == 0 { silent.append("\(probe): exit 0"); continue }
             if !(first.hasPrefix("Error: ") && first.contains(probe.names)) { unclear.append("\(probe): \(first)"); continue }
-            if FileManager.default.fileExists(atPath: Self.w + "/out") && !probe.arguments.contains("--output-dir") {
-                unclear.append("\(probe): left \(Self.w)/out behind"); continue
-            }
+            // Nothing left under the output path, but for a shard manifest that records the set as unfinished.
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: Self.w + "/out")).map { $0.filter { !$0.hasSuffix("_manifest.json") } }
+                ?? (FileManager.default.fileExists(atPath: Self.w + "/out") ? ["out"] : [])
+            if !left.isEmpty { unclear.append("\(probe): left \(left) in \(Self.w)/out"); continue }
             clean += 1
         }
         print("probes: \(probes.count) tried, \(clean) clean errors, \(crashes.count) crashes, \(silent.count) silent results, \(unclear.count) unclear")
