@@ -7,7 +7,8 @@
   ours     `bert pretrain --init-checkpoint init …` with the recipe below, evaluating on the test shard.
   torch    the same in PyTorch: transformers' BertForPreTraining with the MLM head on the masked positions only
            (NVIDIA's layout), the LAMB of scripts/reference/optimizers.py (apex FusedLAMB semantics), NVIDIA's poly
-           warm-up schedule of scripts/reference/schedules.py, the same HDF5 shards read with h5py, dropout 0.1.
+           warm-up schedule of scripts/reference/schedules.py, the same HDF5 shards read with h5py in NVIDIA's
+           order (shard files shuffled, then each file's rows: what `bert pretrain` does), dropout 0.1.
   report   the held-out MLM accuracy of every run by step, the time each side needs to reach the accuracy PyTorch
            ends at (MLPerf's time-to-accuracy), a markdown table and one SVG of all curves (`bert plot`).
 
@@ -18,7 +19,7 @@ draws its own data order and dropout from its seed: the curves agree in distribu
 Run from the repository root (needs torch, transformers, h5py; see SWIFT-RECIPES.md):
     .venv-ref/bin/python bench/pretrain_compare.py prepare
     .venv-ref/bin/python bench/pretrain_compare.py ours  --seed 1 --threads 2
-    .venv-ref/bin/python bench/pretrain_compare.py torch --seed 1 --threads 2
+    .venv-ref/bin/python bench/pretrain_compare.py torch --seed 1 --threads 2 [--global-shuffle]
     .venv-ref/bin/python bench/pretrain_compare.py report
 Everything goes under --work (default out/pretrain-compare); `report` writes bench/results/pretrain/.
 """
@@ -106,13 +107,26 @@ def load_shards(pattern):
     keys = ["input_ids", "segment_ids", "input_mask", "masked_lm_positions", "masked_lm_ids", "next_sentence_labels"]
     parts = {k: [] for k in keys}
     files = sorted(glob.glob(pattern))
+    sizes = []
     if not files:
         raise SystemExit(f"no shards match {pattern}: run `prepare` first")
     for path in files:
         with h5py.File(path, "r") as f:
             for k in keys:
                 parts[k].append(np.asarray(f[k][:], dtype=np.int64))
-    return {k: np.concatenate(v) for k, v in parts.items()}
+            sizes.append(len(parts[keys[0]][-1]))
+    data = {k: np.concatenate(v) for k, v in parts.items()}
+    data["shard_sizes"] = sizes
+    return data
+
+
+def shard_order(rng, sizes):
+    """One epoch in NVIDIA's reading order, which `bert pretrain` keeps too: the shard files in a random order, each
+    file's rows shuffled, one file after another (a short run sees the documents of one shard, with their
+    dupe-factor copies; a global shuffle would spread it over all of them)."""
+    import numpy as np
+    starts = np.cumsum([0] + sizes[:-1])
+    return np.concatenate([starts[f] + rng.permutation(sizes[f]) for f in rng.permutation(len(sizes))])
 
 
 def batch_tensors(data, rows):
@@ -182,9 +196,11 @@ def torch_trainer(a):
     no_decay = ("bias", "gamma", "beta", "LayerNorm")   # NVIDIA run_pretraining.py's groups
     lrs = poly_warmup(a.learning_rate, a.warmup, a.steps, a.poly_power)
     rng = np.random.default_rng(a.seed)
-    order, cursor = rng.permutation(len(train["input_ids"])), 0
+    def epoch_order():
+        return rng.permutation(len(train["input_ids"])) if a.global_shuffle else shard_order(rng, train["shard_sizes"])
+    order, cursor = epoch_order(), 0
 
-    log_path = os.path.join(a.work, f"pytorch-seed{a.seed}.jsonl")
+    log_path = os.path.join(a.work, f"pytorch-{'global-shuffle-' if a.global_shuffle else ''}seed{a.seed}.jsonl")
     log = open(log_path, "w")
 
     def write(record):
@@ -197,7 +213,7 @@ def torch_trainer(a):
     window, window_seqs, last = time.perf_counter(), 0, None
     for step in range(1, a.steps + 1):
         if cursor + a.batch > len(order):
-            order, cursor = rng.permutation(len(order)), 0
+            order, cursor = epoch_order(), 0
         b = batch_tensors(train, np.sort(order[cursor:cursor + a.batch]))
         cursor += a.batch
         model.zero_grad(set_to_none=True)
@@ -254,7 +270,7 @@ def time_to(evals, target):
 
 
 def report(a):
-    logs = sorted(glob.glob(os.path.join(a.work, "ours-seed*.jsonl")) + glob.glob(os.path.join(a.work, "pytorch-seed*.jsonl")))
+    logs = sorted(glob.glob(os.path.join(a.work, "ours-seed*.jsonl")) + glob.glob(os.path.join(a.work, "pytorch-*seed*.jsonl")))
     if not logs:
         raise SystemExit(f"no logs in {a.work}: run `ours` and `torch` first")
     runs = {os.path.basename(p)[:-6]: read_log(p) for p in logs}
@@ -286,6 +302,9 @@ def report(a):
         if "ours-seed" + seed not in runs:
             continue
         target = runs[n][0][-1]["eval_mlm_accuracy"]
+        if target <= max(e["eval_mlm_accuracy"] for e in runs[n][0] if e["step"] <= a.eval_every):
+            lines.append(f"| {seed} | {target * 100:.2f} % | never left the unigram plateau | — | — |")
+            continue
         t, o = time_to(runs[n][0], target), time_to(runs["ours-seed" + seed][0], target)
         ratio = f"{o[1] / t[1]:.2f}" if o and t else "not reached"
         lines.append(f"| {seed} | {target * 100:.2f} % | {t[0]}, {t[1]:.0f} | "
@@ -307,6 +326,8 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--init-seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--global-shuffle", action="store_true",
+                   help="torch: one shuffle over all shards' rows instead of NVIDIA's shard-by-shard order")
     recipe_flags(p)
     a = p.parse_args()
     {"prepare": prepare, "ours": ours, "torch": torch_trainer, "report": report}[a.what](a)
