@@ -30,7 +30,8 @@ test: deps minilm
 	$(SWIFT) test --skip-build --disable-xctest
 
 # The main job on a default corpus: the Python documentation (Debian's python3.11-doc) → vocab → shards →
-# pre-training bert-mini with LAMB, MLM accuracy on held-out shards, a checkpoint and a loss curve (scripts/demo.sh).
+# pre-training BERT-tiny with LAMB, MLM accuracy on held-out shards, a checkpoint, a loss curve and fill-mask guesses
+# (scripts/demo.sh).
 demo: build
 	@dpkg -s python3.11-doc >/dev/null 2>&1 || { echo "make: installing python3.11-doc (the demo corpus)"; \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
