@@ -66,8 +66,7 @@ public struct ShardManifest: Codable, Equatable {
             for shard in manifest.shards {
                 listed.insert(shard.file)
                 let path = (directory as NSString).appendingPathComponent(shard.file)
-                let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
-                guard let size else { throw ShardError("\(path): missing from the set \(manifestPath) lists; run `bert prepare` again") }
+                guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int else { throw ShardError("\(path): missing from the set \(manifestPath) lists; run `bert prepare` again") }
                 guard size == shard.bytes else {
                     throw ShardError("\(path): \(size) bytes, but \(manifestPath) recorded \(shard.bytes) (changed or damaged); "
                                      + "run `bert prepare` again")
