@@ -4,7 +4,7 @@
 public enum CrossEntropy {
     /// The summed loss Σₙ −log softmax(logitsₙ)[labelₙ] and the number of rows where the argmax equals the label.
     /// Saves each row's log-sum-exp `[N]` for the backward.
-    public static func forward(logits: UnsafePointer<Float>, labels: [Int32], classes C: Int, ld: Int,
+    public static func forward(logits: UnsafePointer<Float>, labels: UnsafeBufferPointer<Int32>, classes C: Int, ld: Int,
                                logSumExp lse: UnsafeMutablePointer<Float>) -> (lossSum: Double, correct: Int) {
         var losses = [Double](repeating: 0, count: labels.count), hits = [Bool](repeating: false, count: labels.count)
         losses.withUnsafeMutableBufferPointer { losses in
@@ -25,7 +25,7 @@ public enum CrossEntropy {
 
     /// Backward of `scale · Σ losses`: overwrites the logits with `scale · (softmax − onehot)` (padding columns 0),
     /// softmax from the forward's saved log-sum-exp.
-    public static func backward(logitsToGradient g: UnsafeMutablePointer<Float>, labels: [Int32], classes C: Int,
+    public static func backward(logitsToGradient g: UnsafeMutablePointer<Float>, labels: UnsafeBufferPointer<Int32>, classes C: Int,
                                 ld: Int, logSumExp: UnsafePointer<Float>, scale: Float) {
         Parallel.forChunks(labels.count) { _, rows in
             for n in rows {

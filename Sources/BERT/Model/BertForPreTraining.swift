@@ -3,10 +3,10 @@ import BERTKernels
 /// BERT with its pre-training heads (HF `BertForPreTraining`): an explicit forward and backward, and activations
 /// planned once per (B, S, P).
 public final class BertForPreTraining: BertModelBase {
-    /// A model with BERT's random initialisation from `seed`.
-    public init(config: BertConfig, seed: UInt64 = 12345) throws {
-        try super.init(config: config, seed: seed, architecture: "BertForPreTraining", layout: ParameterLayout.pretraining,
-                       heads: PretrainingHeads.init)
+    /// A model with BERT's random initialisation from `seed`, its tensors and kernels on `backend`.
+    public init(config: BertConfig, seed: UInt64 = 12345, backend: any Backend = CPUBackend.shared) throws {
+        try super.init(config: config, seed: seed, backend: backend, architecture: "BertForPreTraining",
+                       layout: ParameterLayout.pretraining, heads: PretrainingHeads.init)
     }
 
     private var pretrainingHeads: PretrainingHeads { heads as! PretrainingHeads }
@@ -24,12 +24,13 @@ public final class BertForPreTraining: BertModelBase {
     public func mlmLogits() -> [Float] {
         guard let hw = pretrainingHeads.workspace.value else { return [] }
         let V = config.vocabSize, V8 = config.paddedVocabSize
-        return (0..<hw.rows.count).flatMap { m in Array(UnsafeBufferPointer(start: hw.logits + m * V8, count: V)) }
+        let padded = backend.download(hw.logits, count: hw.maskedCount * V8)
+        return (0..<hw.maskedCount).flatMap { m in padded[(m * V8)..<(m * V8 + V)] }
     }
 
     /// The last forward's NSP logits `[B, 2]`.
     public func nspLogits() -> [Float] {
-        pretrainingHeads.workspace.value.map { Array(UnsafeBufferPointer(start: $0.nspLogits, count: $0.nspLabels.count * 2)) } ?? []
+        pretrainingHeads.workspace.value.map { backend.download($0.nspLogits, count: $0.sequences * 2) } ?? []
     }
 
     private func validateTargets(_ b: PretrainingBatch) throws {

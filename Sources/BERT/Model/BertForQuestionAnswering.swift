@@ -20,9 +20,9 @@ public typealias QuestionAnsweringBatch = TaskBatch<AnswerSpans>
 /// BERT with a span head for extractive question answering (HF `BertForQuestionAnswering`): the encoder without a
 /// pooler, `qa_outputs` on every position giving start and end logits `[B, S]`.
 public final class BertForQuestionAnswering: BertModelBase {
-    /// A model with BERT's random initialisation from `seed`.
-    public init(config: BertConfig, seed: UInt64 = 12345) throws {
-        try super.init(config: config, seed: seed, architecture: "BertForQuestionAnswering",
+    /// A model with BERT's random initialisation from `seed`, its tensors and kernels on `backend`.
+    public init(config: BertConfig, seed: UInt64 = 12345, backend: any Backend = CPUBackend.shared) throws {
+        try super.init(config: config, seed: seed, backend: backend, architecture: "BertForQuestionAnswering",
                        layout: ParameterLayout.questionAnswering, heads: QuestionAnsweringHead.init)
     }
 
@@ -47,7 +47,7 @@ public final class BertForQuestionAnswering: BertModelBase {
     private func spanLogits(_ side: Int) -> [Float] {
         guard let ws = head.workspace.value else { return [] }
         let count = ws.batch * ws.seqLength
-        return Array(UnsafeBufferPointer(start: ws.spanLogits + side * count, count: count))
+        return backend.download(ws.spanLogits + side * count, count: count)
     }
 
     /// Loads a checkpoint directory (ours or Hugging Face's): a `BertForQuestionAnswering` one whole; a `BertModel` or

@@ -14,10 +14,11 @@ public final class BertForSequenceClassification: BertModelBase {
     public var labelCount: Int { labelNames.count }
 
     /// A model for `labels` classes (two or more: HF treats one as regression, which this model does not do) with
-    /// BERT's random initialisation from `seed`.
+    /// BERT's random initialisation from `seed`, its tensors and kernels on `backend`.
     /// - Parameter labelNames: the classes' names in id order; nil for `LABEL_0`…
     /// - Throws: `BertError.invalidConfig` for fewer than two labels, names that do not match their count, or a bad config.
-    public init(config: BertConfig, labels: Int, labelNames: [String]? = nil, seed: UInt64 = 12345) throws {
+    public init(config: BertConfig, labels: Int, labelNames: [String]? = nil, seed: UInt64 = 12345,
+                backend: any Backend = CPUBackend.shared) throws {
         guard labels >= 2 else {
             throw BertError.invalidConfig("num_labels \(labels): single-label classification needs two or more (one is HF's regression)")
         }
@@ -25,7 +26,7 @@ public final class BertForSequenceClassification: BertModelBase {
             throw BertError.invalidConfig("\(labelNames?.count ?? 0) label names for \(labels) labels")
         }
         self.labelNames = labelNames ?? (0..<labels).map { "LABEL_\($0)" }
-        try super.init(config: config, seed: seed, architecture: "BertForSequenceClassification",
+        try super.init(config: config, seed: seed, backend: backend, architecture: "BertForSequenceClassification",
                        layout: { .sequenceClassification($0, labels: labels) }, heads: ClassificationHead.init)
     }
 
@@ -56,7 +57,7 @@ public final class BertForSequenceClassification: BertModelBase {
     /// The last forward's logits `[B, L]`.
     public func logits() -> [Float] {
         guard let ws = head.workspace.value else { return [] }
-        return Array(UnsafeBufferPointer(start: ws.logits, count: ws.batch * labelCount))
+        return backend.download(ws.logits, count: ws.batch * labelCount)
     }
 
     /// Loads a checkpoint directory (ours or Hugging Face's): a `BertForSequenceClassification` one whole; a `BertModel`

@@ -49,7 +49,7 @@ public struct TaskBatch<Targets: Sendable & Equatable>: TokenBatch, Equatable {
 protocol ModelHeads: AnyObject {
     /// Backward of `scale · loss` for the last forward: accumulates the heads' parameter gradients into `g` and writes
     /// the gradient of the sequence output into `enc.dHidden` (and of the pooled output into `enc.dPooled`).
-    func backward(_ w: FlatBuffer, _ g: FlatBuffer, _ enc: EncoderWorkspace, scale: Float)
+    func backward(_ w: DeviceBuffer, _ g: DeviceBuffer, _ enc: EncoderWorkspace, scale: Float)
     /// Floats held by the heads' activation arena for the current shape.
     var activationCount: Int { get }
 }
@@ -58,12 +58,14 @@ protocol ModelHeads: AnyObject {
 /// parameters and gradients in two flat buffers with the same layout, the encoder's workspace planned once per
 /// (B, S), the token inputs checked and copied in, the backward through heads and encoder, and checkpoint files.
 /// Subclasses bring their heads: `BertForPreTraining`, `BertForQuestionAnswering`, `BertForSequenceClassification`.
+/// Every tensor lives in `backend`'s memory and every kernel runs there.
 public class BertModelBase {
     public let config: BertConfig
     public let layout: ParameterLayout
-    public let parameters: FlatBuffer
+    public let backend: any Backend
+    public let parameters: DeviceBuffer
     /// Accumulated by every `backward` until `zeroGradients()`.
-    public let gradients: FlatBuffer
+    public let gradients: DeviceBuffer
     let encoder: BertEncoder
     let heads: any ModelHeads
     /// The HF class a saved directory loads as (`config.json`'s `architectures`).
@@ -73,17 +75,18 @@ public class BertModelBase {
 
     /// A model with the tensors of `layout(config)`, BERT's random initialisation from `seed`, and the heads
     /// `heads` builds over that layout.
-    init(config: BertConfig, seed: UInt64, architecture: String, layout: (BertConfig) -> ParameterLayout,
-         heads: (BertConfig, ParameterLayout) throws -> any ModelHeads) throws {
+    init(config: BertConfig, seed: UInt64, backend: any Backend, architecture: String, layout: (BertConfig) -> ParameterLayout,
+         heads: (BertConfig, ParameterLayout, any Backend) throws -> any ModelHeads) throws {
         try config.validate()
         self.config = config
         self.layout = layout(config)
+        self.backend = backend
         self.architecture = architecture
-        parameters = FlatBuffer(count: self.layout.totalCount)
-        gradients = FlatBuffer(count: self.layout.totalCount)
-        encoder = try BertEncoder(config: config, layout: self.layout)
-        self.heads = try heads(config, self.layout)
-        self.layout.initialize(parameters, config: config, seed: seed)
+        parameters = DeviceBuffer(backend: backend, count: self.layout.totalCount)
+        gradients = DeviceBuffer(backend: backend, count: self.layout.totalCount)
+        encoder = try BertEncoder(config: config, layout: self.layout, backend: backend)
+        self.heads = try heads(config, self.layout, backend)
+        parameters.withHostFloats { self.layout.initialize($0, config: config, seed: seed) }
     }
 
     public func zeroGradients() { gradients.zero() }
@@ -105,11 +108,11 @@ public class BertModelBase {
         try validateTokens(batch)
         let B = batch.batchSize, S = batch.seqLength
         let enc = encoderWorkspace.planned(for: [B, S, training ? 1 : 0]) {
-            EncoderWorkspace(config: config, batch: B, seqLength: S, training: training)
+            EncoderWorkspace(config: config, batch: B, seqLength: S, training: training, backend: backend)
         }
-        batch.inputIds.withUnsafeBufferPointer { enc.ids.update(from: $0.baseAddress!, count: $0.count) }
-        batch.segmentIds.withUnsafeBufferPointer { enc.segments.update(from: $0.baseAddress!, count: $0.count) }
-        for t in 0..<(B * S) { enc.keyBias[t] = batch.inputMask[t] == 0 ? -10000 : 0 }
+        backend.upload(batch.inputIds, to: enc.ids)
+        backend.upload(batch.segmentIds, to: enc.segments)
+        backend.upload(batch.inputMask.map { $0 == 0 ? -10000 : 0 }, to: enc.keyBias)
         lastDropout = dropout
         encoder.forward(parameters, enc, dropout: dropout, pooler: pooler && encoder.hasPooler)
         return enc
@@ -142,13 +145,13 @@ public class BertModelBase {
 
     /// The last forward's sequence output `[B, S, H]`.
     public func sequenceOutput() -> [Float] {
-        encoderWorkspace.value.map { Array(UnsafeBufferPointer(start: $0.sequenceOutput, count: $0.batch * $0.seqLength * config.hiddenSize)) } ?? []
+        encoderWorkspace.value.map { backend.download($0.sequenceOutput, count: $0.batch * $0.seqLength * config.hiddenSize) } ?? []
     }
 
     /// The last forward's pooled output `[B, H]` (empty for a model without a pooler).
     public func pooledOutput() -> [Float] {
         guard encoder.hasPooler, let enc = encoderWorkspace.value else { return [] }
-        return Array(UnsafeBufferPointer(start: enc.pooled, count: enc.batch * config.hiddenSize))
+        return backend.download(enc.pooled, count: enc.batch * config.hiddenSize)
     }
 
     /// Floats held by the activation arenas for the current shape.
@@ -163,7 +166,9 @@ public class BertModelBase {
     /// (created if needed).
     public func save(directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try Checkpoint.writeWeights(parameters, layout: layout, to: (directory as NSString).appendingPathComponent(Checkpoint.weightsFile))
+        try parameters.withHostFloats(writeBack: false) {
+            try Checkpoint.writeWeights($0, layout: layout, to: (directory as NSString).appendingPathComponent(Checkpoint.weightsFile))
+        }
         try config.write(to: (directory as NSString).appendingPathComponent(Checkpoint.configFile),
                          architectures: [architecture], extra: checkpointConfigExtras)
     }
@@ -172,7 +177,9 @@ public class BertModelBase {
     func loadWeights(directory: String, allowMissing: (String) -> Bool,
                      allowUnexpected: (String) -> Bool = { _ in false }) throws -> LoadReport {
         let file = try Safetensors.File(path: (directory as NSString).appendingPathComponent(Checkpoint.weightsFile))
-        return try Checkpoint.load(file, into: parameters, layout: layout, allowMissing: allowMissing, allowUnexpected: allowUnexpected)
+        return try parameters.withHostFloats {
+            try Checkpoint.load(file, into: $0, layout: layout, allowMissing: allowMissing, allowUnexpected: allowUnexpected)
+        }
     }
 
     /// Loads a task model's weights: the encoder must be whole; the model's own head, pooler included, may be absent

@@ -4,18 +4,18 @@ import BERTKernels
 
 /// What one layer keeps for its backward.
 struct LayerActivations {
-    var qkv: UnsafeMutablePointer<Float>        // [T, 3H] fused q | k | v projection
-    var probs: UnsafeMutablePointer<Float>      // [B, A, S, S] attention probabilities (before dropout)
-    var context: UnsafeMutablePointer<Float>    // [T, H] attention output, heads side by side
-    var residual1: UnsafeMutablePointer<Float>  // [T, H] x + dropout(attention dense) — LayerNorm 1's input
-    var mean1: UnsafeMutablePointer<Float>      // [T]
-    var rstd1: UnsafeMutablePointer<Float>      // [T]
-    var hidden1: UnsafeMutablePointer<Float>    // [T, H] LayerNorm 1's output
-    var intermediate: UnsafeMutablePointer<Float> // [T, I] before the activation (recomputed after it in backward)
-    var residual2: UnsafeMutablePointer<Float>  // [T, H] hidden1 + dropout(output dense) — LayerNorm 2's input
-    var mean2: UnsafeMutablePointer<Float>      // [T]
-    var rstd2: UnsafeMutablePointer<Float>      // [T]
-    var output: UnsafeMutablePointer<Float>     // [T, H] the layer's output, the next layer's input
+    var qkv: DeviceFloats        // [T, 3H] fused q | k | v projection
+    var probs: DeviceFloats      // [B, A, S, S] attention probabilities (before dropout)
+    var context: DeviceFloats    // [T, H] attention output, heads side by side
+    var residual1: DeviceFloats  // [T, H] x + dropout(attention dense) — LayerNorm 1's input
+    var mean1: DeviceFloats      // [T]
+    var rstd1: DeviceFloats      // [T]
+    var hidden1: DeviceFloats    // [T, H] LayerNorm 1's output
+    var intermediate: DeviceFloats // [T, I] before the activation (recomputed after it in backward)
+    var residual2: DeviceFloats  // [T, H] hidden1 + dropout(output dense) — LayerNorm 2's input
+    var mean2: DeviceFloats      // [T]
+    var rstd2: DeviceFloats      // [T]
+    var output: DeviceFloats     // [T, H] the layer's output, the next layer's input
 }
 
 /// All encoder buffers for one shape, planned once. An inference workspace (`training` false) keeps nothing for a
@@ -26,46 +26,47 @@ final class EncoderWorkspace {
     let batch: Int, seqLength: Int
     /// Whether the activations a backward needs are kept.
     let training: Bool
-    let storage: FlatBuffer
-    let ids: UnsafeMutablePointer<Int32>         // [T]
-    let segments: UnsafeMutablePointer<Int32>    // [T]
-    let keyBias: UnsafeMutablePointer<Float>     // [B, S] 0 or −10000
-    let embeddingSum: UnsafeMutablePointer<Float> // [T, H] word + position + type, LayerNorm's input
-    let embeddingMean: UnsafeMutablePointer<Float>, embeddingRstd: UnsafeMutablePointer<Float> // [T]
-    let embeddingOutput: UnsafeMutablePointer<Float> // [T, H] layer 0's input
+    let storage: DeviceBuffer
+    let ids: DeviceInts          // [T]
+    let segments: DeviceInts     // [T]
+    let clsRows: DeviceInts      // [B] b·S, the [CLS] row of each sequence (the pooler's input)
+    let keyBias: DeviceFloats     // [B, S] 0 or −10000
+    let embeddingSum: DeviceFloats // [T, H] word + position + type, LayerNorm's input
+    let embeddingMean: DeviceFloats, embeddingRstd: DeviceFloats // [T]
+    let embeddingOutput: DeviceFloats // [T, H] layer 0's input
     let layers: [LayerActivations]
     // Pooler: [CLS] rows → dense → tanh.
-    let poolerInput: UnsafeMutablePointer<Float>   // [B, H]
-    let poolerDense: UnsafeMutablePointer<Float>   // [B, H]
-    let pooled: UnsafeMutablePointer<Float>        // [B, H]
+    let poolerInput: DeviceFloats   // [B, H]
+    let poolerDense: DeviceFloats   // [B, H]
+    let pooled: DeviceFloats        // [B, H]
     // Backward and temporaries.
-    let dHidden: UnsafeMutablePointer<Float>   // [T, H] gradient flowing down through the layers
-    let dPooled: UnsafeMutablePointer<Float>   // [B, H]
-    let tempH: UnsafeMutablePointer<Float>     // [T, H]
-    let tempI: UnsafeMutablePointer<Float>     // [T, I]
-    let derivativeI: UnsafeMutablePointer<Float> // [T, I] the activation's derivative during the FFN backward
-    let dContext: UnsafeMutablePointer<Float>  // [T, H]
-    let dQKV: UnsafeMutablePointer<Float>      // [T, 3H]
-    let attentionScratch: UnsafeMutablePointer<Float>
-    let normScratch: UnsafeMutablePointer<Float> // 2·H per thread
+    let dHidden: DeviceFloats   // [T, H] gradient flowing down through the layers
+    let dPooled: DeviceFloats   // [B, H]
+    let tempH: DeviceFloats     // [T, H]
+    let tempI: DeviceFloats     // [T, I]
+    let derivativeI: DeviceFloats // [T, I] the activation's derivative during the FFN backward
+    let dContext: DeviceFloats  // [T, H]
+    let dQKV: DeviceFloats      // [T, 3H]
+    let attentionScratch: DeviceFloats
+    let normScratch: DeviceFloats // what the backend's LayerNorm backward needs
 
     /// The last layer's output `[T, H]` (the sequence output).
-    var sequenceOutput: UnsafeMutablePointer<Float> { layers.last?.output ?? embeddingOutput }
+    var sequenceOutput: DeviceFloats { layers.last?.output ?? embeddingOutput }
 
-    init(config c: BertConfig, batch B: Int, seqLength S: Int, training: Bool = true) {
+    init(config c: BertConfig, batch B: Int, seqLength S: Int, training: Bool = true, backend: any Backend) {
         let T = B * S, H = c.hiddenSize, I = c.intermediateSize, A = c.numAttentionHeads
         batch = B
         seqLength = S
         self.training = training
         let g = training ? 1 : 0   // gradient buffers only for training
-        typealias P = UnsafeMutablePointer<Float>
+        typealias P = DeviceFloats
         struct Planned {
-            var ints: P, keyBias: P, embeddingSum: P, embeddingMean: P, embeddingRstd: P, embeddingOutput: P
+            var ids: DeviceInts, segments: DeviceInts, clsRows: DeviceInts, keyBias: P, embeddingSum: P, embeddingMean: P, embeddingRstd: P, embeddingOutput: P
             var layers: [LayerActivations], poolerInput: P, poolerDense: P, pooled: P
             var dHidden: P, dPooled: P, tempH: P, tempI: P, derivativeI: P, dContext: P, dQKV: P, attentionScratch: P, normScratch: P
         }
-        let (p, storage) = Arena.plan { arena -> Planned in
-            Planned(ints: arena.take(2 * T), keyBias: arena.take(T), embeddingSum: arena.take(T * H),
+        let (p, storage) = Arena.plan(on: backend) { arena -> Planned in
+            Planned(ids: arena.takeInts(T), segments: arena.takeInts(T), clsRows: arena.takeInts(B), keyBias: arena.take(T), embeddingSum: arena.take(T * H),
                     embeddingMean: arena.take(T), embeddingRstd: arena.take(T), embeddingOutput: arena.take(T * H),
                     layers: {
                         let planned = (0..<(training ? c.numHiddenLayers : 1)).map { _ in
@@ -81,13 +82,14 @@ final class EncoderWorkspace {
                     dHidden: arena.take(g * T * H), dPooled: arena.take(g * B * H), tempH: arena.take(T * H),
                     tempI: arena.take(T * I), derivativeI: arena.take(g * T * I), dContext: arena.take(g * T * H),
                     dQKV: arena.take(g * T * 3 * H),
-                    attentionScratch: arena.take(Attention.scratchCount(seqLength: S)),
-                    normScratch: arena.take(2 * H * Parallel.threadCount))
+                    attentionScratch: arena.take(backend.attentionScratchCount(seqLength: S)),
+                    normScratch: arena.take(backend.layerNormScratchCount(features: H)))
         }
         self.storage = storage
-        let ints = UnsafeMutableRawPointer(p.ints).bindMemory(to: Int32.self, capacity: 2 * T)
-        ids = ints
-        segments = ints + T
+        ids = p.ids
+        segments = p.segments
+        clsRows = p.clsRows
+        backend.upload((0..<B).map { Int32($0 * S) }, to: clsRows)
         keyBias = p.keyBias
         embeddingSum = p.embeddingSum
         embeddingMean = p.embeddingMean

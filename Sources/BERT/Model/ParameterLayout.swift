@@ -16,23 +16,42 @@ public struct ParameterTensor: Sendable, Equatable {
 }
 
 /// The parameters of a model: an ordered list of named views into one flat buffer. The gradient and optimizer
-/// buffers use the same layout.
+/// buffers use the same layout. The builders below spell each Hugging Face name once and hand back typed offsets
+/// (`encoder`, `heads`), so the model code never looks a tensor up by name.
 public struct ParameterLayout: Sendable {
     public private(set) var tensors: [ParameterTensor] = []
     public private(set) var totalCount = 0
     private var index: [String: Int] = [:]
+    /// Where the encoder's tensors sit (set by `addEncoder`, which every builder calls first).
+    private(set) var encoder: EncoderParameters!
+    /// Where the model's head sits (set by every builder).
+    private(set) var heads: HeadParameters!
 
-    public init() {}
+    init() {}
 
-    /// Appends a tensor; `stored` overrides the element count held in memory (vocabulary padding). The next tensor
-    /// starts 64-byte aligned unless `packed`, which keeps it adjacent (the fused query/key/value projection).
-    mutating func add(_ name: String, _ shape: [Int], stored: Int? = nil, packed: Bool = false) {
+    /// Appends a tensor and returns its offset; `stored` overrides the element count held in memory (vocabulary
+    /// padding). The next tensor starts 64-byte aligned unless `packed`, which keeps it adjacent (the fused
+    /// query/key/value projection).
+    @discardableResult
+    mutating func add(_ name: String, _ shape: [Int], stored: Int? = nil, packed: Bool = false) -> Int {
         precondition(index[name] == nil, "duplicate parameter \(name)")
         let count = stored ?? shape.reduce(1, *)
         let decays = !(name.hasSuffix(".bias") || name.contains("LayerNorm"))
         index[name] = tensors.count
-        tensors.append(ParameterTensor(name: name, shape: shape, offset: totalCount, storedCount: count, weightDecay: decays))
+        let offset = totalCount
+        tensors.append(ParameterTensor(name: name, shape: shape, offset: offset, storedCount: count, weightDecay: decays))
         totalCount += packed ? count : (count + 15) / 16 * 16
+        return offset
+    }
+
+    /// `prefix.weight` `[out, in]` and `prefix.bias` `[out]`.
+    mutating func addLinear(_ prefix: String, out: Int, in inFeatures: Int) -> LinearParameters {
+        LinearParameters(weight: add(prefix + ".weight", [out, inFeatures]), bias: add(prefix + ".bias", [out]))
+    }
+
+    /// `prefix.weight` and `prefix.bias`, both `[features]`.
+    mutating func addLayerNorm(_ prefix: String, features: Int) -> LayerNormParameters {
+        LayerNormParameters(gamma: add(prefix + ".weight", [features]), beta: add(prefix + ".bias", [features]))
     }
 
     public func contains(_ name: String) -> Bool { index[name] != nil }
@@ -45,35 +64,67 @@ public struct ParameterLayout: Sendable {
     public func offset(_ name: String) -> Int { self[name].offset }
 }
 
+/// Offsets of a Linear layer's weight `[out, in]` and bias `[out]`.
+struct LinearParameters: Sendable { let weight: Int, bias: Int }
+
+/// Offsets of a LayerNorm's γ and β.
+struct LayerNormParameters: Sendable { let gamma: Int, beta: Int }
+
+/// Offsets of one encoder layer's tensors.
+struct LayerParameters: Sendable {
+    /// `[3H, H]` and `[3H]`: query, key and value adjacent by construction (one fused projection).
+    let qkv: LinearParameters
+    let attentionOutput: LinearParameters
+    let norm1: LayerNormParameters
+    let intermediate: LinearParameters
+    let output: LinearParameters
+    let norm2: LayerNormParameters
+}
+
+/// Offsets of the encoder's tensors.
+struct EncoderParameters: Sendable {
+    let word: Int, position: Int, tokenType: Int
+    let norm: LayerNormParameters
+    let layers: [LayerParameters]
+    /// nil where the model has no pooler (question answering).
+    let pooler: LinearParameters?
+}
+
+/// Offsets of a model's head.
+enum HeadParameters: Sendable {
+    /// The MLM transform and decoder bias (the decoder weight is the word embeddings) and the NSP classifier.
+    case pretraining(transform: LinearParameters, norm: LayerNormParameters, decoderBias: Int, nsp: LinearParameters)
+    /// `qa_outputs` `[2, H]`.
+    case questionAnswering(LinearParameters)
+    /// `classifier` `[labels, H]`.
+    case classification(LinearParameters, labels: Int)
+}
+
 extension ParameterLayout {
-    /// `bert.embeddings.*`, `bert.encoder.layer.N.*` and, with `pooler`, `bert.pooler.*`. Within a layer the query,
-    /// key and value weights are adjacent (one `[3H, H]` matrix for a fused projection), and so are their biases.
+    /// `bert.embeddings.*`, `bert.encoder.layer.N.*` and, with `pooler`, `bert.pooler.*`.
     mutating func addEncoder(_ c: BertConfig, pooler: Bool = true) {
         let H = c.hiddenSize, I = c.intermediateSize
-        add("bert.embeddings.word_embeddings.weight", [c.vocabSize, H], stored: c.paddedVocabSize * H)
-        add("bert.embeddings.position_embeddings.weight", [c.maxPositionEmbeddings, H])
-        add("bert.embeddings.token_type_embeddings.weight", [c.typeVocabSize, H])
-        add("bert.embeddings.LayerNorm.weight", [H])
-        add("bert.embeddings.LayerNorm.bias", [H])
-        for l in 0..<c.numHiddenLayers {
+        let word = add("bert.embeddings.word_embeddings.weight", [c.vocabSize, H], stored: c.paddedVocabSize * H)
+        let position = add("bert.embeddings.position_embeddings.weight", [c.maxPositionEmbeddings, H])
+        let tokenType = add("bert.embeddings.token_type_embeddings.weight", [c.typeVocabSize, H])
+        let norm = addLayerNorm("bert.embeddings.LayerNorm", features: H)
+        let layers = (0..<c.numHiddenLayers).map { l -> LayerParameters in
             let p = "bert.encoder.layer.\(l)."
-            for proj in ["query", "key", "value"] { add(p + "attention.self.\(proj).weight", [H, H], packed: proj != "value") }
-            for proj in ["query", "key", "value"] { add(p + "attention.self.\(proj).bias", [H], packed: proj != "value") }
-            add(p + "attention.output.dense.weight", [H, H])
-            add(p + "attention.output.dense.bias", [H])
-            add(p + "attention.output.LayerNorm.weight", [H])
-            add(p + "attention.output.LayerNorm.bias", [H])
-            add(p + "intermediate.dense.weight", [I, H])
-            add(p + "intermediate.dense.bias", [I])
-            add(p + "output.dense.weight", [H, I])
-            add(p + "output.dense.bias", [H])
-            add(p + "output.LayerNorm.weight", [H])
-            add(p + "output.LayerNorm.bias", [H])
+            let weight = add(p + "attention.self.query.weight", [H, H], packed: true)
+            add(p + "attention.self.key.weight", [H, H], packed: true)
+            add(p + "attention.self.value.weight", [H, H])
+            let bias = add(p + "attention.self.query.bias", [H], packed: true)
+            add(p + "attention.self.key.bias", [H], packed: true)
+            add(p + "attention.self.value.bias", [H])
+            return LayerParameters(qkv: LinearParameters(weight: weight, bias: bias),
+                                   attentionOutput: addLinear(p + "attention.output.dense", out: H, in: H),
+                                   norm1: addLayerNorm(p + "attention.output.LayerNorm", features: H),
+                                   intermediate: addLinear(p + "intermediate.dense", out: I, in: H),
+                                   output: addLinear(p + "output.dense", out: H, in: I),
+                                   norm2: addLayerNorm(p + "output.LayerNorm", features: H))
         }
-        if pooler {
-            add("bert.pooler.dense.weight", [H, H])
-            add("bert.pooler.dense.bias", [H])
-        }
+        encoder = EncoderParameters(word: word, position: position, tokenType: tokenType, norm: norm, layers: layers,
+                                    pooler: pooler ? addLinear("bert.pooler.dense", out: H, in: H) : nil)
     }
 
     /// `BertForPreTraining`: the encoder, the MLM head (`cls.predictions.*`, decoder tied to the word embeddings)
@@ -82,13 +133,11 @@ extension ParameterLayout {
         var layout = ParameterLayout()
         layout.addEncoder(c)
         let H = c.hiddenSize
-        layout.add("cls.predictions.transform.dense.weight", [H, H])
-        layout.add("cls.predictions.transform.dense.bias", [H])
-        layout.add("cls.predictions.transform.LayerNorm.weight", [H])
-        layout.add("cls.predictions.transform.LayerNorm.bias", [H])
-        layout.add("cls.predictions.bias", [c.vocabSize], stored: c.paddedVocabSize)
-        layout.add("cls.seq_relationship.weight", [2, H])
-        layout.add("cls.seq_relationship.bias", [2])
+        let transform = layout.addLinear("cls.predictions.transform.dense", out: H, in: H)
+        let norm = layout.addLayerNorm("cls.predictions.transform.LayerNorm", features: H)
+        let decoderBias = layout.add("cls.predictions.bias", [c.vocabSize], stored: c.paddedVocabSize)
+        let nsp = layout.addLinear("cls.seq_relationship", out: 2, in: H)
+        layout.heads = .pretraining(transform: transform, norm: norm, decoderBias: decoderBias, nsp: nsp)
         return layout
     }
 
@@ -97,8 +146,7 @@ extension ParameterLayout {
     public static func questionAnswering(_ c: BertConfig) -> ParameterLayout {
         var layout = ParameterLayout()
         layout.addEncoder(c, pooler: false)
-        layout.add("qa_outputs.weight", [2, c.hiddenSize])
-        layout.add("qa_outputs.bias", [2])
+        layout.heads = .questionAnswering(layout.addLinear("qa_outputs", out: 2, in: c.hiddenSize))
         return layout
     }
 
@@ -106,8 +154,7 @@ extension ParameterLayout {
     public static func sequenceClassification(_ c: BertConfig, labels: Int) -> ParameterLayout {
         var layout = ParameterLayout()
         layout.addEncoder(c)
-        layout.add("classifier.weight", [labels, c.hiddenSize])
-        layout.add("classifier.bias", [labels])
+        layout.heads = .classification(layout.addLinear("classifier", out: labels, in: c.hiddenSize), labels: labels)
         return layout
     }
 
@@ -130,10 +177,10 @@ extension ParameterLayout {
     /// BERT's initialisation (Google's and HF's): weights and embeddings ~ N(0, initializer_range), LayerNorm γ = 1,
     /// β = 0, biases 0. Draws come from the counter-based generator, so a seed gives the same model on any machine
     /// and any thread count.
-    public func initialize(_ buffer: FlatBuffer, config: BertConfig, seed: UInt64) {
-        buffer.zero()
+    public func initialize(_ buffer: UnsafeMutablePointer<Float>, config: BertConfig, seed: UInt64) {
+        buffer.update(repeating: 0, count: totalCount)
         for (i, t) in tensors.enumerated() {
-            let p = buffer[t.offset]
+            let p = buffer + t.offset
             if t.name.contains("LayerNorm.weight") {
                 p.update(repeating: 1, count: t.count)
             } else if t.weightDecay {

@@ -21,115 +21,123 @@ public struct PretrainingLosses: Sendable, Equatable {
 
 /// The heads' buffers for one (B, P) shape.
 final class PretrainingWorkspace {
-    let storage: FlatBuffer
-    var rows: [Int] = []          // [M] token index b·S + position of each masked position
-    var labels: [Int32] = []      // [M]
-    var nspLabels: [Int32] = []   // [B]
-    let gathered: UnsafeMutablePointer<Float>    // [M, H] sequence output at the masked positions
-    let transform: UnsafeMutablePointer<Float>   // [M, H] dense output, before the activation
-    let activated: UnsafeMutablePointer<Float>   // [M, H] LayerNorm's input
-    let mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float> // [M]
-    let normed: UnsafeMutablePointer<Float>      // [M, H]
-    let logits: UnsafeMutablePointer<Float>      // [M, V8]
-    let nspLogits: UnsafeMutablePointer<Float>   // [B, 2]
-    let dNormed: UnsafeMutablePointer<Float>     // [M, H]
-    let logSumExp: UnsafeMutablePointer<Float>   // [M] per-row log-sum-exp of the MLM logits
-    let nspLogSumExp: UnsafeMutablePointer<Float> // [B]
+    let storage: DeviceBuffer
+    var maskedCount = 0           // M
+    var sequences = 0             // B
+    let rows: DeviceInts          // [≤ B·P] token index b·S + position of each masked position
+    let labels: DeviceInts        // [≤ B·P]
+    let nspLabels: DeviceInts     // [B]
+    let gathered: DeviceFloats    // [M, H] sequence output at the masked positions
+    let transform: DeviceFloats   // [M, H] dense output, before the activation
+    let activated: DeviceFloats   // [M, H] LayerNorm's input
+    let mean: DeviceFloats, rstd: DeviceFloats // [M]
+    let normed: DeviceFloats      // [M, H]
+    let logits: DeviceFloats      // [M, V8]
+    let nspLogits: DeviceFloats   // [B, 2]
+    let dNormed: DeviceFloats     // [M, H]
+    let logSumExp: DeviceFloats   // [M] per-row log-sum-exp of the MLM logits
+    let nspLogSumExp: DeviceFloats // [B]
 
-    init(config c: BertConfig, batch B: Int, maxPredictions P: Int) {
+    init(config c: BertConfig, batch B: Int, maxPredictions P: Int, backend: any Backend) {
         let M = B * P, H = c.hiddenSize
-        typealias Ptr = UnsafeMutablePointer<Float>
-        let (p, storage) = Arena.plan { a -> [Ptr] in
-            [a.take(M * H), a.take(M * H), a.take(M * H), a.take(M), a.take(M), a.take(M * H),
-             a.take(M * c.paddedVocabSize), a.take(B * 2), a.take(M * H), a.take(M), a.take(B)]
+        let (p, storage) = Arena.plan(on: backend) { a -> ([DeviceInts], [DeviceFloats]) in
+            ([a.takeInts(M), a.takeInts(M), a.takeInts(B)],
+             [a.take(M * H), a.take(M * H), a.take(M * H), a.take(M), a.take(M), a.take(M * H),
+              a.take(M * c.paddedVocabSize), a.take(B * 2), a.take(M * H), a.take(M), a.take(B)])
         }
         self.storage = storage
+        (rows, labels, nspLabels) = (p.0[0], p.0[1], p.0[2])
+        let f = p.1
         (gathered, transform, activated, mean, rstd, normed, logits, nspLogits, dNormed, logSumExp, nspLogSumExp) =
-            (p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10])
-        rows.reserveCapacity(M)
-        labels.reserveCapacity(M)
-        nspLabels.reserveCapacity(B)
+            (f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10])
     }
 }
 
 final class PretrainingHeads: ModelHeads {
     let config: BertConfig
     let activation: Activation
-    let word: Int, transformWeight: Int, transformBias: Int, normWeight: Int, normBias: Int, decoderBias: Int
-    let nspWeight: Int, nspBias: Int
+    let backend: any Backend
+    let word: Int
+    let transform: LinearParameters, norm: LayerNormParameters, decoderBias: Int, nsp: LinearParameters
     private(set) var workspace = PlannedWorkspace<PretrainingWorkspace>()
 
-    init(config: BertConfig, layout: ParameterLayout) throws {
+    init(config: BertConfig, layout: ParameterLayout, backend: any Backend) throws {
+        guard case let .pretraining(transform, norm, decoderBias, nsp) = layout.heads else {
+            preconditionFailure("PretrainingHeads need a pre-training layout")
+        }
         self.config = config
         activation = try config.activation()
-        word = layout.offset("bert.embeddings.word_embeddings.weight")
-        transformWeight = layout.offset("cls.predictions.transform.dense.weight")
-        transformBias = layout.offset("cls.predictions.transform.dense.bias")
-        normWeight = layout.offset("cls.predictions.transform.LayerNorm.weight")
-        normBias = layout.offset("cls.predictions.transform.LayerNorm.bias")
-        decoderBias = layout.offset("cls.predictions.bias")
-        nspWeight = layout.offset("cls.seq_relationship.weight")
-        nspBias = layout.offset("cls.seq_relationship.bias")
+        self.backend = backend
+        word = layout.encoder.word
+        (self.transform, self.norm, self.decoderBias, self.nsp) = (transform, norm, decoderBias, nsp)
     }
 
     var activationCount: Int { workspace.value?.storage.count ?? 0 }
 
     /// Gathers the masked positions named by `batch`, runs both heads on the encoder's outputs and returns the losses.
-    func forward(_ w: FlatBuffer, _ enc: EncoderWorkspace, batch: PretrainingBatch) -> PretrainingLosses {
+    func forward(_ w: DeviceBuffer, _ enc: EncoderWorkspace, batch: PretrainingBatch) -> PretrainingLosses {
         let c = config, H = c.hiddenSize, V = c.vocabSize, V8 = c.paddedVocabSize, B = batch.batchSize
-        let S = batch.seqLength, P = batch.maxPredictions
-        let ws = workspace.planned(for: [B, P]) { PretrainingWorkspace(config: c, batch: B, maxPredictions: P) }
-        ws.rows.removeAll(keepingCapacity: true)
-        ws.labels.removeAll(keepingCapacity: true)
+        let S = batch.seqLength, P = batch.maxPredictions, k = backend
+        let ws = workspace.planned(for: [B, P]) { PretrainingWorkspace(config: c, batch: B, maxPredictions: P, backend: k) }
+        var rows: [Int32] = [], labels: [Int32] = []
+        rows.reserveCapacity(B * P)
+        labels.reserveCapacity(B * P)
         for b in 0..<B {
             for p in 0..<batch.predictionCount(row: b) {
-                ws.rows.append(b * S + Int(batch.maskedLMPositions[b * P + p]))
-                ws.labels.append(batch.maskedLMIds[b * P + p])
+                rows.append(Int32(b * S) + batch.maskedLMPositions[b * P + p])
+                labels.append(batch.maskedLMIds[b * P + p])
             }
         }
-        ws.nspLabels.removeAll(keepingCapacity: true)
-        ws.nspLabels.append(contentsOf: batch.nextSentenceLabels)
-        let M = ws.rows.count
+        k.upload(rows, to: ws.rows)
+        k.upload(labels, to: ws.labels)
+        k.upload(batch.nextSentenceLabels, to: ws.nspLabels)
+        let M = rows.count
+        (ws.maskedCount, ws.sequences) = (M, B)
 
-        Rows.gather(enc.sequenceOutput, rows: ws.rows, width: H, into: ws.gathered)
-        Linear.forward(x: ws.gathered, weight: w[transformWeight], bias: w[transformBias], y: ws.transform,
-                       rows: M, inFeatures: H, outFeatures: H)
-        activation.forward(ws.transform, ws.activated, count: M * H)
-        LayerNorm.forward(x: ws.activated, gamma: w[normWeight], beta: w[normBias], y: ws.normed, mean: ws.mean,
-                          rstd: ws.rstd, rows: M, features: H, eps: c.layerNormEps)
-        Linear.forward(x: ws.normed, weight: w[word], bias: w[decoderBias], y: ws.logits, rows: M, inFeatures: H, outFeatures: V8)
-        Linear.forward(x: enc.pooled, weight: w[nspWeight], bias: w[nspBias], y: ws.nspLogits, rows: B, inFeatures: H, outFeatures: 2)
+        k.gatherRows(enc.sequenceOutput, indices: ws.rows, count: M, width: H, into: ws.gathered)
+        k.linearForward(x: ws.gathered, weight: w[transform.weight], bias: w[transform.bias], y: ws.transform,
+                        rows: M, inFeatures: H, outFeatures: H)
+        k.activationForward(activation, ws.transform, bias: nil, ws.activated, rows: M, features: H)
+        k.layerNormForward(x: ws.activated, gamma: w[norm.gamma], beta: w[norm.beta], y: ws.normed, mean: ws.mean,
+                           rstd: ws.rstd, rows: M, features: H, eps: c.layerNormEps)
+        k.linearForward(x: ws.normed, weight: w[word], bias: w[decoderBias], y: ws.logits, rows: M, inFeatures: H,
+                        outFeatures: V8)
+        k.linearForward(x: enc.pooled, weight: w[nsp.weight], bias: w[nsp.bias], y: ws.nspLogits, rows: B, inFeatures: H,
+                        outFeatures: 2)
 
-        let mlm = CrossEntropy.forward(logits: ws.logits, labels: ws.labels, classes: V, ld: V8, logSumExp: ws.logSumExp)
-        let nsp = CrossEntropy.forward(logits: ws.nspLogits, labels: ws.nspLabels, classes: 2, ld: 2, logSumExp: ws.nspLogSumExp)
+        let mlm = k.crossEntropyForward(logits: ws.logits, labels: ws.labels, rows: M, classes: V, ld: V8,
+                                        logSumExp: ws.logSumExp)
+        let nspResult = k.crossEntropyForward(logits: ws.nspLogits, labels: ws.nspLabels, rows: B, classes: 2, ld: 2,
+                                              logSumExp: ws.nspLogSumExp)
         let mlmLoss = M > 0 ? Float(mlm.lossSum / Double(M)) : 0
-        let nspLoss = Float(nsp.lossSum / Double(B))
+        let nspLoss = Float(nspResult.lossSum / Double(B))
         return PretrainingLosses(loss: mlmLoss + nspLoss, mlmLoss: mlmLoss, nspLoss: nspLoss, maskedCount: M,
-                                 mlmCorrect: mlm.correct, nspCorrect: nsp.correct, sequences: B)
+                                 mlmCorrect: mlm.correct, nspCorrect: nspResult.correct, sequences: B)
     }
 
     /// Backward of `scale · loss`: writes the sequence-output gradient into `enc.dHidden` (zeroed first) and the pooled
     /// gradient into `enc.dPooled`; accumulates the heads' parameter gradients (the decoder's into the word embeddings').
-    func backward(_ w: FlatBuffer, _ g: FlatBuffer, _ enc: EncoderWorkspace, scale: Float) {
+    func backward(_ w: DeviceBuffer, _ g: DeviceBuffer, _ enc: EncoderWorkspace, scale: Float) {
         guard let ws = workspace.value else { preconditionFailure("backward() before forward()") }
-        let c = config, H = c.hiddenSize, V8 = c.paddedVocabSize, M = ws.rows.count, B = ws.nspLabels.count
-        enc.dHidden.update(repeating: 0, count: enc.batch * enc.seqLength * H)
+        let c = config, H = c.hiddenSize, V8 = c.paddedVocabSize, M = ws.maskedCount, B = ws.sequences, k = backend
+        k.fill(enc.dHidden, count: enc.batch * enc.seqLength * H, value: 0)
         if M > 0 {
-            CrossEntropy.backward(logitsToGradient: ws.logits, labels: ws.labels, classes: c.vocabSize, ld: V8,
-                                  logSumExp: ws.logSumExp, scale: scale / Float(M))
-            Linear.backward(dy: ws.logits, x: ws.normed, weight: w[word], dx: ws.dNormed, dWeight: g[word],
-                            dBias: g[decoderBias], rows: M, inFeatures: H, outFeatures: V8)
-            LayerNorm.backward(dy: ws.dNormed, x: ws.activated, gamma: w[normWeight], mean: ws.mean, rstd: ws.rstd,
-                               dx: ws.dNormed, dGamma: g[normWeight], dBeta: g[normBias], rows: M, features: H,
-                               scratch: enc.normScratch)
-            activation.backward(ws.dNormed, x: ws.transform, ws.dNormed, count: M * H)
-            Linear.backward(dy: ws.dNormed, x: ws.gathered, weight: w[transformWeight], dx: ws.gathered,
-                            dWeight: g[transformWeight], dBias: g[transformBias], rows: M, inFeatures: H, outFeatures: H)
-            Rows.scatterAdd(ws.gathered, rows: ws.rows, width: H, into: enc.dHidden)
+            k.crossEntropyBackward(logitsToGradient: ws.logits, labels: ws.labels, rows: M, classes: c.vocabSize, ld: V8,
+                                   logSumExp: ws.logSumExp, scale: scale / Float(M))
+            k.linearBackward(dy: ws.logits, x: ws.normed, weight: w[word], dx: ws.dNormed, dWeight: g[word],
+                             dBias: g[decoderBias], rows: M, inFeatures: H, outFeatures: V8, accumulateInput: false)
+            k.layerNormBackward(dy: ws.dNormed, x: ws.activated, gamma: w[norm.gamma], mean: ws.mean, rstd: ws.rstd,
+                                dx: ws.dNormed, dGamma: g[norm.gamma], dBeta: g[norm.beta], rows: M, features: H,
+                                scratch: enc.normScratch)
+            k.activationBackward(activation, ws.dNormed, x: ws.transform, ws.dNormed, count: M * H)
+            k.linearBackward(dy: ws.dNormed, x: ws.gathered, weight: w[transform.weight], dx: ws.gathered,
+                             dWeight: g[transform.weight], dBias: g[transform.bias], rows: M, inFeatures: H,
+                             outFeatures: H, accumulateInput: false)
+            k.scatterAddRows(ws.gathered, indices: ws.rows, count: M, width: H, into: enc.dHidden)
         }
-        CrossEntropy.backward(logitsToGradient: ws.nspLogits, labels: ws.nspLabels, classes: 2, ld: 2,
-                              logSumExp: ws.nspLogSumExp, scale: scale / Float(B))
-        Linear.backward(dy: ws.nspLogits, x: enc.pooled, weight: w[nspWeight], dx: enc.dPooled, dWeight: g[nspWeight],
-                        dBias: g[nspBias], rows: B, inFeatures: H, outFeatures: 2)
+        k.crossEntropyBackward(logitsToGradient: ws.nspLogits, labels: ws.nspLabels, rows: B, classes: 2, ld: 2,
+                               logSumExp: ws.nspLogSumExp, scale: scale / Float(B))
+        k.linearBackward(dy: ws.nspLogits, x: enc.pooled, weight: w[nsp.weight], dx: enc.dPooled, dWeight: g[nsp.weight],
+                         dBias: g[nsp.bias], rows: B, inFeatures: H, outFeatures: 2, accumulateInput: false)
     }
 }

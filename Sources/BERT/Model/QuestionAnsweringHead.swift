@@ -24,69 +24,74 @@ public struct QuestionAnsweringLosses: Sendable, Equatable {
 /// The span head's buffers for one (B, S) shape.
 final class QuestionAnsweringWorkspace {
     let batch: Int, seqLength: Int
-    let storage: FlatBuffer
-    let logits: UnsafeMutablePointer<Float>       // [T, 2] Linear output; its gradient in backward
-    let spanLogits: UnsafeMutablePointer<Float>   // [2B, S] start rows, then end rows
-    let counted: UnsafeMutablePointer<Float>      // [≤ 2B, S] the rows in the loss; their gradients in backward
-    let logSumExp: UnsafeMutablePointer<Float>    // [≤ 2B]
-    var rows: [Int] = []        // span-logit row of each counted row: the start rows first
-    var labels: [Int32] = []    // position of each counted row
-    var startCount = 0
+    let storage: DeviceBuffer
+    let logits: DeviceFloats       // [T, 2] Linear output; its gradient in backward
+    let spanLogits: DeviceFloats   // [2B, S] = [2, T]: start rows, then end rows
+    let counted: DeviceFloats      // [≤ 2B, S] the rows in the loss; their gradients in backward
+    let dSpanLogits: DeviceFloats  // [2B, S] the counted rows' gradients in place, 0 elsewhere
+    let logSumExp: DeviceFloats    // [≤ 2B]
+    let rows: DeviceInts           // [≤ 2B] span-logit row of each counted row: the start rows first
+    let labels: DeviceInts         // [≤ 2B] position of each counted row
+    var startCount = 0, countedRows = 0
     var hasTargets = false
 
-    init(batch B: Int, seqLength S: Int) {
+    init(batch B: Int, seqLength S: Int, backend: any Backend) {
         (batch, seqLength) = (B, S)
-        typealias Ptr = UnsafeMutablePointer<Float>
-        let (p, storage) = Arena.plan { a -> [Ptr] in [a.take(B * S * 2), a.take(2 * B * S), a.take(2 * B * S), a.take(2 * B)] }
+        let (p, storage) = Arena.plan(on: backend) { a -> ([DeviceFloats], [DeviceInts]) in
+            ([a.take(B * S * 2), a.take(2 * B * S), a.take(2 * B * S), a.take(2 * B * S), a.take(2 * B)],
+             [a.takeInts(2 * B), a.takeInts(2 * B)])
+        }
         self.storage = storage
-        (logits, spanLogits, counted, logSumExp) = (p[0], p[1], p[2], p[3])
-        rows.reserveCapacity(2 * B)
-        labels.reserveCapacity(2 * B)
+        (logits, spanLogits, counted, dSpanLogits, logSumExp) = (p.0[0], p.0[1], p.0[2], p.0[3], p.0[4])
+        (rows, labels) = (p.1[0], p.1[1])
     }
 }
 
 final class QuestionAnsweringHead: ModelHeads {
     let hidden: Int
-    let weight: Int, bias: Int
+    let backend: any Backend
+    let qa: LinearParameters
     private(set) var workspace = PlannedWorkspace<QuestionAnsweringWorkspace>()
 
-    init(config: BertConfig, layout: ParameterLayout) {
+    init(config: BertConfig, layout: ParameterLayout, backend: any Backend) {
+        guard case let .questionAnswering(qa) = layout.heads else { preconditionFailure("a question-answering layout") }
         hidden = config.hiddenSize
-        weight = layout.offset("qa_outputs.weight")
-        bias = layout.offset("qa_outputs.bias")
+        self.backend = backend
+        self.qa = qa
     }
 
     var activationCount: Int { workspace.value?.storage.count ?? 0 }
 
     /// The span logits of the encoder's sequence output, and the losses when `spans` are given.
-    func forward(_ w: FlatBuffer, _ enc: EncoderWorkspace, spans: AnswerSpans?) -> QuestionAnsweringLosses? {
-        let B = enc.batch, S = enc.seqLength, T = B * S, H = hidden
-        let ws = workspace.planned(for: [B, S]) { QuestionAnsweringWorkspace(batch: B, seqLength: S) }
-        Linear.forward(x: enc.sequenceOutput, weight: w[weight], bias: w[bias], y: ws.logits, rows: T, inFeatures: H, outFeatures: 2)
-        for t in 0..<T {
-            ws.spanLogits[t] = ws.logits[2 * t]
-            ws.spanLogits[T + t] = ws.logits[2 * t + 1]
-        }
+    func forward(_ w: DeviceBuffer, _ enc: EncoderWorkspace, spans: AnswerSpans?) -> QuestionAnsweringLosses? {
+        let B = enc.batch, S = enc.seqLength, T = B * S, H = hidden, k = backend
+        let ws = workspace.planned(for: [B, S]) { QuestionAnsweringWorkspace(batch: B, seqLength: S, backend: k) }
+        k.linearForward(x: enc.sequenceOutput, weight: w[qa.weight], bias: w[qa.bias], y: ws.logits, rows: T, inFeatures: H,
+                        outFeatures: 2)
+        k.transpose(ws.logits, rows: T, columns: 2, into: ws.spanLogits)
         ws.hasTargets = spans != nil
         guard let spans else { return nil }
 
-        ws.rows.removeAll(keepingCapacity: true)
-        ws.labels.removeAll(keepingCapacity: true)
-        for (k, targets) in [spans.startPositions, spans.endPositions].enumerated() {
+        var rows: [Int32] = [], labels: [Int32] = []
+        for (side, targets) in [spans.startPositions, spans.endPositions].enumerated() {
             for b in 0..<B {
                 let position = min(max(Int(targets[b]), 0), S)
                 if position < S {
-                    ws.rows.append(k * B + b)
-                    ws.labels.append(Int32(position))
+                    rows.append(Int32(side * B + b))
+                    labels.append(Int32(position))
                 }
             }
-            if k == 0 { ws.startCount = ws.rows.count }
+            if side == 0 { ws.startCount = rows.count }
         }
-        Rows.gather(ws.spanLogits, rows: ws.rows, width: S, into: ws.counted)
-        let n = ws.startCount, m = ws.rows.count - n
-        let start = CrossEntropy.forward(logits: ws.counted, labels: Array(ws.labels[..<n]), classes: S, ld: S, logSumExp: ws.logSumExp)
-        let end = CrossEntropy.forward(logits: ws.counted + n * S, labels: Array(ws.labels[n...]), classes: S, ld: S,
-                                       logSumExp: ws.logSumExp + n)
+        k.upload(rows, to: ws.rows)
+        k.upload(labels, to: ws.labels)
+        ws.countedRows = rows.count
+        k.gatherRows(ws.spanLogits, indices: ws.rows, count: rows.count, width: S, into: ws.counted)
+        let n = ws.startCount, m = rows.count - n
+        let start = k.crossEntropyForward(logits: ws.counted, labels: ws.labels, rows: n, classes: S, ld: S,
+                                          logSumExp: ws.logSumExp)
+        let end = k.crossEntropyForward(logits: ws.counted + n * S, labels: ws.labels + n, rows: m, classes: S, ld: S,
+                                        logSumExp: ws.logSumExp + n)
         // A side with no counted row adds 0 (HF's mean over no rows would be NaN).
         let startLoss = n > 0 ? Float(start.lossSum / Double(n)) : 0, endLoss = m > 0 ? Float(end.lossSum / Double(m)) : 0
         return QuestionAnsweringLosses(loss: (startLoss + endLoss) / 2, startLoss: startLoss, endLoss: endLoss,
@@ -95,27 +100,25 @@ final class QuestionAnsweringHead: ModelHeads {
 
     /// Backward of `scale · loss`: accumulates the head's parameter gradients and writes the sequence-output gradient
     /// into `enc.dHidden`.
-    func backward(_ w: FlatBuffer, _ g: FlatBuffer, _ enc: EncoderWorkspace, scale: Float) {
+    func backward(_ w: DeviceBuffer, _ g: DeviceBuffer, _ enc: EncoderWorkspace, scale: Float) {
         guard let ws = workspace.value, ws.hasTargets else {
             preconditionFailure("backward() needs a forward with answer spans first")
         }
-        let B = enc.batch, S = enc.seqLength, T = B * S, H = hidden, n = ws.startCount, m = ws.rows.count - n
-        Rows.gather(ws.spanLogits, rows: ws.rows, width: S, into: ws.counted)   // afresh: a second backward is the same
+        let B = enc.batch, S = enc.seqLength, T = B * S, H = hidden, n = ws.startCount, m = ws.countedRows - n, k = backend
+        k.gatherRows(ws.spanLogits, indices: ws.rows, count: n + m, width: S, into: ws.counted)   // afresh: a second backward is the same
         if n > 0 {
-            CrossEntropy.backward(logitsToGradient: ws.counted, labels: Array(ws.labels[..<n]), classes: S, ld: S,
-                                  logSumExp: ws.logSumExp, scale: scale / Float(2 * n))
+            k.crossEntropyBackward(logitsToGradient: ws.counted, labels: ws.labels, rows: n, classes: S, ld: S,
+                                   logSumExp: ws.logSumExp, scale: scale / Float(2 * n))
         }
         if m > 0 {
-            CrossEntropy.backward(logitsToGradient: ws.counted + n * S, labels: Array(ws.labels[n...]), classes: S, ld: S,
-                                  logSumExp: ws.logSumExp + n, scale: scale / Float(2 * m))
+            k.crossEntropyBackward(logitsToGradient: ws.counted + n * S, labels: ws.labels + n, rows: m, classes: S, ld: S,
+                                   logSumExp: ws.logSumExp + n, scale: scale / Float(2 * m))
         }
-        // Back to the Linear's [T, 2] layout: row r of the span logits is column r / B of the tokens of example r % B.
-        ws.logits.update(repeating: 0, count: 2 * T)
-        for (i, r) in ws.rows.enumerated() {
-            let column = r / B, first = (r % B) * S
-            for s in 0..<S { ws.logits[2 * (first + s) + column] = ws.counted[i * S + s] }
-        }
-        Linear.backward(dy: ws.logits, x: enc.sequenceOutput, weight: w[weight], dx: enc.dHidden, dWeight: g[weight],
-                        dBias: g[bias], rows: T, inFeatures: H, outFeatures: 2)
+        // Back to the Linear's [T, 2] layout: the counted rows into place in [2, T], then the transpose.
+        k.fill(ws.dSpanLogits, count: 2 * T, value: 0)
+        k.scatterAddRows(ws.counted, indices: ws.rows, count: n + m, width: S, into: ws.dSpanLogits)
+        k.transpose(ws.dSpanLogits, rows: 2, columns: T, into: ws.logits)
+        k.linearBackward(dy: ws.logits, x: enc.sequenceOutput, weight: w[qa.weight], dx: enc.dHidden, dWeight: g[qa.weight],
+                         dBias: g[qa.bias], rows: T, inFeatures: H, outFeatures: 2, accumulateInput: false)
     }
 }

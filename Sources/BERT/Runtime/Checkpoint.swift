@@ -23,13 +23,13 @@ public enum Checkpoint {
         return try BertConfig.load(contentsOf: path)
     }
 
-    /// Copies the tensors of `file` into `buffer` by name.
+    /// Copies the tensors of `file` into `buffer` (host memory laid out by `layout`) by name.
     /// - Parameters:
     ///   - allowMissing: model tensors that may be absent (heads initialised fresh); any other absent tensor is an error.
     ///   - allowUnexpected: file tensors the model does not have that are skipped (reported in `skipped`), by the
     ///     model's name for them (`bert.`-prefixed); any other such tensor is an error.
     /// - Throws: `BertError.invalidCheckpoint` listing the missing, unexpected or mis-shaped tensors by name.
-    public static func load(_ file: Safetensors.File, into buffer: FlatBuffer, layout: ParameterLayout,
+    public static func load(_ file: Safetensors.File, into buffer: UnsafeMutablePointer<Float>, layout: ParameterLayout,
                             allowMissing: (String) -> Bool = { _ in false },
                             allowUnexpected: (String) -> Bool = { _ in false }) throws -> LoadReport {
         var report = LoadReport(), unexpected: [String] = [], misshapen: [String] = []
@@ -60,7 +60,7 @@ public enum Checkpoint {
                 misshapen.append("\(source) is \(entry.shape), expected \(tensor.shape)")
                 continue
             }
-            try file.copyFloats(source, into: buffer[tensor.offset])
+            try file.copyFloats(source, into: buffer + tensor.offset)
             report.loaded.append(tensor.name)
         }
         if !misshapen.isEmpty {
@@ -77,10 +77,10 @@ public enum Checkpoint {
     }
 
     /// Writes `buffer` under HF names (checkpoint shapes: vocabulary padding dropped) to `path`, atomically.
-    public static func writeWeights(_ buffer: FlatBuffer, layout: ParameterLayout, to path: String,
+    public static func writeWeights(_ buffer: UnsafePointer<Float>, layout: ParameterLayout, to path: String,
                                     metadata: [String: String] = ["format": "pt"]) throws {
         let tensors = layout.tensors.map { t in
-            (t.name, Safetensors.Tensor.float(UnsafeBufferPointer(start: buffer[t.offset], count: t.count), shape: t.shape))
+            (t.name, Safetensors.Tensor.float(UnsafeBufferPointer(start: buffer + t.offset, count: t.count), shape: t.shape))
         }
         try Safetensors.write(tensors, metadata: metadata, to: path)
     }

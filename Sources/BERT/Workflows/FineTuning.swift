@@ -110,7 +110,7 @@ public struct FineTuningOptions: Sendable {
                     loss: ([Row], DropoutStreams) throws -> Float) throws -> TrainingSummary {
         var settings = OptimizerSettings(kind: .adamw)
         settings.epsilon = 1e-6
-        let optimizer = Optimizer(settings: settings, segments: model.layout.optimizerSegments)
+        let training = TrainingStep(model: model, optimizer: settings)
         let stepsPerEpoch = (rows.count + trainBatchSize - 1) / trainBatchSize
         let totalSteps = max(1, Int((Double(stepsPerEpoch) * epochs).rounded(.up)))
         let schedule = LearningRateSchedule(kind: .linear, baseRate: learningRate, warmupProportion: warmupProportion,
@@ -123,13 +123,12 @@ public struct FineTuningOptions: Sendable {
             let order = random.permutation(rows.count)
             for first in stride(from: 0, to: rows.count, by: trainBatchSize) where step < totalSteps {
                 let batch = order[first..<min(rows.count, first + trainBatchSize)].map { rows[$0] }
-                model.zeroGradients()
-                let l = try loss(batch, DropoutStreams(seed: seed, step: UInt64(step)))
-                guard l.isFinite else { throw BertError.invalidInput("step \(step + 1): the loss is not finite; lower --learning-rate") }
-                model.backward()
                 let rate = schedule.rate(at: step)
-                _ = try optimizer.step(parameters: model.parameters.base, gradients: model.gradients.base,
-                                       learningRate: rate, step: step + 1)
+                let l = try training.run(microBatches: 1, learningRate: rate, step: step + 1) { _ in
+                    let l = try loss(batch, DropoutStreams(seed: seed, step: UInt64(step)))
+                    guard l.isFinite else { throw BertError.invalidInput("step \(step + 1): the loss is not finite; lower --learning-rate") }
+                    return l
+                }.results[0]
                 step += 1
                 sequences += batch.count
                 losses.append(l)

@@ -69,14 +69,11 @@ public struct StepReport: Sendable {
 public final class Pretrainer {
     public let options: PretrainingOptions
     public let model: BertForPreTraining
-    public let optimizer: Optimizer
+    /// The model, its optimizer (this rank's slice of the moments under ZeRO) and the communicator.
+    public let training: TrainingStep
+    public var optimizer: Optimizer { training.optimizer! }
     public private(set) var state: TrainerState
-    public let communicator: any Communicator
-    /// Each rank's slice of the flat buffer under ZeRO (the whole buffer for everyone without).
-    let shardCounts: [Int]
-    let shard: Range<Int>
-    /// ZeRO-2: this rank's slice of the gradient summed over the step's micro-batches.
-    let accumulatedSlice: FlatBuffer?
+    public var communicator: any Communicator { training.communicator }
     let loader: PretrainingLoader
     let evaluator: MLMEvaluator?
     let log: MetricsWriter?
@@ -91,7 +88,6 @@ public final class Pretrainer {
                 warn: (String) -> Void = { print($0) }) throws {
         var o = options
         o.worldSize = communicator.size
-        self.communicator = communicator
         let fm = FileManager.default, rank = communicator.rank
         guard (0...2).contains(o.zeroStage) else { throw BertError.invalidInput("--zero-stage must be 0, 1 or 2") }
         guard o.trainBatchSize > 0, o.gradientAccumulationSteps > 0, o.trainBatchSize % (o.worldSize * o.gradientAccumulationSteps) == 0 else {
@@ -142,12 +138,8 @@ public final class Pretrainer {
         }
         self.model = model
         let total = model.layout.totalCount
-        shardCounts = o.zeroStage > 0 ? Communicators.evenCounts(total: total, size: communicator.size) : [total]
-        let shardStart = o.zeroStage > 0 ? Communicators.offsets(shardCounts)[rank] : 0
-        shard = shardStart..<(shardStart + shardCounts[o.zeroStage > 0 ? rank : 0])
-        optimizer = Optimizer(settings: o.optimizer, segments: model.layout.optimizerSegments(in: shard),
-                              tensorCount: model.layout.tensors.count)
-        accumulatedSlice = o.zeroStage == 2 ? FlatBuffer(count: shard.count) : nil
+        training = TrainingStep(model: model, optimizer: o.optimizer, communicator: communicator, zeroStage: o.zeroStage)
+        let optimizer = training.optimizer!, shard = training.shard
 
         let schedule = LearningRateSchedule(kind: o.schedule, baseRate: o.learningRate, warmupProportion: o.warmupProportion,
                                             totalSteps: o.maxSteps, degree: o.scheduleDegree)
@@ -220,7 +212,7 @@ public final class Pretrainer {
             "optimizer": "\(o.optimizer)", "seed": "\(seed)", "max steps": "\(o.maxSteps)",
             "resumed from": resumed.map { "\($0.path) step \($0.state.step)" } ?? "nothing", "phase": "\(state.phase)"])
         // Rank 0's weights for everyone: bit-identical starting points whatever each rank loaded or drew.
-        try communicator.broadcast(model.parameters.base, count: total, root: 0)
+        try model.parameters.withHostFloats { try communicator.broadcast($0, count: total, root: 0) }
         evaluator = rank != 0 ? nil : try o.evalDirectory.map { try MLMEvaluator(directory: $0, vocabSize: model.config.vocabSize) }
         log = rank != 0 ? nil : try o.jsonSummary.map {
             try MetricsWriter(path: $0, append: resumed != nil && !(o.phase2 && resumed!.state.phase == 1))
@@ -235,47 +227,31 @@ public final class Pretrainer {
         var lastEval: MLMEvaluation?, windowStart = Date(), windowSequences = 0, lastLoss: Float = .nan
         var stepsRun = 0
         onMessage("pre-training: \(model.layout.tensors.reduce(0) { $0 + $1.count }) parameters, global batch \(o.trainBatchSize) = \(o.worldSize) × \(A) × \(o.microBatchSize), steps \(state.step)…\(o.maxSteps) of phase \(state.phase)")
-        let comm = communicator, W = comm.size, rank = comm.rank, total = model.layout.totalCount
+        let comm = communicator, W = comm.size, rank = comm.rank
         if let evaluator, state.step == 0 {   // where the run starts from, as the first point of the accuracy curve
             let e = try evaluator.evaluate(model, batchSize: o.evalBatchSize ?? o.microBatchSize)
             try log?.write(["type": "eval", "step": 0, "elapsed": Date().timeIntervalSince(start)].merging(e.json(prefix: "eval_")) { a, _ in a })
             onEvaluation(0, e)
         }
-        let gradients = model.gradients
         while state.step < o.maxSteps && stepsRun < (o.stepsThisRun ?? .max) {
             let batches = try loader.nextStep()
-            if FaultInjection.active("nan-at-step", step: state.step + 1, rank: rank) { model.parameters.base[0] = .nan }
+            if FaultInjection.active("nan-at-step", step: state.step + 1, rank: rank) {
+                model.parameters.withHostFloats { $0[0] = .nan }
+            }
             if FaultInjection.active("kill-at-step", step: state.step + 1, rank: rank) { kill(getpid(), SIGKILL) }
-            model.zeroGradients()
-            accumulatedSlice?.zero()
-            var loss: Float = 0, mlm: Float = 0, nsp: Float = 0
-            for (i, batch) in batches.enumerated() {
+            let lr = state.schedule.rate(at: state.step)
+            let (losses, gradNorm) = try training.run(microBatches: batches.count, learningRate: lr, step: state.step + 1) { i in
                 // Micro-batch i of rank r is global micro-batch r·A + i: its dropout stream is the one a single process
                 // would draw for it, so the result does not depend on the world size.
                 let stream = state.microStep + UInt64(rank * A + i)
-                let l = try model.forward(batch, dropout: DropoutStreams(seed: state.seed, step: stream))
+                let l = try model.forward(batches[i], dropout: DropoutStreams(seed: state.seed, step: stream))
                 guard l.loss.isFinite else { throw nonFinite("loss \(l.loss)") }
-                model.backward(lossScale: 1 / Float(A * W))
-                loss += l.loss / Float(A)
-                mlm += l.mlmLoss / Float(A)
-                nsp += l.nspLoss / Float(A)
-                if let slice = accumulatedSlice {   // ZeRO-2: keep only this rank's slice of the summed gradient
-                    try comm.reduceScatterSum(gradients.base, counts: shardCounts)
-                    Self.add(gradients[shard.lowerBound], into: slice.base, count: shard.count)
-                    model.zeroGradients()
-                }
+                return l
             }
-            state.microStep += UInt64(A * W)
-            switch o.zeroStage {
-            case 0: if W > 1 { try comm.allReduceSum(gradients.base, count: total) }
-            case 1: try comm.reduceScatterSum(gradients.base, counts: shardCounts)
-            default: gradients[shard.lowerBound].update(from: accumulatedSlice!.base, count: shard.count)
-            }
-            let lr = state.schedule.rate(at: state.step)
-            let gradNorm = try optimizer.step(parameters: model.parameters.base, gradients: gradients.base, learningRate: lr,
-                                              step: state.step + 1, allReduce: o.zeroStage > 0 ? { try comm.allReduceSum($0) } : nil)
             guard gradNorm.isFinite else { throw nonFinite("gradient norm \(gradNorm)") }
-            if o.zeroStage > 0 { try comm.allGather(model.parameters.base, counts: shardCounts) }
+            state.microStep += UInt64(A * W)
+            var loss = losses.reduce(0) { $0 + $1.loss } / Float(A)
+            var mlm = losses.reduce(0) { $0 + $1.mlmLoss } / Float(A), nsp = losses.reduce(0) { $0 + $1.nspLoss } / Float(A)
             if W > 1 {
                 let mean = try comm.allReduceSum([Double(loss), Double(mlm), Double(nsp)]).map { Float($0 / Double(W)) }
                 (loss, mlm, nsp) = (mean[0], mean[1], mean[2])
@@ -337,42 +313,33 @@ public final class Pretrainer {
             try write(state, moments: optimizer.layoutAddressed)
             return
         }
-        let total = model.layout.totalCount
+        let total = model.layout.totalCount, shard = training.shard
         let full = (m: FlatBuffer(count: total), v: FlatBuffer(count: total))
         full.m[shard.lowerBound].update(from: optimizer.m, count: shard.count)
         full.v[shard.lowerBound].update(from: optimizer.v, count: shard.count)
-        try communicator.allGather(full.m.base, counts: shardCounts)
-        try communicator.allGather(full.v.base, counts: shardCounts)
+        try communicator.allGather(full.m.base, counts: training.shardCounts)
+        try communicator.allGather(full.v.base, counts: training.shardCounts)
         if communicator.rank == 0 { try write(state, moments: (full.m.base, full.v.base)) }
     }
 
     private func write(_ state: TrainerState, moments: PretrainingCheckpoint.Moments) throws {
         // The loss and gradient checks run before each update; this one catches an update that made the weights or
         // moments non-finite (an absurd learning rate), so that no checkpoint can hold a NaN or an Inf.
-        let parameters = model.parameters.base
-        for t in model.layout.tensors {
-            for (what, base) in [("weights", UnsafePointer(parameters)), ("first moments", UnsafePointer(moments.m)),
-                                 ("second moments", UnsafePointer(moments.v))]
-            where UnsafeBufferPointer(start: base + t.offset, count: t.count).contains(where: { !$0.isFinite }) {
-                let last = PretrainingCheckpoint.list(options.outputDirectory).first?.path
-                throw BertError.invalidInput("step \(state.step): the \(what) of \(t.name) are not finite after the update; "
-                    + "no checkpoint written" + (last.map { ", the last good checkpoint is \($0)" } ?? "")
-                    + " — lower --learning-rate or check the schedule flags")
+        try model.parameters.withHostFloats(writeBack: false) { parameters in
+            for t in model.layout.tensors {
+                for (what, base) in [("weights", UnsafePointer(parameters)), ("first moments", UnsafePointer(moments.m)),
+                                     ("second moments", UnsafePointer(moments.v))]
+                where UnsafeBufferPointer(start: base + t.offset, count: t.count).contains(where: { !$0.isFinite }) {
+                    let last = PretrainingCheckpoint.list(options.outputDirectory).first?.path
+                    throw BertError.invalidInput("step \(state.step): the \(what) of \(t.name) are not finite after the update; "
+                        + "no checkpoint written" + (last.map { ", the last good checkpoint is \($0)" } ?? "")
+                        + " — lower --learning-rate or check the schedule flags")
+                }
             }
         }
         let path = try PretrainingCheckpoint.save(model: model, moments: moments, state: state, in: options.outputDirectory,
                                                   keep: options.keepCheckpoints)
         onMessage("saved \(path)")
-    }
-
-    /// `into[i] += from[i]`.
-    private static func add(_ from: UnsafePointer<Float>, into: UnsafeMutablePointer<Float>, count: Int) {
-        Parallel.forChunks((count + 7) / 8, minimumChunk: 4096) { _, blocks in
-            for block in blocks {
-                let i = block * 8, n = min(8, count - i)
-                store8(load8(into + i, n) + load8(from + i, n), into + i, n)
-            }
-        }
     }
 
     private func nonFinite(_ what: String) -> BertError {

@@ -105,16 +105,15 @@ public struct StepBenchmark {
             infer.targets = nil
             (model, forward) = (m, { try m.forward($0 == nil ? infer : train, dropout: $0)?.loss ?? 0 })
         }
-        let optimizer = self.optimizer.map { Optimizer(settings: OptimizerSettings(kind: $0), segments: model.layout.optimizerSegments) }
+        let training = TrainingStep(model: model, optimizer: optimizer.map { OptimizerSettings(kind: $0) })
         var times: [Double] = [], loss: Float = 0
         for step in 0..<(warmup + steps) {
             let start = DispatchTime.now().uptimeNanoseconds
             switch mode {
             case .train:
-                loss = try forward(DropoutStreams(seed: 1, step: UInt64(step)))
-                model.zeroGradients()
-                model.backward()
-                _ = try optimizer?.step(parameters: model.parameters.base, gradients: model.gradients.base, learningRate: 1e-3, step: step + 1)
+                loss = try training.run(microBatches: 1, learningRate: 1e-3, step: step + 1) { _ in
+                    try forward(DropoutStreams(seed: 1, step: UInt64(step)))
+                }.results[0]
             case .infer:
                 loss = try forward(nil)
             }

@@ -9,7 +9,9 @@ import Testing
 
     func loss(_ logits: [Float]) -> Double {
         var lse = [Float](repeating: 0, count: N)
-        return logits.withUnsafeBufferPointer { CrossEntropy.forward(logits: $0.baseAddress!, labels: labels, classes: C, ld: ld, logSumExp: &lse).lossSum }
+        return logits.withUnsafeBufferPointer { x in
+            labels.withUnsafeBufferPointer { CrossEntropy.forward(logits: x.baseAddress!, labels: $0, classes: C, ld: ld, logSumExp: &lse).lossSum }
+        }
     }
 
     @Test func forwardMatchesDefinitionAndBackwardMatchesFiniteDifferences() {
@@ -23,8 +25,10 @@ import Testing
         #expect(abs(loss(logits) - expected) < 1e-5)
 
         var grad = logits, lse = [Float](repeating: 0, count: N)
-        _ = CrossEntropy.forward(logits: logits, labels: labels, classes: C, ld: ld, logSumExp: &lse)
-        CrossEntropy.backward(logitsToGradient: &grad, labels: labels, classes: C, ld: ld, logSumExp: lse, scale: 0.5)
+        labels.withUnsafeBufferPointer { labels in
+            _ = CrossEntropy.forward(logits: logits, labels: labels, classes: C, ld: ld, logSumExp: &lse)
+            CrossEntropy.backward(logitsToGradient: &grad, labels: labels, classes: C, ld: ld, logSumExp: lse, scale: 0.5)
+        }
         let real = (0..<(N * ld)).filter { $0 % ld < C }
         let error = finiteDifferenceError(logits, analytic: grad, eps: 1e-3, samples: N * ld) { 0.5 * loss($0) }
         #expect(error < 1e-3)

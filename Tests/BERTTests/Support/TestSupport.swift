@@ -111,8 +111,8 @@ func expectFiniteDifferences(_ model: BertModelBase, _ names: [String], loss: ()
         let x = model.parameters.array(offset: t.offset, count: t.count)
         let analytic = model.gradients.array(offset: t.offset, count: t.count)
         let error = finiteDifferenceError(x, analytic: analytic, eps: 1e-2, samples: 24) { values in
-            values.withUnsafeBufferPointer { model.parameters[t.offset].update(from: $0.baseAddress!, count: t.count) }
-            defer { x.withUnsafeBufferPointer { model.parameters[t.offset].update(from: $0.baseAddress!, count: t.count) } }
+            model.parameters.upload(values, offset: t.offset)
+            defer { model.parameters.upload(x, offset: t.offset) }
             return Double(try! loss())
         }
         #expect(error < 2e-2, "\(name): finite-difference error \(error)", sourceLocation: sourceLocation)
