@@ -26,14 +26,15 @@ let package = Package(
                        providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CBZip2", path: "Sources/CBZip2", providers: [.apt(["libbz2-dev"])]),
         /// Kernels: forward and backward of every op, the thread pool and the counter-based RNG.
         .target(name: "BERTKernels", dependencies: ["CBLAS"], swiftSettings: fastMath),
         /// Model, data, runtime and workflows on top of the kernels.
-        .target(name: "BERT", dependencies: ["BERTKernels", "CHDF5", "CMPI"], swiftSettings: fastMath),
+        .target(name: "BERT", dependencies: ["BERTKernels", "CHDF5", "CMPI", "CBZip2"], swiftSettings: fastMath),
         .executableTarget(name: "bert", dependencies: [
             "BERT", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "BERTTests", dependencies: ["BERT", "BERTKernels"],
+        .testTarget(name: "BERTTests", dependencies: ["BERT", "BERTKernels", "CBZip2"],
                     exclude: [], swiftSettings: fastMath),
     ]
 )

@@ -10,8 +10,8 @@ struct PrepareCommand: ParsableCommand {
         abstract: "Make pre-training shards (NVIDIA's HDF5 layout) from text.",
         discussion: """
             Reads text files, directories or globs (--input-format: google = one sentence per line and a blank \
-            line between documents; nvidia = one document per line; wikiextractor = <doc> blocks; auto = per \
-            file), tokenizes with --vocab-file, makes NSP pairs and masked-LM targets as Google's \
+            line between documents; nvidia = one document per line; wikiextractor = <doc> blocks; wikipedia-xml = a \
+            MediaWiki XML dump, plain or .bz2, cleaned as WikiExtractor does; auto = per file), tokenizes with --vocab-file, makes NSP pairs and masked-LM targets as Google's \
             create_pretraining_data.py does, and writes <output-dir>/<prefix>_training_<k>.hdf5 (and \
             <prefix>_test_<k>.hdf5 with --eval-fraction). Output depends on --random-seed and the shard \
             counts, not on --threads. Memory is about 12 × (input size / shards).
@@ -29,7 +29,7 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "Shard file name prefix: <prefix>_training_<k>.hdf5.")
     var outputPrefix = "corpus"
 
-    @Option(help: "Input layout: google, nvidia, wikiextractor or auto.")
+    @Option(help: "Input layout: google, nvidia, wikiextractor, wikipedia-xml or auto.")
     var inputFormat: CorpusFormat = .auto
 
     @Option(parsing: .unconditional, help: "Maximum sequence length S.")

@@ -12,8 +12,11 @@ public enum CorpusFormat: String, CaseIterable, Sendable, Codable {
     /// WikiExtractor output: `<doc …>` title, paragraphs `</doc>`; the title line is dropped, paragraphs are
     /// split into sentences by `SentenceSegmenter`.
     case wikiextractor
-    /// Decided per file from its start: `<doc ` → wikiextractor; a blank line among the first lines → google;
-    /// otherwise nvidia.
+    /// A MediaWiki XML export (a Wikipedia dump, plain or bzip2): its articles cleaned as WikiExtractor cleans them,
+    /// then laid out as NVIDIA's formatting does (paragraphs joined, title dropped) and split by `SentenceSegmenter`.
+    case wikipediaXML = "wikipedia-xml"
+    /// Decided per file from its start: bzip2 or a MediaWiki export → wikipedia-xml; `<doc ` →
+    /// wikiextractor; a blank line among the first lines → google; otherwise nvidia.
     case auto
 }
 
@@ -61,6 +64,8 @@ public enum CorpusReader {
 
     /// Decides the format of a file from its first 64 KiB.
     public static func detectFormat(path: String) -> CorpusFormat {
+        // A bzip2 file can only be a dump (it is read as one, so a damaged one is reported as such).
+        if DumpByteReader.isBzip2(path: path) || WikipediaDumpReader.isMediaWikiExport(path: path) { return .wikipediaXML }
         guard let h = FileHandle(forReadingAtPath: path) else { return .google }
         defer { try? h.close() }
         let data = (try? h.read(upToCount: 65_536)) ?? Data()
@@ -79,10 +84,20 @@ public enum CorpusReader {
     }
 
     /// Calls `body` with every non-empty document of `path` (its sentences, trimmed, non-empty).
-    /// - Throws: `ShardError` when the file cannot be opened; rethrows `body`'s errors.
-    public static func forEachDocument(path: String, format: CorpusFormat,
+    /// - Parameters:
+    ///   - threads: threads that clean a Wikipedia dump's pages (the documents' order does not depend on it).
+    /// - Throws: `ShardError` when the file cannot be opened, `BertError.invalidInput` for a damaged dump; rethrows
+    ///   `body`'s errors.
+    public static func forEachDocument(path: String, format: CorpusFormat, threads: Int = 1,
                                        _ body: ([String]) throws -> Void) throws {
         let format = format == .auto ? detectFormat(path: path) : format
+        if format == .wikipediaXML {
+            try WikipediaExtraction.forEachArticle(path: path, threads: threads) { article in
+                let document = SentenceSegmenter.split(article.paragraphs.joined(separator: " "))
+                if !document.isEmpty { try body(document) }
+            }
+            return
+        }
         guard let fp = fopen(path, "r") else { throw ShardError("\(path): cannot open the input file; check --input") }
         defer { fclose(fp) }
         var linePtr: UnsafeMutablePointer<CChar>? = nil
@@ -103,7 +118,7 @@ public enum CorpusReader {
             while hi > lo && SentenceSegmenter.isSpace(raw[hi - 1]) { hi -= 1 }
             let line = UnsafeBufferPointer(rebasing: raw[lo..<hi])
             switch format {
-            case .google, .auto:
+            case .google, .auto, .wikipediaXML:
                 if line.isEmpty { try flush() } else { document.append(String(decoding: line, as: UTF8.self)) }
             case .nvidia:
                 if !line.isEmpty {

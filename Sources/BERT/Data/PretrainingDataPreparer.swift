@@ -183,7 +183,7 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
             report()
         }
         for file in files {
-            try CorpusReader.forEachDocument(path: file, format: options.format) { sentences in
+            try CorpusReader.forEachDocument(path: file, format: options.format, threads: options.threads) { sentences in
                 block.append(sentences)
                 let bytes = sentences.reduce(0) { $0 + $1.utf8.count + 1 }
                 blockBytes += bytes
