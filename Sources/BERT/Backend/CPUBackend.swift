@@ -2,20 +2,50 @@ import BERTKernels
 
 /// The backend of host memory and the `BERTKernels` CPU kernels: every operation forwards to its kernel, and a
 /// `DevicePointer` is the host address itself, so the seam costs one indirect call per kernel.
+///
+/// `emulatedDevice` builds the same kernels behind device-like memory (see `EmulatedMemory`), optionally rounding
+/// every activation a kernel stores to bf16, as a bf16 device backend stores its activations.
 public final class CPUBackend: Backend {
     /// One instance serves every model: it holds no state.
     public static let shared = CPUBackend()
 
-    public let name = "cpu"
+    public let name: String
+    /// The emulated device's memory; nil for the CPU itself.
+    private let emulated: EmulatedMemory?
+    /// Whether stored activations are rounded to bf16 (emulation only).
+    private let bf16Activations: Bool
+
+    public init() {
+        (name, emulated, bf16Activations) = ("cpu", nil, false)
+    }
+
+    private init(emulatingWithBFloat16Activations bf16: Bool) {
+        (name, emulated, bf16Activations) = ("emulated", EmulatedMemory(), bf16)
+    }
+
+    /// A device emulated in host memory whose addresses the host cannot use; with `bf16Activations`, every activation
+    /// a kernel stores is rounded to bf16 (parameters, gradients, statistics and the optimizer stay fp32).
+    public static func emulatedDevice(bf16Activations: Bool = false) -> CPUBackend {
+        CPUBackend(emulatingWithBFloat16Activations: bf16Activations)
+    }
+
+    @inline(__always) private func address(_ x: UInt) -> UInt { emulated.map { $0.host(x) } ?? x }
 
     @inline(__always) private func p(_ x: DeviceFloats) -> UnsafeMutablePointer<Float> {
-        UnsafeMutablePointer(bitPattern: x.address)!
+        UnsafeMutablePointer(bitPattern: address(x.address))!
     }
 
     @inline(__always) private func p(_ x: DeviceFloats?) -> UnsafeMutablePointer<Float>? { x.map(p) }
 
     @inline(__always) private func p(_ x: DeviceInts) -> UnsafeMutablePointer<Int32> {
-        UnsafeMutablePointer(bitPattern: x.address)!
+        UnsafeMutablePointer(bitPattern: address(x.address))!
+    }
+
+    /// Rounds `count` stored activations at `y` to bf16 where the emulation asks for it.
+    @inline(__always) private func stored(_ y: DeviceFloats, _ count: Int) {
+        guard bf16Activations else { return }
+        let y = p(y)
+        for i in 0..<count { y[i] = roundedToBFloat16(y[i]) }
     }
 
     @inline(__always) private func ints(_ x: DeviceInts, _ count: Int) -> UnsafeBufferPointer<Int32> {
@@ -23,21 +53,25 @@ public final class CPUBackend: Backend {
     }
 
     public func allocate(bytes: Int) -> UInt {
+        if let emulated { return emulated.allocate(bytes: bytes) }
         let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         return UInt(bitPattern: raw)
     }
 
-    public func release(_ address: UInt) { UnsafeMutableRawPointer(bitPattern: address)?.deallocate() }
+    public func release(_ address: UInt) {
+        if let emulated { return emulated.release(address) }
+        UnsafeMutableRawPointer(bitPattern: address)?.deallocate()
+    }
 
     public func upload(_ bytes: UnsafeRawBufferPointer, to address: UInt) {
         guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
-        UnsafeMutableRawPointer(bitPattern: address)!.copyMemory(from: source, byteCount: bytes.count)
+        UnsafeMutableRawPointer(bitPattern: self.address(address))!.copyMemory(from: source, byteCount: bytes.count)
     }
 
     public func download(from address: UInt, into bytes: UnsafeMutableRawBufferPointer) {
         guard let target = bytes.baseAddress, !bytes.isEmpty else { return }
-        target.copyMemory(from: UnsafeRawPointer(bitPattern: address)!, byteCount: bytes.count)
+        target.copyMemory(from: UnsafeRawPointer(bitPattern: self.address(address))!, byteCount: bytes.count)
     }
 
     public func fill(_ x: DeviceFloats, count: Int, value: Float) { p(x).update(repeating: value, count: count) }
@@ -48,7 +82,7 @@ public final class CPUBackend: Backend {
 
     public func synchronize() {}
 
-    public func hostAddress(_ pointer: DeviceFloats) -> UnsafeMutablePointer<Float>? { p(pointer) }
+    public func hostAddress(_ pointer: DeviceFloats) -> UnsafeMutablePointer<Float>? { emulated == nil ? p(pointer) : nil }
 
     public func attentionScratchCount(seqLength: Int) -> Int { Attention.scratchCount(seqLength: seqLength) }
 
@@ -58,6 +92,7 @@ public final class CPUBackend: Backend {
                                  tokenType: DeviceFloats, out: DeviceFloats, batch: Int, seqLength: Int, hidden: Int) {
         Embedding.forward(ids: p(ids), segments: p(segments), word: p(word), position: p(position), tokenType: p(tokenType),
                           out: p(out), batch: batch, seqLength: seqLength, hidden: hidden)
+        stored(out, batch * seqLength * hidden)
     }
 
     public func embeddingBackward(dOut: DeviceFloats, ids: DeviceInts, segments: DeviceInts, dWord: DeviceFloats,
@@ -71,6 +106,7 @@ public final class CPUBackend: Backend {
                                  mean: DeviceFloats, rstd: DeviceFloats, rows: Int, features: Int, eps: Float) {
         LayerNorm.forward(x: p(x), gamma: p(gamma), beta: p(beta), y: p(y), mean: p(mean), rstd: p(rstd), rows: rows,
                           features: features, eps: eps)
+        stored(y, rows * features)
     }
 
     public func layerNormBackward(dy: DeviceFloats, x: DeviceFloats, gamma: DeviceFloats, mean: DeviceFloats,
@@ -84,11 +120,13 @@ public final class CPUBackend: Backend {
                               inFeatures: Int, outFeatures: Int) {
         Linear.forward(x: p(x), weight: p(weight), bias: p(bias), y: p(y), rows: rows, inFeatures: inFeatures,
                        outFeatures: outFeatures)
+        stored(y, rows * outFeatures)
     }
 
     public func addBias(_ y: DeviceFloats, bias: DeviceFloats, residual: DeviceFloats, _ out: DeviceFloats, rows: Int,
                         outFeatures: Int) {
         Linear.addBias(p(y), bias: p(bias), residual: p(residual), p(out), rows: rows, outFeatures: outFeatures)
+        stored(out, rows * outFeatures)
     }
 
     public func linearBackward(dy: DeviceFloats, x: DeviceFloats, weight: DeviceFloats, dx: DeviceFloats?,
@@ -105,6 +143,7 @@ public final class CPUBackend: Backend {
         } else {
             f.forward(p(x), p(y), count: rows * features)
         }
+        stored(y, rows * features)
     }
 
     public func activationValueAndDerivative(_ f: Activation, _ x: DeviceFloats, _ y: DeviceFloats, _ d: DeviceFloats,
@@ -125,6 +164,7 @@ public final class CPUBackend: Backend {
                                  scratch: DeviceFloats) {
         Attention.forward(qkv: p(qkv), keyBias: p(keyBias), probs: p(probs), context: p(context), batch: batch,
                           seqLength: seqLength, heads: heads, headSize: headSize, dropout: dropout, rng: rng, scratch: p(scratch))
+        stored(context, batch * seqLength * heads * headSize)
     }
 
     public func attentionBackward(dContext: DeviceFloats, qkv: DeviceFloats, probs: DeviceFloats, dQKV: DeviceFloats,
@@ -138,6 +178,7 @@ public final class CPUBackend: Backend {
     public func dropoutForward(_ x: DeviceFloats, residual: DeviceFloats?, _ y: DeviceFloats, count: Int,
                                probability: Float, rng: CounterRNG) {
         Dropout.forward(p(x), residual: p(residual), p(y), count: count, probability: probability, rng: rng)
+        stored(y, count)
     }
 
     public func dropoutBackward(_ dy: DeviceFloats, _ dx: DeviceFloats, count: Int, probability: Float, rng: CounterRNG) {
