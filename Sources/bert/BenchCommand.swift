@@ -37,6 +37,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "With --mode train, also run this optimizer's update (lamb, nvlamb, lans, adamw, adamw-nobc).")
     var optimizer: String?
 
+    @OptionGroup var device: DeviceFlags
+
     func validate() throws {
         try FlagCheck.positive("--max-predictions", maxPredictions)
         try FlagCheck.positive("--threads", threads)
@@ -63,6 +65,7 @@ struct BenchCommand: ParsableCommand {
                                   maxPredictions: maxPredictions ?? (seqLength <= 128 ? 20 : 80), steps: steps, warmup: warmup,
                                   optimizer: kind)
         bench.head = head
+        bench.backend = try device.backend()
         let result = try bench.run()
         let median = result.stepSeconds.sorted()[result.stepSeconds.count / 2]
         let mean = result.stepSeconds.reduce(0, +) / Double(result.stepSeconds.count)
@@ -73,7 +76,8 @@ struct BenchCommand: ParsableCommand {
             "parameters": result.parameterCount, "step_ms": median * 1000, "step_ms_mean": mean * 1000,
             "seq_per_s": Double(batch) / median, "gflops": flops / median / 1e9, "flops_per_step": flops,
             "activation_mb": Double(result.activationBytes) / 1_048_576, "peak_rss_mb": peakResidentMiB(),
-            "loss": Double(result.loss), "optimizer": optimizer ?? "none",
+            "loss": Double(result.loss), "optimizer": optimizer ?? "none", "device": device.device.rawValue,
+            "precision": device.precision.rawValue,
         ]
         let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))

@@ -24,6 +24,7 @@ struct FineTuningFlags: ParsableArguments {
     @Option(parsing: .unconditional, help: "Fraction of the steps spent warming up.") var warmupProportion = 0.1
     @Option(parsing: .unconditional, help: "Seed of shuffling, dropout and the fresh head.") var seed: UInt64 = 42
     @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
+    @OptionGroup var device: DeviceFlags
 
     func validate() throws {
         try FlagCheck.positive("--max-seq-length", maxSeqLength)
@@ -48,6 +49,7 @@ struct FineTuningFlags: ParsableArguments {
         o.epochs = numTrainEpochs ?? o.epochs
         o.warmupProportion = warmupProportion
         o.seed = seed
+        o.backend = try device.backend()
         return o
     }
 }

@@ -39,6 +39,7 @@ struct PredictSQuADCommand: ParsableCommand {
     @OptionGroup var windows: SQuADFlags
     @Option(parsing: .unconditional, help: "Windows per batch.") var batchSize = 32
     @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
+    @OptionGroup var device: DeviceFlags
 
     func validate() throws {
         try FlagCheck.positive("--max-seq-length", maxSeqLength)
@@ -48,7 +49,10 @@ struct PredictSQuADCommand: ParsableCommand {
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
-        let (model, tokenizer) = try loadFineTuned(checkpoint, task: "squad", cased: cased, load: BertForQuestionAnswering.load)
+        let backend = try device.backend()
+        let (model, tokenizer) = try loadFineTuned(checkpoint, task: "squad", cased: cased) {
+            try BertForQuestionAnswering.load(directory: $0, backend: backend)
+        }
         let predicting = SQuADPredicting(
             builder: try SQuADFeatureBuilder(tokenizer: tokenizer, maxSeqLength: maxSeqLength, docStride: windows.docStride,
                                              maxQueryLength: windows.maxQueryLength),
@@ -71,6 +75,7 @@ struct PredictMRPCCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Sequence length.") var maxSeqLength = 128
     @Option(parsing: .unconditional, help: "Sequences per batch.") var batchSize = 64
     @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
+    @OptionGroup var device: DeviceFlags
 
     func validate() throws {
         try FlagCheck.positive("--max-seq-length", maxSeqLength)
@@ -80,8 +85,9 @@ struct PredictMRPCCommand: ParsableCommand {
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
+        let backend = try device.backend()
         let (model, tokenizer) = try loadFineTuned(checkpoint, task: "mrpc", cased: cased) {
-            try BertForSequenceClassification.load(directory: $0)
+            try BertForSequenceClassification.load(directory: $0, backend: backend)
         }
         let examples = try GLUE.readMRPC(contentsOf: predictFile, set: set)
         let features = try GLUE.features(for: examples, labels: GLUE.mrpcLabels, tokenizer: tokenizer, maxSeqLength: maxSeqLength)

@@ -49,6 +49,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Log every this many steps.") var logFreq = 1
     @Option(parsing: .unconditional, help: "ZeRO stage under mpirun: 0 data parallel, 1 optimizer state sharded, 2 gradients sharded too.") var zeroStage = 0
     @Option(parsing: .unconditional, help: "Threads per process (default: all cores).") var threads: Int?
+    @OptionGroup var device: DeviceFlags
 
     func validate() throws {
         try FlagCheck.positive("--max-seq-length", maxSeqLength)
@@ -94,6 +95,7 @@ struct PretrainCommand: ParsableCommand {
             throw ValidationError("--lr-schedule must be poly, linear or constant")
         }
         o.initCheckpoint = initCheckpoint
+        o.backend = try device.backend()
         o.maxSeqLength = maxSeqLength
         o.maxPredictionsPerSeq = maxPredictionsPerSeq
         o.trainBatchSize = trainBatchSize
@@ -146,6 +148,7 @@ struct EvalMLMCommand: ParsableCommand {
     @Option(help: "Directory of shards to evaluate on.") var inputDir: String
     @Option(parsing: .unconditional, help: "Sequences per batch.") var batchSize = 32
     @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
+    @OptionGroup var device: DeviceFlags
 
     func validate() throws {
         try FlagCheck.positive("--batch-size", batchSize)
@@ -154,7 +157,7 @@ struct EvalMLMCommand: ParsableCommand {
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
-        let (model, _) = try BertForPreTraining.load(directory: checkpoint)
+        let (model, _) = try BertForPreTraining.load(directory: checkpoint, backend: try device.backend())
         let evaluator = try MLMEvaluator(directory: inputDir, vocabSize: model.config.vocabSize)
         let result = try evaluator.evaluate(model, batchSize: batchSize)
         print(String(decoding: try JSONSerialization.data(withJSONObject: result.json(), options: [.sortedKeys]), as: UTF8.self))

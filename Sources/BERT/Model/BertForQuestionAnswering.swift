@@ -54,8 +54,8 @@ public final class BertForQuestionAnswering: BertModelBase {
     /// `BertForPreTraining` one into the encoder, the span head keeping its fresh initialisation (the report lists
     /// `qa_outputs.*` as missing and the other heads and the pooler as skipped).
     /// - Throws: `BertError.invalidCheckpoint` naming missing encoder tensors, mis-shaped or unknown ones.
-    public static func load(directory: String) throws -> (BertForQuestionAnswering, LoadReport) {
-        let model = try BertForQuestionAnswering(config: try Checkpoint.config(in: directory))
+    public static func load(directory: String, backend: any Backend = CPUBackend.shared) throws -> (BertForQuestionAnswering, LoadReport) {
+        let model = try BertForQuestionAnswering(config: try Checkpoint.config(in: directory), backend: backend)
         return (model, try model.loadTaskWeights(directory: directory))
     }
 }

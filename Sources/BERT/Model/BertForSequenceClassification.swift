@@ -66,11 +66,12 @@ public final class BertForSequenceClassification: BertModelBase {
     /// - Parameter labels: L; nil takes it from `config.json` (`id2label`, else `num_labels`, else HF's default 2).
     /// - Throws: `BertError.invalidCheckpoint` naming missing encoder tensors, mis-shaped or unknown ones (a classifier
     ///   for another number of labels is mis-shaped).
-    public static func load(directory: String, labels: Int? = nil) throws -> (BertForSequenceClassification, LoadReport) {
+    public static func load(directory: String, labels: Int? = nil,
+                            backend: any Backend = CPUBackend.shared) throws -> (BertForSequenceClassification, LoadReport) {
         let names = try labelNames(in: directory)
         let count = labels ?? names?.count ?? 2
         let model = try BertForSequenceClassification(config: try Checkpoint.config(in: directory), labels: count,
-                                                      labelNames: names?.count == count ? names : nil)
+                                                      labelNames: names?.count == count ? names : nil, backend: backend)
         return (model, try model.loadTaskWeights(directory: directory))
     }
 

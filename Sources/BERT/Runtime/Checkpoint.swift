@@ -90,8 +90,9 @@ extension BertForPreTraining {
     /// Loads a checkpoint directory (ours or Hugging Face's). Heads absent from the file — a `BertModel` checkpoint has
     /// none, a `BertForMaskedLM` one neither the NSP head nor the pooler that feeds it — keep their fresh
     /// initialisation only when `allowMissingHeads`; the report says which.
-    public static func load(directory: String, allowMissingHeads: Bool = false) throws -> (BertForPreTraining, LoadReport) {
-        let model = try BertForPreTraining(config: try Checkpoint.config(in: directory))
+    public static func load(directory: String, allowMissingHeads: Bool = false,
+                            backend: any Backend = CPUBackend.shared) throws -> (BertForPreTraining, LoadReport) {
+        let model = try BertForPreTraining(config: try Checkpoint.config(in: directory), backend: backend)
         let report = try model.loadWeights(directory: directory, allowMissing: {
             allowMissingHeads && (!$0.hasPrefix("bert.") || $0.hasPrefix("bert.pooler."))
         })

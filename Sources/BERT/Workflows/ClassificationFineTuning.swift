@@ -22,8 +22,9 @@ public struct ClassificationFineTuning: Sendable {
         let (vocabPath, tokenizer) = try options.tokenizer()
         let labels = GLUE.mrpcLabels.count
         let model = try options.model(vocabulary: tokenizer.vocabulary, vocabPath: vocabPath, log: log,
-                                      load: { try BertForSequenceClassification.load(directory: $0, labels: labels) },
-                                      fresh: { try BertForSequenceClassification(config: $0, labels: labels, seed: options.seed) })
+                                      load: { try BertForSequenceClassification.load(directory: $0, labels: labels, backend: options.backend) },
+                                      fresh: { try BertForSequenceClassification(config: $0, labels: labels, seed: options.seed,
+                                                                                  backend: options.backend) })
         let train = try GLUE.features(for: GLUE.readMRPC(contentsOf: dataDirectory + "/train.tsv", set: "train"),
                                       labels: GLUE.mrpcLabels, tokenizer: tokenizer, maxSeqLength: options.maxSeqLength)
         let dev = try GLUE.features(for: GLUE.readMRPC(contentsOf: dataDirectory + "/dev.tsv", set: "dev"),

@@ -19,6 +19,8 @@ public struct FineTuningOptions: Sendable {
     public var epochs: Double
     public var warmupProportion = 0.1
     public var seed: UInt64 = 42
+    /// Where the model's tensors live and its kernels run (`--device`).
+    public var backend: any Backend = CPUBackend.shared
 
     public init(outputDirectory: String, maxSeqLength: Int, learningRate: Double, epochs: Double) {
         self.outputDirectory = outputDirectory

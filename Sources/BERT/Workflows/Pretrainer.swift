@@ -39,6 +39,8 @@ public struct PretrainingOptions: Sendable {
     /// 0: data parallel (all-reduce of the gradients); 1: optimizer state sharded (reduce-scatter, each rank updates its
     /// slice, all-gather of the parameters); 2: gradients sharded too (reduce-scatter after every micro-batch).
     public var zeroStage = 0
+    /// Where the model's tensors live and its kernels run (`--device`).
+    public var backend: any Backend = CPUBackend.shared
     /// Set from the communicator by `Pretrainer`.
     public internal(set) var worldSize = 1
 
@@ -124,17 +126,17 @@ public final class Pretrainer {
         self.options = o
         let model: BertForPreTraining
         if let resumed {
-            model = try BertForPreTraining.load(directory: resumed.path).0
+            model = try BertForPreTraining.load(directory: resumed.path, backend: o.backend).0
             if let asked = o.config, asked != model.config {
                 throw BertError.invalidConfig("the model config asked for differs from the checkpoint's \(resumed.path)/config.json; drop --config-file/--model when resuming")
             }
         } else if let initial = o.initCheckpoint {
-            let (loaded, report) = try BertForPreTraining.load(directory: initial, allowMissingHeads: true)
+            let (loaded, report) = try BertForPreTraining.load(directory: initial, allowMissingHeads: true, backend: o.backend)
             model = loaded
             if !report.missing.isEmpty { warn("--init-checkpoint: initialised fresh: \(report.missing.joined(separator: ", "))") }
         } else {
             guard let config = o.config else { throw BertError.invalidInput("give --model or --config-file (or --init-checkpoint)") }
-            model = try BertForPreTraining(config: config, seed: seed)
+            model = try BertForPreTraining(config: config, seed: seed, backend: o.backend)
         }
         self.model = model
         let total = model.layout.totalCount

@@ -36,8 +36,8 @@ public struct SQuADFineTuning: Sendable {
         guard !examples.isEmpty else { throw BertError.invalidInput("\(trainFile) holds no answerable questions") }
         let predictData = try predictFile.map(SQuADDataset.init(contentsOf:))
         let model = try options.model(vocabulary: tokenizer.vocabulary, vocabPath: vocabPath, log: log,
-                                      load: BertForQuestionAnswering.load(directory:),
-                                      fresh: { try BertForQuestionAnswering(config: $0, seed: options.seed) })
+                                      load: { try BertForQuestionAnswering.load(directory: $0, backend: options.backend) },
+                                      fresh: { try BertForQuestionAnswering(config: $0, seed: options.seed, backend: options.backend) })
         let features = builder.features(for: examples, training: true)
         log("\(examples.count) questions → \(features.count) windows of \(options.maxSeqLength)")
         let summary = try options.train(model, rows: features, log: log, onStep: onStep) { rows, dropout in

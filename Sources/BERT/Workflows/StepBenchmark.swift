@@ -19,6 +19,8 @@ public struct StepBenchmark {
     public var warmup: Int
     /// With `train`, also the optimizer update after the backward (nil: forward + backward only).
     public var optimizer: OptimizerKind?
+    /// Where the model's tensors live and its kernels run.
+    public var backend: any Backend = CPUBackend.shared
 
     public init(config: BertConfig, mode: Mode, batchSize: Int, seqLength: Int, maxPredictions: Int, steps: Int, warmup: Int,
                 optimizer: OptimizerKind? = nil) {
@@ -84,10 +86,10 @@ public struct StepBenchmark {
         let forward: (DropoutStreams?) throws -> Float
         switch head {
         case .pretraining:
-            let m = try BertForPreTraining(config: config)
+            let m = try BertForPreTraining(config: config, backend: backend)
             (model, forward) = (m, { try m.forward(b, dropout: $0).loss })
         case .qa:
-            let m = try BertForQuestionAnswering(config: config)
+            let m = try BertForQuestionAnswering(config: config, backend: backend)
             // Each row's answer spans its first two masked positions (sorted, so start ≤ end).
             let rows = 0..<b.batchSize, P = maxPredictions
             let spans = AnswerSpans(startPositions: rows.map { b.maskedLMPositions[$0 * P] },
@@ -98,7 +100,7 @@ public struct StepBenchmark {
             infer.targets = nil
             (model, forward) = (m, { try m.forward($0 == nil ? infer : train, dropout: $0)?.loss ?? 0 })
         case .classification:
-            let m = try BertForSequenceClassification(config: config, labels: 2)
+            let m = try BertForSequenceClassification(config: config, labels: 2, backend: backend)
             let train = ClassificationBatch(batchSize: b.batchSize, seqLength: b.seqLength, inputIds: b.inputIds,
                                             segmentIds: b.segmentIds, inputMask: b.inputMask, targets: b.nextSentenceLabels)
             var infer = train

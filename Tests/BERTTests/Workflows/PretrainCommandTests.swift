@@ -50,6 +50,15 @@ import Testing
         return (r, weights(out("straight"), step: 12))
     }()
 
+    /// The whole run through the emulated device (`--device emulated`: every crossing an explicit copy) writes the
+    /// same checkpoint bytes as the CPU.
+    @Test func theEmulatedDeviceWritesTheSameCheckpoint() throws {
+        let r = try Self.pretrain(Self.out("emulated"), ["--device", "emulated"])
+        #expect(r.status == 0, "\(r.err)")
+        let weights = try #require(Self.weights(Self.out("emulated"), step: 12))
+        #expect(weights == Self.reference.weights)
+    }
+
     @Test func lossFallsAndCheckpointsAreComplete() throws {
         let r = Self.reference.result
         #expect(r.status == 0, "\(r.err)")

@@ -1,0 +1,38 @@
+/// Where a command runs the model (`--device`).
+public enum DeviceKind: String, CaseIterable, Sendable {
+    /// The CPU kernels on host memory.
+    case cpu
+    /// An NVIDIA GPU through the CUDA driver.
+    case cuda
+    /// The CPU kernels behind device-only memory (`CPUBackend.emulatedDevice`): the device path checked without a GPU.
+    case emulated
+}
+
+/// The arithmetic of the model's activations (`--precision`). Master weights, gradients and optimizer state are
+/// fp32 in both.
+public enum Precision: String, CaseIterable, Sendable {
+    case fp32
+    /// bf16 activations and GEMM inputs, fp32 accumulation and statistics (DeepSpeed's bf16 mode).
+    case bf16
+}
+
+public enum Backends {
+    /// The backend for `device` at `precision`.
+    /// - Throws: `BertError.invalidInput` for a combination that does not exist (bf16 on the CPU), and the device's
+    ///   own one-line error when it cannot start (no CUDA driver).
+    public static func make(device: DeviceKind, precision: Precision) throws -> any Backend {
+        switch (device, precision) {
+        case (.cpu, .fp32): return CPUBackend.shared
+        case (.cpu, .bf16):
+            throw BertError.invalidInput("--precision bf16 needs --device cuda (or emulated): the CPU kernels compute in fp32")
+        case (.emulated, _): return CPUBackend.emulatedDevice(bf16Activations: precision == .bf16)
+        case (.cuda, _): return try cudaBackend(precision: precision)
+        }
+    }
+}
+
+extension Backends {
+    static func cudaBackend(precision: Precision) throws -> any Backend {
+        throw BertError.invalidInput("no CUDA driver found")
+    }
+}

@@ -1,0 +1,16 @@
+import ArgumentParser
+import BERT
+
+extension DeviceKind: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
+
+/// `--device` and `--precision`, said once for every command that runs the model.
+struct DeviceFlags: ParsableArguments {
+    @Option(help: "cpu; cuda (an NVIDIA GPU); or emulated (the CPU kernels behind device-only memory, to check the device path without a GPU).")
+    var device: DeviceKind = .cpu
+    @Option(help: "fp32; or bf16 (bf16 activations, fp32 master weights and optimizer state; not on --device cpu).")
+    var precision: Precision = .fp32
+
+    /// The backend these flags name; it fails with one line when the device cannot start.
+    func backend() throws -> any Backend { try Backends.make(device: device, precision: precision) }
+}
