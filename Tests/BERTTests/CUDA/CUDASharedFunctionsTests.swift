@@ -16,7 +16,7 @@ import Testing
         for seed in Self.seeds {
             for stream in Self.seeds {
                 let rng = CounterRNG(seed: seed, stream: stream)
-                for index in Self.seeds + (0..<64).map({ UInt64($0) * 0x9E37_79B9_7F4A_7C15 }) {
+                for index in Self.seeds + (0..<64).map({ UInt64($0) &* 0x9E37_79B9_7F4A_7C15 }) {
                     let w = bs_philox(seed, stream, index)
                     #expect(SIMD4(w.w0, w.w1, w.w2, w.w3) == rng.block(index), "seed \(seed) stream \(stream) index \(index)")
                     checked += 1
