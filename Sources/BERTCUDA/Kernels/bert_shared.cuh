@@ -6,6 +6,7 @@
 //   bs_exp, bs_erf, bs_tanh                        vexp, verf, vtanh of Vector.swift (Cephes exp, A&S 7.1.26)
 //   bs_activation, bs_activation_derivative        Activation.value / derivative (gelu erf, gelu tanh, tanh)
 //   bs_bf16_from_float, bs_bf16_to_float           round to nearest even, as PyTorch's c10::BFloat16
+// and the optimizer kernels' chunk type, which the Swift host code fills in.
 // Every product and sum goes through bs_mul / bs_add / bs_sub / bs_div: on the device they are the _rn intrinsics,
 // which the compiler never contracts into an FMA, so the device rounds exactly as the CPU's separate SIMD multiply
 // and add do (the host build passes -ffp-contract=off for the same reason).
@@ -23,6 +24,10 @@ typedef unsigned long long bs_u64;
 /// bf16 in memory: the upper half of an IEEE-754 binary32, the same bits as __nv_bfloat16 and cuBLASLt's CUDA_R_16BF
 /// (declared here so that NVRTC needs no CUDA headers at run time).
 typedef unsigned short bf16;
+
+/// One chunk of the optimizer kernels' table: at most 4096 elements of one tensor, from `offset` in the flat parameter
+/// and gradient buffers. Swift builds the table with this very type (OptimizerChunkTable), so the layouts agree.
+typedef struct { long long offset; int count; int tensor; } bert_chunk;
 
 /// The four 32-bit words of one Philox block.
 typedef struct { bs_u32 w0, w1, w2, w3; } bs_u32x4;

@@ -2,18 +2,11 @@
 // scalar logic: clipping factor, bias corrections, trust ratios, computed on the host from the per-tensor sums these
 // kernels produce). One launch covers every tensor: the host cuts the segments into chunks of at most 4096 elements
 // (the CPU's norm blocks), ordered by tensor, and each block takes one chunk.
-//   chunks [K]: element offset in the parameter / gradient buffers, element count, tensor index
+//   chunks [K]: bert_chunk (bert_shared.cuh), built by OptimizerChunkTable in Swift
 //   first_chunk [T + 1]: tensor t owns chunks first_chunk[t] ..< first_chunk[t + 1]
 //   tensor_decay [T]: λ for tensors with weight decay, else 0;  m, v are addressed from `base` (ZeRO slices)
 // Launch: grid (K), blockDim.x a multiple of 32, except tensor_sums (threads over T · width).
 #include "bert_device.cuh"
-
-/// One chunk of a segment (16 bytes, mirrored by OptimizerChunk in Swift).
-struct bert_chunk {
-    long long offset;
-    int count;
-    int tensor;
-};
 
 /// partial[k · width + column] = Σ x² over chunk k: fp32 per thread, fp64 across the block.
 extern "C" __global__ void chunk_sum_squares(double* partial, const float* x, const bert_chunk* chunks, int width,
