@@ -105,8 +105,7 @@ public final class CUDADriver: @unchecked Sendable {
         try check("cuDeviceGetAttribute", cuDeviceGetAttribute(&sms, Attribute.multiprocessorCount.rawValue, device))
         try check("cuDevicePrimaryCtxRetain", cuDevicePrimaryCtxRetain(&context, device))
         try check("cuCtxSetCurrent", cuCtxSetCurrent(context))
-        return CUDADevice(ordinal: ordinal, architecture: Int(major * 10 + minor), multiprocessors: Int(sms),
-                          context: context)
+        return CUDADevice(ordinal: ordinal, architecture: Int(major * 10 + minor), multiprocessors: Int(sms))
     }
 
     /// `bytes` of device memory (uninitialised).
@@ -159,11 +158,10 @@ public final class CUDADriver: @unchecked Sendable {
     public func synchronize() throws { try check("cuCtxSynchronize", cuCtxSynchronize()) }
 }
 
-/// One GPU with its primary context.
-public struct CUDADevice: @unchecked Sendable {
+/// One GPU, its primary context current on the thread that asked for it.
+public struct CUDADevice: Sendable {
     public let ordinal: Int
     /// The compute capability as NVRTC's `sm_` number (90 for an H100/H200).
     public let architecture: Int
     public let multiprocessors: Int
-    let context: OpaquePointer?
 }

@@ -33,8 +33,5 @@ final class SharedLibrary: @unchecked Sendable {
         return unsafeBitCast(address, to: type)
     }
 
-    /// Whether the library exports `symbol`.
-    func has(_ symbol: String) -> Bool { dlsym(handle, symbol) != nil }
-
     deinit { dlclose(handle) }
 }

@@ -30,6 +30,15 @@ extern "C" __global__ void tensor_sums(double* sums, const double* partial, cons
     sums[i] = sum;
 }
 
+/// Adam's moments at element s: m ← β1 m + c1 g, v ← β2 v + c2 g²; returns the new (m, v).
+__device__ __forceinline__ float2 update_moments(float* m, float* v, long long s, float g, float b1, float b2, float c1,
+                                                 float c2) {
+    float mi = b1 * m[s] + c1 * g, vi = b2 * v[s] + c2 * g * g;
+    m[s] = mi;
+    v[s] = vi;
+    return make_float2(mi, vi);
+}
+
 /// LAMB's moments and update direction (apex FusedLAMB stage 1), the direction written over the gradient:
 /// g ← clip·g;  m ← β1 m + c1 g;  v ← β2 v + c2 g²;  g ← (m / bc1) / (√(v / bc2) + ε) + λ w.
 extern "C" __global__ void lamb_moments(float* g, float* m, float* v, const float* w, const bert_chunk* chunks,
@@ -39,11 +48,8 @@ extern "C" __global__ void lamb_moments(float* g, float* m, float* v, const floa
     float lambda = tensor_decay[ch.tensor];
     for (int j = threadIdx.x; j < ch.count; j += blockDim.x) {
         long long i = ch.offset + j, s = i - base;
-        float gi = g[i] * clip;
-        float mi = b1 * m[s] + c1 * gi, vi = b2 * v[s] + c2 * gi * gi;
-        m[s] = mi;
-        v[s] = vi;
-        g[i] = (mi / bc1) / (sqrtf(vi / bc2) + eps) + lambda * w[i];
+        float2 mv = update_moments(m, v, s, g[i] * clip, b1, b2, c1, c2);
+        g[i] = (mv.x / bc1) / (sqrtf(mv.y / bc2) + eps) + lambda * w[i];
     }
 }
 
@@ -65,12 +71,9 @@ extern "C" __global__ void adamw_update(float* w, float* m, float* v, const floa
     float lambda = tensor_decay[ch.tensor];
     for (int j = threadIdx.x; j < ch.count; j += blockDim.x) {
         long long i = ch.offset + j, s = i - base;
-        float gi = g[i] * clip;
-        float mi = b1 * m[s] + c1 * gi, vi = b2 * v[s] + c2 * gi * gi;
-        m[s] = mi;
-        v[s] = vi;
-        if (bias_correction) w[i] = w[i] * (1.0f - lr * lambda) - step_size * mi / (sqrtf(vi) / bc2_root + eps);
-        else w[i] -= lr * (mi / (sqrtf(vi) + eps) + lambda * w[i]);
+        float2 mv = update_moments(m, v, s, g[i] * clip, b1, b2, c1, c2);
+        if (bias_correction) w[i] = w[i] * (1.0f - lr * lambda) - step_size * mv.x / (sqrtf(mv.y) / bc2_root + eps);
+        else w[i] -= lr * (mv.x / (sqrtf(mv.y) + eps) + lambda * w[i]);
     }
 }
 
@@ -80,12 +83,8 @@ extern "C" __global__ void lans_moments(float* m, float* v, const float* g, cons
                                         float c2) {
     bert_chunk ch = chunks[blockIdx.x];
     float scale = tensor_scale[ch.tensor];
-    for (int j = threadIdx.x; j < ch.count; j += blockDim.x) {
-        long long i = ch.offset + j, s = i - base;
-        float gi = g[i] * scale;
-        m[s] = b1 * m[s] + c1 * gi;
-        v[s] = b2 * v[s] + c2 * gi * gi;
-    }
+    for (int j = threadIdx.x; j < ch.count; j += blockDim.x)
+        update_moments(m, v, ch.offset + j - base, g[ch.offset + j] * scale, b1, b2, c1, c2);
 }
 
 /// LANS's two directions for element i of tensor t: r = m̂ / (√v̂ + ε) + λ w,  c = ĝ / (√v̂ + ε) + λ w.
