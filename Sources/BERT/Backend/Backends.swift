@@ -1,3 +1,5 @@
+import BERTCUDA
+
 /// Where a command runs the model (`--device`).
 public enum DeviceKind: String, CaseIterable, Sendable {
     /// The CPU kernels on host memory.
@@ -32,7 +34,17 @@ public enum Backends {
 }
 
 extension Backends {
+    /// Starts the CUDA driver on GPU 0. The CUDA kernels compile (NVRTC, sm_90) and their launch table is checked,
+    /// but no CUDA implementation of `Backend` exists yet: with a GPU present this says so instead of pretending.
     static func cudaBackend(precision: Precision) throws -> any Backend {
-        throw BertError.invalidInput("no CUDA driver found")
+        do {
+            let driver = try CUDADriver.load()
+            guard try driver.deviceCount() > 0 else { throw BertError.invalidInput("--device cuda: the CUDA driver sees no GPU") }
+            let gpu = try driver.device(0)
+            throw BertError.invalidInput("--device cuda: found GPU 0 (sm_\(gpu.architecture), \(gpu.multiprocessors) SMs, driver "
+                                         + "\(driver.version)), but this build cannot run the model on it yet; use --device cpu")
+        } catch let error as CUDAError {
+            throw BertError.invalidInput("--device cuda: \(error)")
+        }
     }
 }
