@@ -13,7 +13,7 @@ kept in expected.safetensors. From them:
   hf/        pytorch_model.bin = torch.save(BertForPreTraining(config).state_dict()) after loading the tensors
              (transformers' own names, the tied decoder included); config.json
   nvidia/    ckpt_8.pt in the layout of NVIDIA DeepLearningExamples' run_pretraining.py: {'model': state dict with
-             `dense_act` names and the vocabulary padded to 104 rows, 'optimizer': an optimizer state dict,
+             `dense_act` names, the vocabulary padded to 104 rows and one transposed (non-contiguous) view, 'optimizer': an optimizer state dict,
              'master params': a list of nn.Parameter, 'files', 'epoch'}; bert_config.json (vocab 99)
   evil.pt    a torch.save file whose pickle calls os.system (to be refused, never run)
 
@@ -141,6 +141,9 @@ def make_torch():
         state[name.replace("intermediate.dense.", "intermediate.dense_act.")
                   .replace("transform.dense.", "transform.dense_act.")] = t
     state["cls.predictions.decoder.weight"] = state["bert.embeddings.word_embeddings.weight"]
+    # A view with strides (1, 2) over its storage: readers must follow the strides, not copy the bytes.
+    state["cls.seq_relationship.weight"] = torch.from_numpy(tensors["cls.seq_relationship.weight"].T.copy()).t()
+    assert not state["cls.seq_relationship.weight"].is_contiguous()
     params = list(state.values())[:2]
     checkpoint = {
         "model": state,

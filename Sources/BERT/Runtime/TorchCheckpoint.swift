@@ -71,15 +71,23 @@ public struct TorchCheckpoint {
               count == 0 || last < t.storageCount else {
             throw BertError.invalidCheckpoint("\(path): tensor \(name) (shape \(t.shape), strides \(t.stride), offset \(t.offset)) does not fit its storage of \(range.count) bytes (truncated?)")
         }
-        // The storage element index of each row-major position.
-        var indices = [Int](repeating: t.offset, count: count)
-        var block = count
-        for (size, stride) in zip(t.shape, t.stride) where size > 0 {
-            block /= size
-            for i in 0..<count { indices[i] += (i / block) % size * stride }
-        }
+        let rowMajor = t.shape.indices.map { t.shape[($0 + 1)...].reduce(1, *) }
         return bytes.withUnsafeBytes { raw in
             let p = raw.baseAddress! + range.lowerBound
+            if t.dtype == .float32, zip(t.shape, zip(t.stride, rowMajor)).allSatisfy({ $0.0 == 1 || $0.1.0 == $0.1.1 }) {
+                // Contiguous (every state dict torch.save writes): one copy.
+                return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(start: p + 4 * t.offset, count: 4 * count))
+                    initialized = count
+                }
+            }
+            // The storage element index of each row-major position.
+            var indices = [Int](repeating: t.offset, count: count)
+            var block = count
+            for (size, stride) in zip(t.shape, t.stride) where size > 0 {
+                block /= size
+                for i in 0..<count { indices[i] += (i / block) % size * stride }
+            }
             switch t.dtype {
             case .float32: return indices.map { p.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
             case .float64: return indices.map { Float(p.loadUnaligned(fromByteOffset: 8 * $0, as: Double.self)) }
