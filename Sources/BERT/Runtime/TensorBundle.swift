@@ -10,11 +10,14 @@ public struct TensorBundle {
     enum DType: Int {
         case float = 1, double = 2, int32 = 3, int64 = 9, bfloat16 = 14, half = 19
 
-        var size: Int {
+        var scalar: StoredScalar {
             switch self {
-            case .double, .int64: return 8
-            case .float, .int32: return 4
-            case .bfloat16, .half: return 2
+            case .float: return .float32
+            case .double: return .float64
+            case .int32: return .int32
+            case .int64: return .int64
+            case .bfloat16: return .bfloat16
+            case .half: return .float16
             }
         }
     }
@@ -108,12 +111,12 @@ public struct TensorBundle {
     public func floats(_ name: String) throws -> [Float] {
         guard let e = entries[name] else { throw BertError.invalidCheckpoint("\(Self.indexPath(prefix)): no tensor named \(name)") }
         let dataPath = Self.dataPath(prefix, shard: e.shard, of: shards.count)
-        guard let dtype = DType(rawValue: e.dtype), dtype != .int32, dtype != .int64 else {
+        guard let scalar = DType(rawValue: e.dtype)?.scalar, scalar.isFloatingPoint else {
             throw BertError.invalidCheckpoint("\(dataPath): tensor \(name) has TensorFlow dtype \(e.dtype), not a floating-point type")
         }
         let count = e.shape.reduce(1, *)
-        guard count * dtype.size == e.size else {
-            throw BertError.invalidCheckpoint("\(dataPath): tensor \(name) holds \(e.size) bytes, its shape \(e.shape) needs \(count * dtype.size)")
+        guard count * scalar.size == e.size else {
+            throw BertError.invalidCheckpoint("\(dataPath): tensor \(name) holds \(e.size) bytes, its shape \(e.shape) needs \(count * scalar.size)")
         }
         return try shards[e.shard].withUnsafeBytes { raw in
             let bytes = UnsafeRawBufferPointer(rebasing: raw[e.offset..<(e.offset + e.size)])
@@ -121,14 +124,7 @@ public struct TensorBundle {
             guard crc == CRC32.unmask(e.maskedCRC) else {
                 throw BertError.invalidCheckpoint("\(dataPath): tensor \(name) fails its CRC-32C check (index \(CRC32.unmask(e.maskedCRC)), data \(crc)): the checkpoint is corrupt")
             }
-            let p = bytes.baseAddress!
-            switch dtype {
-            case .float: return (0..<count).map { p.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
-            case .double: return (0..<count).map { Float(p.loadUnaligned(fromByteOffset: 8 * $0, as: Double.self)) }
-            case .half: return (0..<count).map { Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
-            case .bfloat16: return (0..<count).map { Float(bitPattern: UInt32(p.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)) << 16) }
-            case .int32, .int64: return []
-            }
+            return (0..<count).map { scalar.float(bytes.baseAddress!, $0) }
         }
     }
 

@@ -67,7 +67,7 @@ public struct TorchCheckpoint {
         guard let range = records[record] else { throw BertError.invalidCheckpoint("\(path): tensor \(name) needs record \(record), which is absent") }
         let count = t.shape.reduce(1, *)
         let last = t.offset + zip(t.shape, t.stride).reduce(0) { $0 + max(0, $1.0 - 1) * $1.1 }
-        guard range.count >= t.storageCount * t.dtype.size, t.offset >= 0, t.stride.allSatisfy({ $0 >= 0 }),
+        guard range.count >= t.storageCount * t.dtype.scalar.size, t.offset >= 0, t.stride.allSatisfy({ $0 >= 0 }),
               count == 0 || last < t.storageCount else {
             throw BertError.invalidCheckpoint("\(path): tensor \(name) (shape \(t.shape), strides \(t.stride), offset \(t.offset)) does not fit its storage of \(range.count) bytes (truncated?)")
         }
@@ -88,14 +88,7 @@ public struct TorchCheckpoint {
                 block /= size
                 for i in 0..<count { indices[i] += (i / block) % size * stride }
             }
-            switch t.dtype {
-            case .float32: return indices.map { p.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
-            case .float64: return indices.map { Float(p.loadUnaligned(fromByteOffset: 8 * $0, as: Double.self)) }
-            case .float16: return indices.map { Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
-            case .bfloat16: return indices.map { Float(bitPattern: UInt32(p.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)) << 16) }
-            case .int64: return indices.map { Float(p.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
-            case .int32: return indices.map { Float(p.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) }
-            }
+            return indices.map { t.dtype.scalar.float(p, $0) }
         }
     }
 

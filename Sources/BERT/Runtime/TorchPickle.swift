@@ -10,11 +10,14 @@ enum TorchPickle {
         case float32 = "FloatStorage", float16 = "HalfStorage", bfloat16 = "BFloat16Storage", float64 = "DoubleStorage"
         case int64 = "LongStorage", int32 = "IntStorage"
 
-        var size: Int {
+        var scalar: StoredScalar {
             switch self {
-            case .float64, .int64: return 8
-            case .float32, .int32: return 4
-            case .float16, .bfloat16: return 2
+            case .float32: return .float32
+            case .float16: return .float16
+            case .bfloat16: return .bfloat16
+            case .float64: return .float64
+            case .int64: return .int64
+            case .int32: return .int32
             }
         }
     }

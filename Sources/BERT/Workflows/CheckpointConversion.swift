@@ -160,7 +160,7 @@ public enum CheckpointConversion {
         if FileManager.default.fileExists(atPath: path + ".index") { return path }
         let indexes = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".index") }.sorted()
         guard indexes.count == 1 else {
-            throw BertError.invalidCheckpoint("\(path): \(indexes.isEmpty ? "no" : "\(indexes.count)") TensorFlow *.index files (\(indexes.joined(separator: ", "))); name one with --checkpoint DIR/NAME.index")
+            throw BertError.invalidCheckpoint("\(path): \(indexes.isEmpty ? "no TensorFlow *.index file" : "\(indexes.count) TensorFlow *.index files (\(indexes.joined(separator: ", ")))"); name one with --checkpoint DIR/NAME.index")
         }
         return (path as NSString).appendingPathComponent(String(indexes[0].dropLast(".index".count)))
     }
@@ -171,7 +171,7 @@ public enum CheckpointConversion {
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".bin") || $0.hasSuffix(".pt") }.sorted()
         let chosen = files.contains(torchFile) ? [torchFile] : files
         guard chosen.count == 1 else {
-            throw BertError.invalidCheckpoint("\(path): \(files.isEmpty ? "no" : "\(files.count)") torch.save files (\(files.joined(separator: ", "))); name one with --checkpoint")
+            throw BertError.invalidCheckpoint("\(path): \(files.isEmpty ? "no torch.save file (*.bin, *.pt)" : "\(files.count) torch.save files (\(files.joined(separator: ", ")))"); name one with --checkpoint")
         }
         return (path as NSString).appendingPathComponent(chosen[0])
     }

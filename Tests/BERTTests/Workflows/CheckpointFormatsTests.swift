@@ -59,6 +59,21 @@ import Testing
         }
     }
 
+    @Test func googleCheckpointWithAForeignAndAMissingVariableNamesBoth() throws {
+        let dir = try temporaryDirectory("bert-formats")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bundle = try TensorBundle(prefix: root + "/tf/bert_model.ckpt")
+        var tensors = try bundle.entries.keys.sorted().filter { $0 != "bert/pooler/dense/bias" }
+            .map { (name: $0, shape: bundle.entries[$0]!.shape, values: $0 == "global_step" ? [0] : try bundle.floats($0)) }
+        tensors.append((name: "bert/encoder/layer_0/extra/kernel", shape: [2], values: [1, 2]))
+        try TensorBundle.write(tensors, prefix: dir + "/b")   // global_step (int64 in the original) as a float scalar
+        let (map, _) = try CheckpointConversion.googleTensors(prefix: dir + "/b", layout: .pretraining(try config))
+        let model = try BertForPreTraining(config: try config)
+        #expect { try Checkpoint.load(map, into: model.parameters, layout: model.layout) } throws: { error in
+            "\(error)".contains("missing tensors: bert.pooler.dense.bias") && "\(error)".contains("unexpected tensors: bert/encoder/layer_0/extra/kernel")
+        }
+    }
+
     @Test func tableSpanningRestartPointsAndBlocksReads() throws {
         // 40 keys sharing prefixes: three restart groups; keys read back in order with their values.
         let entries = (0..<40).map { (key: Array("bert/encoder/layer_\($0 / 10)/k\($0 % 10)".utf8), value: [UInt8](repeating: UInt8($0), count: $0)) }
