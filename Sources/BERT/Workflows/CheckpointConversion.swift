@@ -90,6 +90,9 @@ public enum CheckpointConversion {
         if let entries = try? fm.contentsOfDirectory(atPath: output), !entries.isEmpty {
             throw BertError.invalidInput("--output \(output) is not empty; choose a new directory")
         }
+        if sourceDirectory(output) != output, fm.fileExists(atPath: output) {
+            throw BertError.invalidInput("--output \(output) is a file; choose a new directory")
+        }
         let (model, skipped) = try load(checkpoint, format: try from ?? CheckpointFormat.detect(checkpoint), configFile: configFile)
         let temporary = output + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
         try? fm.removeItem(atPath: temporary)

@@ -158,6 +158,15 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: marker) && !FileManager.default.fileExists(atPath: dir + "/out"))
     }
 
+    @Test func outputThatIsAFileIsRefusedAndKept() throws {
+        let dir = try temporaryDirectory("bert-convert-formats")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: dir + "/notes.txt"))
+        let r = try convert(["--to", "tf", "--checkpoint", root + "/hf", "--output", dir + "/notes.txt"])
+        #expect(r.status != 0 && r.err.contains("is a file; choose a new directory"), "\(r.err)")
+        #expect(FileManager.default.contents(atPath: dir + "/notes.txt") == Data("keep".utf8))
+    }
+
     @Test func checkpointThatDoesNotFitTheConfigListsEveryTensor() throws {
         let dir = try temporaryDirectory("bert-convert-formats")
         defer { try? FileManager.default.removeItem(atPath: dir) }
