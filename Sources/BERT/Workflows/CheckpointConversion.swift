@@ -142,7 +142,7 @@ public enum CheckpointConversion {
             let (tensors, skipped) = format == .tf
                 ? try googleTensors(prefix: try tfPrefix(checkpoint), layout: model.layout)
                 : try torchTensors(file: try torchFile(checkpoint), config: model.config)
-            _ = try Checkpoint.load(tensors, into: model.parameters, layout: model.layout)
+            _ = try model.parameters.withHostFloats { try Checkpoint.load(tensors, into: $0, layout: model.layout) }
             return (model, skipped)
         }
     }
@@ -222,7 +222,9 @@ public enum CheckpointConversion {
     /// Writes `model` into `directory` in `format`.
     static func write(_ model: BertModelBase, format: CheckpointFormat, directory: String) throws {
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
-        let tensors = model.layout.tensors.map { (name: $0.name, shape: $0.shape, values: model.parameters.array(offset: $0.offset, count: $0.count)) }
+        let tensors = model.parameters.withHostFloats(writeBack: false) { p in
+            model.layout.tensors.map { (name: $0.name, shape: $0.shape, values: Array(UnsafeBufferPointer(start: p + $0.offset, count: $0.count))) }
+        }
         switch format {
         case .hf: try model.save(directory: directory)
         case .pytorch:
