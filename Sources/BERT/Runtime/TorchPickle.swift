@@ -62,6 +62,8 @@ enum TorchPickle {
                                                  + [DType.float32, .float16, .bfloat16, .float64, .int64, .int32].map { "torch." + $0.rawValue })
 
     /// Runs the pickle `bytes` (the archive's `data.pkl`) on the restricted machine and returns what it builds.
+    /// Containers are values here, so a memo entry keeps a dict or list as it was when memoized; state dicts never
+    /// refer back to a container (only to globals, strings and tensors, which do not change).
     /// - Throws: `BertError.invalidCheckpoint` naming `path`: a GLOBAL outside `allowedGlobals` (named in the message),
     ///   an opcode outside the subset, a malformed stream.
     static func load(_ bytes: [UInt8], path: String) throws -> Value {

@@ -74,7 +74,7 @@ import Testing
         }
     }
 
-    @Test func tableSpanningRestartPointsAndBlocksReads() throws {
+    @Test func tableWithPrefixCompressedKeysReadsBack() throws {
         // 40 keys sharing prefixes: three restart groups; keys read back in order with their values.
         let entries = (0..<40).map { (key: Array("bert/encoder/layer_\($0 / 10)/k\($0 % 10)".utf8), value: [UInt8](repeating: UInt8($0), count: $0)) }
         let read = try SortedTable.read(SortedTable.write(entries), path: "t")
