@@ -28,19 +28,21 @@ public enum Checkpoint {
     ///   - allowMissing: model tensors that may be absent (heads initialised fresh); any other absent tensor is an error.
     ///   - allowUnexpected: file tensors the model does not have that are skipped (reported in `skipped`), by the
     ///     model's name for them (`bert.`-prefixed); any other such tensor is an error.
-    /// - Throws: `BertError.invalidCheckpoint` listing the missing, unexpected or mis-shaped tensors by name.
-    public static func load(_ file: Safetensors.File, into buffer: UnsafeMutablePointer<Float>, layout: ParameterLayout,
+    /// - Throws: `BertError.invalidCheckpoint` listing every missing, unexpected and mis-shaped tensor by name, in one
+    ///   message.
+    public static func load(_ file: some TensorSource, into buffer: UnsafeMutablePointer<Float>, layout: ParameterLayout,
                             allowMissing: (String) -> Bool = { _ in false },
                             allowUnexpected: (String) -> Bool = { _ in false }) throws -> LoadReport {
         var report = LoadReport(), unexpected: [String] = [], misshapen: [String] = []
         var sources: [String: String] = [:]   // model name → file name
-        for name in file.entries.keys.sorted() {
+        let names = Set(file.tensorNames)
+        for name in names.sorted() {
             // A `BertModel` checkpoint names the encoder's modules without the `bert.` prefix.
             let canonical = ["embeddings.", "encoder.", "pooler."].contains(where: name.hasPrefix) ? "bert." + name : name
             if ParameterLayout.ignoredBuffers.contains(canonical) { report.skipped.append(name); continue }
             if let target = ParameterLayout.aliases[canonical] {
                 // A tied duplicate: use it only if the tensor it duplicates is absent.
-                if file.entries[target] != nil || file.entries[target.replacingOccurrences(of: "bert.", with: "")] != nil {
+                if names.contains(target) || names.contains(target.replacingOccurrences(of: "bert.", with: "")) {
                     report.skipped.append(name)
                 } else {
                     sources[target] = name
@@ -55,24 +57,20 @@ public enum Checkpoint {
         }
         for tensor in layout.tensors {
             guard let source = sources[tensor.name] else { report.missing.append(tensor.name); continue }
-            let entry = try file.entry(source)
-            guard entry.shape == tensor.shape else {
-                misshapen.append("\(source) is \(entry.shape), expected \(tensor.shape)")
+            let shape = file.shape(of: source) ?? []
+            guard shape == tensor.shape else {
+                misshapen.append("\(source) is \(shape), expected \(tensor.shape)")
                 continue
             }
             try file.copyFloats(source, into: buffer + tensor.offset)
             report.loaded.append(tensor.name)
         }
-        if !misshapen.isEmpty {
-            throw BertError.invalidCheckpoint("\(file.path): shape mismatch: \(misshapen.joined(separator: "; ")) — does config.json match these weights?")
-        }
         let notAllowed = report.missing.filter { !allowMissing($0) }
-        if !notAllowed.isEmpty {
-            throw BertError.invalidCheckpoint("\(file.path): missing tensors: \(notAllowed.joined(separator: ", "))")
-        }
-        if !unexpected.isEmpty {
-            throw BertError.invalidCheckpoint("\(file.path): unexpected tensors: \(unexpected.joined(separator: ", ")) — a checkpoint of another model type?")
-        }
+        var problems: [String] = []
+        if !misshapen.isEmpty { problems.append("shape mismatch: \(misshapen.joined(separator: "; ")) — does config.json match these weights?") }
+        if !notAllowed.isEmpty { problems.append("missing tensors: \(notAllowed.joined(separator: ", "))") }
+        if !unexpected.isEmpty { problems.append("unexpected tensors: \(unexpected.joined(separator: ", ")) — a checkpoint of another model type?") }
+        if !problems.isEmpty { throw BertError.invalidCheckpoint("\(file.path): \(problems.joined(separator: "; "))") }
         return report
     }
 
