@@ -4,7 +4,7 @@ SWIFT      ?= swift
 APT_NEEDS  := libopenblas-dev libhdf5-dev zlib1g-dev libopenmpi-dev openmpi-bin pkg-config libbz2-dev
 BERT       := .build/release/bert
 
-.PHONY: all deps build test demo bench clean cuda-wheels
+.PHONY: all deps build test demo bench clean cuda-wheels bundle
 
 all: build
 
@@ -45,6 +45,11 @@ demo: build
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq python3.11-doc >/dev/null; }
 	BERT=$(BERT) scripts/demo.sh
+
+# A bert for a machine without Swift (the GPU machine): static Swift runtime + the shared libraries it links, in
+# .build-bundle/bert-bundle.tar.xz; `scripts/bundle.sh --check` runs it from a bare environment.
+bundle: deps
+	scripts/bundle.sh
 
 clean:
 	rm -rf .build
