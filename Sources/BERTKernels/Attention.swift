@@ -29,15 +29,13 @@ public enum Attention {
                     // Inference: nothing reads the probabilities, so the rows stay unnormalised and the 1/Σ scales the
                     // D-wide context rows instead of the S-wide probability rows (the first tile holds the factors).
                     for i in 0..<S { dropped[i] = softmaxRow(P + i * S, bias: keyBias + b * S, count: S, normalize: false) }
-                    GEMM.serial(transposeA: false, transposeB: false, M: S, N: D, K: S, A: P, lda: S, B: v, ldb: ld,
-                                beta: 0, C: C, ldc: H)
+                    weightValues(P, v, into: C, S: S, D: D, ld: ld, H: H)
                     for i in 0..<S { scaleRow(C + i * H, by: dropped[i], count: D) }
                     continue
                 }
                 for i in 0..<S { softmaxRow(P + i * S, bias: keyBias + b * S, count: S) }
                 let used = p > 0 ? dropout(P, into: dropped, pair: pair, S: S, p: p, rng: rng) : UnsafePointer(P)
-                GEMM.serial(transposeA: false, transposeB: false, M: S, N: D, K: S, A: used, lda: S, B: v, ldb: ld,
-                            beta: 0, C: C, ldc: H)
+                weightValues(used, v, into: C, S: S, D: D, ld: ld, H: H)
             }
         }
     }
@@ -98,6 +96,21 @@ public enum Attention {
         let inv = 1 / hsum(sum)
         if normalize { scaleRow(row, by: inv, count: S) }
         return inv
+    }
+
+    /// Keys per GEMM in `weightValues`.
+    static let keyChunk = 128
+
+    /// `C[S, D] = P[S, S] · v[S, D]`, summed over the keys in chunks of `keyChunk` (each chunk's product added to the
+    /// last). A BLAS call blocks its sum over K differently for different K, so one call over all S keys would round
+    /// differently once S changes; in fixed chunks, a batch trimmed to its longest real sequence (padded keys have
+    /// probability exactly 0) gives the real rows the bits of the full-length batch.
+    @inline(__always) static func weightValues(_ P: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
+                                               into C: UnsafeMutablePointer<Float>, S: Int, D: Int, ld: Int, H: Int) {
+        for first in stride(from: 0, to: S, by: keyChunk) {
+            GEMM.serial(transposeA: false, transposeB: false, M: S, N: D, K: min(keyChunk, S - first), A: P + first, lda: S,
+                        B: v + first * ld, ldb: ld, beta: first == 0 ? 0 : 1, C: C, ldc: H)
+        }
     }
 
     /// `row *= factor`.

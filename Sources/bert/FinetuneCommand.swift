@@ -27,6 +27,8 @@ struct FineTuningFlags: ParsableArguments {
     @OptionGroup var device: DeviceFlags
     @Flag(help: "Activation checkpointing: keep only each layer's output and recompute the rest in the backward (same gradients, less memory).")
     var checkpointActivations = false
+    @Flag(inversion: .prefixedNo, help: "Run each evaluation batch at its longest real sequence (the same results, without the padding's work).")
+    var trimBatches = true
 
     func validate() throws {
         try FlagCheck.positive("--max-seq-length", maxSeqLength)
@@ -53,6 +55,7 @@ struct FineTuningFlags: ParsableArguments {
         o.seed = seed
         o.backend = try device.backend()
         o.checkpointActivations = checkpointActivations
+        o.trimBatches = trimBatches
         return o
     }
 }

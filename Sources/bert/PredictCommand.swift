@@ -76,6 +76,8 @@ struct PredictMRPCCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Sequences per batch.") var batchSize = 64
     @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
     @OptionGroup var device: DeviceFlags
+    @Flag(inversion: .prefixedNo, help: "Run each batch at its longest real sequence (the same predictions, without the padding's work).")
+    var trimBatches = true
 
     func validate() throws {
         try FlagCheck.positive("--max-seq-length", maxSeqLength)
@@ -92,7 +94,7 @@ struct PredictMRPCCommand: ParsableCommand {
         let examples = try GLUE.readMRPC(contentsOf: predictFile, set: set)
         let features = try GLUE.features(for: examples, labels: GLUE.mrpcLabels, tokenizer: tokenizer, maxSeqLength: maxSeqLength)
         let start = Date()
-        let predictions = try ClassificationFineTuning.predict(model, features, batchSize: batchSize)
+        let predictions = try ClassificationFineTuning.predict(model, features, batchSize: batchSize, trim: trimBatches)
         let seconds = Date().timeIntervalSince(start)
         let lines = ["index\tprediction"] + predictions.enumerated().map { "\($0.offset)\t\(GLUE.mrpcLabels[$0.element])" }
         try writeFileAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: output)

@@ -152,6 +152,8 @@ struct EvalMLMCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Sequences per batch.") var batchSize = 32
     @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
     @OptionGroup var device: DeviceFlags
+    @Flag(inversion: .prefixedNo, help: "Run each batch at its longest real sequence (the same results, without the padding's work).")
+    var trimBatches = true
 
     func validate() throws {
         try FlagCheck.positive("--batch-size", batchSize)
@@ -162,7 +164,7 @@ struct EvalMLMCommand: ParsableCommand {
         if let threads { Parallel.setThreadCount(threads) }
         let (model, _) = try BertForPreTraining.load(directory: checkpoint, backend: try device.backend())
         let evaluator = try MLMEvaluator(directory: inputDir, vocabSize: model.config.vocabSize)
-        let result = try evaluator.evaluate(model, batchSize: batchSize)
+        let result = try evaluator.evaluate(model, batchSize: batchSize, trim: trimBatches)
         print(String(decoding: try JSONSerialization.data(withJSONObject: result.json(), options: [.sortedKeys]), as: UTF8.self))
     }
 }

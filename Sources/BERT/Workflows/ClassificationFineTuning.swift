@@ -34,19 +34,22 @@ public struct ClassificationFineTuning: Sendable {
             try model.forward(Self.batch(rows, withLabels: true), dropout: dropout)!.loss
         }
         let start = Date()
-        let metrics = try Self.evaluate(model, dev, batchSize: 64)
+        let metrics = try Self.evaluate(model, dev, batchSize: 64, trim: options.trimBatches)
         let seconds = Date().timeIntervalSince(start)
         try options.save(model, vocabPath: vocabPath)
         return summary.json.merging(["eval_accuracy": metrics.accuracy, "eval_f1": metrics.f1, "eval_examples": metrics.count,
                                      "inference_sequences_per_second": Double(dev.count) / max(1e-9, seconds)]) { a, _ in a }
     }
 
-    /// The predicted label ids of `features` (dropout off).
-    public static func predict(_ model: BertForSequenceClassification, _ features: [ClassificationFeature], batchSize: Int) throws -> [Int] {
+    /// The predicted label ids of `features` (dropout off); `trim` runs each batch at its longest real sequence (the
+    /// same logits, bit for bit).
+    public static func predict(_ model: BertForSequenceClassification, _ features: [ClassificationFeature], batchSize: Int,
+                               trim: Bool = true) throws -> [Int] {
         var predictions: [Int] = []
         for first in stride(from: 0, to: features.count, by: batchSize) {
             let rows = Array(features[first..<min(features.count, first + batchSize)])
-            _ = try model.forward(batch(rows, withLabels: false))
+            let full = batch(rows, withLabels: false)
+            _ = try model.forward(trim ? full.trimmed() : full)
             let logits = model.logits(), L = model.labelCount
             for r in 0..<rows.count {
                 let row = logits[(r * L)..<((r + 1) * L)]
@@ -56,8 +59,10 @@ public struct ClassificationFineTuning: Sendable {
         return predictions
     }
 
-    static func evaluate(_ model: BertForSequenceClassification, _ features: [ClassificationFeature], batchSize: Int) throws -> ClassificationMetrics {
-        ClassificationMetrics(predictions: try predict(model, features, batchSize: batchSize), labels: features.map { Int($0.labelId) })
+    static func evaluate(_ model: BertForSequenceClassification, _ features: [ClassificationFeature], batchSize: Int,
+                         trim: Bool = true) throws -> ClassificationMetrics {
+        ClassificationMetrics(predictions: try predict(model, features, batchSize: batchSize, trim: trim),
+                              labels: features.map { Int($0.labelId) })
     }
 
     static func batch(_ rows: [ClassificationFeature], withLabels: Bool) -> ClassificationBatch {

@@ -53,11 +53,13 @@ public struct MLMEvaluator {
 
     public var seqLength: Int { shards[0].seqLength }
 
-    public func evaluate(_ model: BertForPreTraining, batchSize: Int) throws -> MLMEvaluation {
+    /// - Parameter trim: run each batch at its longest real sequence (the same numbers, less work on padding).
+    public func evaluate(_ model: BertForPreTraining, batchSize: Int, trim: Bool = true) throws -> MLMEvaluation {
         var mlm = 0.0, nsp = 0.0, masked = 0, mlmRight = 0, nspRight = 0, sequences = 0
         for shard in shards {
             for start in stride(from: 0, to: shard.count, by: batchSize) {
-                let l = try model.forward(shard.batch(rows: Array(start..<min(shard.count, start + batchSize))))
+                let batch = shard.batch(rows: Array(start..<min(shard.count, start + batchSize)))
+                let l = try model.forward(trim ? batch.trimmed() : batch)
                 mlm += Double(l.mlmLoss) * Double(l.maskedCount)
                 nsp += Double(l.nspLoss) * Double(l.sequences)
                 masked += l.maskedCount

@@ -160,6 +160,16 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: Self.out("wrong-length") + "/ckpt_4"))
     }
 
+    /// eval-mlm runs each batch at its longest real sequence by default; the numbers are those of the padded batches.
+    @Test func evalMLMTrimmingChangesNoNumber() throws {
+        guard Self.reference.weights != nil else { return }
+        let flags = ["eval-mlm", "--checkpoint", Self.out("straight") + "/ckpt_12", "--input-dir", Self.workspace + "/shards64",
+                     "--batch-size", "4"]
+        let trimmed = try BertProgram.run(flags), full = try BertProgram.run(flags + ["--no-trim-batches"])
+        #expect(trimmed.status == 0 && full.status == 0, "\(trimmed.err) \(full.err)")
+        #expect(!trimmed.out.isEmpty && trimmed.out == full.out)
+    }
+
     @Test func evalMLMMatchesTheReferenceLoss() throws {
         // The core fixture's batch as a shard: eval-mlm's means over it are the fixture's losses.
         let dir = Self.out("fixture-shard")
