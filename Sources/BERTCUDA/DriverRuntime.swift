@@ -76,6 +76,11 @@ public final class DriverRuntime: CUDARuntime, @unchecked Sendable {
         defer { _ = blas.matmulPreferenceDestroy(preference) }
         var bytes = UInt64(Self.workspaceBytes)
         try check("MAX_WORKSPACE_BYTES", blas.matmulPreferenceSetAttribute(preference, 1, &bytes, 8))
+        // The heuristic assumes 256-byte aligned operands unless told: per-head slices of qkv are not.
+        for (attribute, address) in [(Int32(5), d.a.address), (6, d.b.address), (7, d.c.address), (8, d.c.address)] {
+            var alignment = UInt32(min(256, address & (~address &+ 1)))   // the lowest set bit
+            try check("MIN_ALIGNMENT", blas.matmulPreferenceSetAttribute(preference, attribute, &alignment, 4))
+        }
         var heuristic = [UInt8](repeating: 0, count: 96), found: Int32 = 0   // cublasLtMatmulHeuristicResult_t
         try check("cublasLtMatmulAlgoGetHeuristic", blas.matmulAlgoGetHeuristic(handle, operation, a, b, c, c, preference,
                                                                                1, &heuristic, &found))
