@@ -38,6 +38,8 @@ struct BenchCommand: ParsableCommand {
     var optimizer: String?
 
     @OptionGroup var device: DeviceFlags
+    @Flag(help: "Activation checkpointing: keep only each layer's output, recompute the rest in the backward.")
+    var checkpointActivations = false
 
     func validate() throws {
         try FlagCheck.positive("--max-predictions", maxPredictions)
@@ -66,6 +68,7 @@ struct BenchCommand: ParsableCommand {
                                   optimizer: kind)
         bench.head = head
         bench.backend = try device.backend()
+        bench.checkpointActivations = checkpointActivations
         let result = try bench.run()
         let median = result.stepSeconds.sorted()[result.stepSeconds.count / 2]
         let mean = result.stepSeconds.reduce(0, +) / Double(result.stepSeconds.count)
@@ -77,7 +80,7 @@ struct BenchCommand: ParsableCommand {
             "seq_per_s": Double(batch) / median, "gflops": flops / median / 1e9, "flops_per_step": flops,
             "activation_mb": Double(result.activationBytes) / 1_048_576, "peak_rss_mb": peakResidentMiB(),
             "loss": Double(result.loss), "optimizer": optimizer ?? "none", "device": device.device.rawValue,
-            "precision": device.precision.rawValue,
+            "precision": device.precision.rawValue, "checkpoint_activations": checkpointActivations,
         ]
         let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))

@@ -21,6 +21,7 @@ struct BertCommand: ParsableCommand {
             PlotCommand.self,
             EvaluateCommand.self,
             CommCheckCommand.self,
+            CheckDeviceCommand.self,
             ConvertCommand.self,
             FinetuneCommand.self,
             PredictCommand.self,

@@ -25,6 +25,8 @@ struct FineTuningFlags: ParsableArguments {
     @Option(parsing: .unconditional, help: "Seed of shuffling, dropout and the fresh head.") var seed: UInt64 = 42
     @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
     @OptionGroup var device: DeviceFlags
+    @Flag(help: "Activation checkpointing: keep only each layer's output and recompute the rest in the backward (same gradients, less memory).")
+    var checkpointActivations = false
 
     func validate() throws {
         try FlagCheck.positive("--max-seq-length", maxSeqLength)
@@ -50,6 +52,7 @@ struct FineTuningFlags: ParsableArguments {
         o.warmupProportion = warmupProportion
         o.seed = seed
         o.backend = try device.backend()
+        o.checkpointActivations = checkpointActivations
         return o
     }
 }

@@ -50,6 +50,8 @@ struct PretrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "ZeRO stage under mpirun: 0 data parallel, 1 optimizer state sharded, 2 gradients sharded too.") var zeroStage = 0
     @Option(parsing: .unconditional, help: "Threads per process (default: all cores).") var threads: Int?
     @OptionGroup var device: DeviceFlags
+    @Flag(help: "Activation checkpointing (NVIDIA's --checkpoint_activations): keep only each layer's output and recompute the rest in the backward; same gradients, less memory, one more encoder forward per step.")
+    var checkpointActivations = false
 
     func validate() throws {
         try FlagCheck.positive("--max-seq-length", maxSeqLength)
@@ -96,6 +98,7 @@ struct PretrainCommand: ParsableCommand {
         }
         o.initCheckpoint = initCheckpoint
         o.backend = try device.backend()
+        o.checkpointActivations = checkpointActivations
         o.maxSeqLength = maxSeqLength
         o.maxPredictionsPerSeq = maxPredictionsPerSeq
         o.trainBatchSize = trainBatchSize

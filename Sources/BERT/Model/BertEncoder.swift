@@ -22,9 +22,8 @@ struct BertEncoder {
     /// Runs the encoder on the ids already copied into `ws` (and the key bias built from the mask); with `pooler`,
     /// also the [CLS] pooler (which the layout must have). `dropout` nil means evaluation (no dropout).
     func forward(_ w: DeviceBuffer, _ ws: EncoderWorkspace, dropout: DropoutStreams?, pooler: Bool) {
-        let c = config, B = ws.batch, S = ws.seqLength, T = B * S, H = c.hiddenSize, I = c.intermediateSize
-        let A = c.numAttentionHeads, pHidden = dropout == nil ? 0 : c.hiddenDropoutProb
-        let pAttention = dropout == nil ? 0 : c.attentionProbsDropoutProb
+        let c = config, B = ws.batch, S = ws.seqLength, T = B * S, H = c.hiddenSize
+        let pHidden = dropout == nil ? 0 : c.hiddenDropoutProb, pAttention = dropout == nil ? 0 : c.attentionProbsDropoutProb
         let streams = dropout ?? DropoutStreams(seed: 0, step: 0)
 
         let k = backend
@@ -35,6 +34,27 @@ struct BertEncoder {
         k.dropoutForward(ws.embeddingOutput, residual: nil, ws.embeddingOutput, count: T * H, probability: pHidden,
                          rng: streams.rng(site: DropoutStreams.embeddingSite))
 
+        var x = ws.embeddingOutput
+        for (l, a) in ws.layers.enumerated() {
+            layerForward(l, x, a, w, ws, streams: streams, pHidden: pHidden, pAttention: pAttention)
+            x = a.output
+        }
+
+        if pooler {
+            guard let pooler = p.pooler else { preconditionFailure("the layout has no pooler") }
+            k.gatherRows(ws.sequenceOutput, indices: ws.clsRows, count: B, width: H, into: ws.poolerInput)
+            k.linearForward(x: ws.poolerInput, weight: w[pooler.weight], bias: w[pooler.bias], y: ws.poolerDense,
+                            rows: B, inFeatures: H, outFeatures: H)
+            k.activationForward(.tanh, ws.poolerDense, bias: nil, ws.pooled, rows: B, features: H)
+        }
+    }
+
+    /// Layer `l` on input `x` (`[T, H]`), writing `a`; the same bits every time it runs on the same input, which
+    /// activation checkpointing relies on when the backward runs it again.
+    private func layerForward(_ l: Int, _ x: DeviceFloats, _ a: LayerActivations, _ w: DeviceBuffer, _ ws: EncoderWorkspace,
+                              streams: DropoutStreams, pHidden: Float, pAttention: Float) {
+        let c = config, B = ws.batch, S = ws.seqLength, T = B * S, H = c.hiddenSize, I = c.intermediateSize
+        let o = p.layers[l], k = backend
         // Inference keeps no activations for a backward, so the biases of the FFN and of the two projections feeding
         // a residual are added by the pass that follows (the activation, the residual add) instead of being copied
         // into the GEMM's output first; training keeps the biased pre-activation its backward reads.
@@ -48,37 +68,23 @@ struct BertEncoder {
             }
         }
 
-        var x = ws.embeddingOutput
-        for (l, (o, a)) in zip(p.layers, ws.layers).enumerated() {
-            k.linearForward(x: x, weight: w[o.qkv.weight], bias: w[o.qkv.bias], y: a.qkv, rows: T, inFeatures: H,
-                            outFeatures: 3 * H)
-            k.attentionForward(qkv: a.qkv, keyBias: ws.keyBias, probs: lean ? nil : a.probs, context: a.context, batch: B,
-                               seqLength: S, heads: A, headSize: c.headSize, dropout: pAttention,
-                               rng: streams.rng(site: DropoutStreams.attentionSite(layer: l)), scratch: ws.attentionScratch)
-            k.linearForward(x: a.context, weight: w[o.attentionOutput.weight], bias: lean ? nil : w[o.attentionOutput.bias],
-                            y: ws.tempH, rows: T, inFeatures: H, outFeatures: H)
-            residual(ws.tempH, bias: o.attentionOutput.bias, x, a.residual1, site: DropoutStreams.attentionOutputSite(layer: l))
-            k.layerNormForward(x: a.residual1, gamma: w[o.norm1.gamma], beta: w[o.norm1.beta], y: a.hidden1, mean: a.mean1,
-                               rstd: a.rstd1, rows: T, features: H, eps: c.layerNormEps)
-            k.linearForward(x: a.hidden1, weight: w[o.intermediate.weight], bias: lean ? nil : w[o.intermediate.bias],
-                            y: a.intermediate, rows: T, inFeatures: H, outFeatures: I)
-            k.activationForward(activation, a.intermediate, bias: lean ? w[o.intermediate.bias] : nil, ws.tempI, rows: T,
-                                features: I)
-            k.linearForward(x: ws.tempI, weight: w[o.output.weight], bias: lean ? nil : w[o.output.bias], y: ws.tempH,
-                            rows: T, inFeatures: I, outFeatures: H)
-            residual(ws.tempH, bias: o.output.bias, a.hidden1, a.residual2, site: DropoutStreams.outputSite(layer: l))
-            k.layerNormForward(x: a.residual2, gamma: w[o.norm2.gamma], beta: w[o.norm2.beta], y: a.output, mean: a.mean2,
-                               rstd: a.rstd2, rows: T, features: H, eps: c.layerNormEps)
-            x = a.output
-        }
-
-        if pooler {
-            guard let pooler = p.pooler else { preconditionFailure("the layout has no pooler") }
-            k.gatherRows(ws.sequenceOutput, indices: ws.clsRows, count: B, width: H, into: ws.poolerInput)
-            k.linearForward(x: ws.poolerInput, weight: w[pooler.weight], bias: w[pooler.bias], y: ws.poolerDense,
-                            rows: B, inFeatures: H, outFeatures: H)
-            k.activationForward(.tanh, ws.poolerDense, bias: nil, ws.pooled, rows: B, features: H)
-        }
+        k.linearForward(x: x, weight: w[o.qkv.weight], bias: w[o.qkv.bias], y: a.qkv, rows: T, inFeatures: H, outFeatures: 3 * H)
+        k.attentionForward(qkv: a.qkv, keyBias: ws.keyBias, probs: lean ? nil : a.probs, context: a.context, batch: B,
+                           seqLength: S, heads: c.numAttentionHeads, headSize: c.headSize, dropout: pAttention,
+                           rng: streams.rng(site: DropoutStreams.attentionSite(layer: l)), scratch: ws.attentionScratch)
+        k.linearForward(x: a.context, weight: w[o.attentionOutput.weight], bias: lean ? nil : w[o.attentionOutput.bias],
+                        y: ws.tempH, rows: T, inFeatures: H, outFeatures: H)
+        residual(ws.tempH, bias: o.attentionOutput.bias, x, a.residual1, site: DropoutStreams.attentionOutputSite(layer: l))
+        k.layerNormForward(x: a.residual1, gamma: w[o.norm1.gamma], beta: w[o.norm1.beta], y: a.hidden1, mean: a.mean1,
+                           rstd: a.rstd1, rows: T, features: H, eps: c.layerNormEps)
+        k.linearForward(x: a.hidden1, weight: w[o.intermediate.weight], bias: lean ? nil : w[o.intermediate.bias],
+                        y: a.intermediate, rows: T, inFeatures: H, outFeatures: I)
+        k.activationForward(activation, a.intermediate, bias: lean ? w[o.intermediate.bias] : nil, ws.tempI, rows: T, features: I)
+        k.linearForward(x: ws.tempI, weight: w[o.output.weight], bias: lean ? nil : w[o.output.bias], y: ws.tempH,
+                        rows: T, inFeatures: I, outFeatures: H)
+        residual(ws.tempH, bias: o.output.bias, a.hidden1, a.residual2, site: DropoutStreams.outputSite(layer: l))
+        k.layerNormForward(x: a.residual2, gamma: w[o.norm2.gamma], beta: w[o.norm2.beta], y: a.output, mean: a.mean2,
+                           rstd: a.rstd2, rows: T, features: H, eps: c.layerNormEps)
     }
 
     /// Backward of `forward` with the same `dropout`. Reads the sequence-output gradient from `ws.dHidden` (and,
@@ -102,6 +108,9 @@ struct BertEncoder {
         for l in stride(from: p.layers.count - 1, through: 0, by: -1) {
             let o = p.layers[l], a = ws.layers[l]
             let x = l == 0 ? ws.embeddingOutput : ws.layers[l - 1].output
+            if ws.checkpointed {   // refill the shared activations from the kept input (the temporaries are free here)
+                layerForward(l, x, a, w, ws, streams: streams, pHidden: pHidden, pAttention: pAttention)
+            }
             // LayerNorm 2; the residual carries dx to hidden1, dropout carries it to the output dense.
             k.layerNormBackward(dy: dx, x: a.residual2, gamma: w[o.norm2.gamma], mean: a.mean2, rstd: a.rstd2, dx: dx,
                                 dGamma: g[o.norm2.gamma], dBeta: g[o.norm2.beta], rows: T, features: H,

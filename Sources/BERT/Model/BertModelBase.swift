@@ -66,6 +66,10 @@ public class BertModelBase {
     public let parameters: DeviceBuffer
     /// Accumulated by every `backward` until `zeroGradients()`.
     public let gradients: DeviceBuffer
+    /// Activation checkpointing (NVIDIA's `--checkpoint_activations`): a training forward keeps only each layer's
+    /// output, and the backward runs each layer's forward again before its backward. Dropout masks come from counters,
+    /// so the gradients are bit for bit those of a run without it; the cost is one more forward of the encoder.
+    public var checkpointActivations = false
     let encoder: BertEncoder
     let heads: any ModelHeads
     /// The HF class a saved directory loads as (`config.json`'s `architectures`).
@@ -107,8 +111,9 @@ public class BertModelBase {
     func runEncoder(_ batch: some TokenBatch, dropout: DropoutStreams?, pooler: Bool = true, training: Bool = true) throws -> EncoderWorkspace {
         try validateTokens(batch)
         let B = batch.batchSize, S = batch.seqLength
-        let enc = encoderWorkspace.planned(for: [B, S, training ? 1 : 0]) {
-            EncoderWorkspace(config: config, batch: B, seqLength: S, training: training, backend: backend)
+        let enc = encoderWorkspace.planned(for: [B, S, training ? 1 : 0, checkpointActivations ? 1 : 0]) {
+            EncoderWorkspace(config: config, batch: B, seqLength: S, training: training, checkpointed: checkpointActivations,
+                             backend: backend)
         }
         backend.upload(batch.inputIds, to: enc.ids)
         backend.upload(batch.segmentIds, to: enc.segments)

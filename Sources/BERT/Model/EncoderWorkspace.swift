@@ -26,6 +26,9 @@ final class EncoderWorkspace {
     let batch: Int, seqLength: Int
     /// Whether the activations a backward needs are kept.
     let training: Bool
+    /// Activation checkpointing: only each layer's output is kept; every layer's other activations share one set,
+    /// which the backward refills by running the layer's forward again (`BertEncoder.backward`).
+    let checkpointed: Bool
     let storage: DeviceBuffer
     let ids: DeviceInts          // [T]
     let segments: DeviceInts     // [T]
@@ -53,11 +56,14 @@ final class EncoderWorkspace {
     /// The last layer's output `[T, H]` (the sequence output).
     var sequenceOutput: DeviceFloats { layers.last?.output ?? embeddingOutput }
 
-    init(config c: BertConfig, batch B: Int, seqLength S: Int, training: Bool = true, backend: any Backend) {
+    init(config c: BertConfig, batch B: Int, seqLength S: Int, training: Bool = true, checkpointed: Bool = false,
+         backend: any Backend) {
         let T = B * S, H = c.hiddenSize, I = c.intermediateSize, A = c.numAttentionHeads
         batch = B
         seqLength = S
         self.training = training
+        self.checkpointed = training && checkpointed
+        let separateSets = training && !checkpointed   // one full set per layer
         let g = training ? 1 : 0   // gradient buffers only for training
         typealias P = DeviceFloats
         struct Planned {
@@ -69,14 +75,21 @@ final class EncoderWorkspace {
             Planned(ids: arena.takeInts(T), segments: arena.takeInts(T), clsRows: arena.takeInts(B), keyBias: arena.take(T), embeddingSum: arena.take(T * H),
                     embeddingMean: arena.take(T), embeddingRstd: arena.take(T), embeddingOutput: arena.take(T * H),
                     layers: {
-                        let planned = (0..<(training ? c.numHiddenLayers : 1)).map { _ in
+                        let planned = (0..<(separateSets ? c.numHiddenLayers : 1)).map { _ in
                             LayerActivations(qkv: arena.take(T * 3 * H), probs: arena.take(g * B * A * S * S),
                                              context: arena.take(T * H), residual1: arena.take(T * H),
                                              mean1: arena.take(T), rstd1: arena.take(T), hidden1: arena.take(T * H),
                                              intermediate: arena.take(T * I), residual2: arena.take(T * H),
                                              mean2: arena.take(T), rstd2: arena.take(T), output: arena.take(T * H))
                         }
-                        return training ? planned : Array(repeating: planned[0], count: c.numHiddenLayers)
+                        if separateSets { return planned }
+                        guard training else { return Array(repeating: planned[0], count: c.numHiddenLayers) }
+                        // Checkpointed: the shared set, each layer with an output of its own (the next layer's input).
+                        return (0..<c.numHiddenLayers).map { l in
+                            var layer = planned[0]
+                            if l > 0 { layer.output = arena.take(T * H) }
+                            return layer
+                        }
                     }(),
                     poolerInput: arena.take(B * H), poolerDense: arena.take(B * H), pooled: arena.take(B * H),
                     dHidden: arena.take(g * T * H), dPooled: arena.take(g * B * H), tempH: arena.take(T * H),

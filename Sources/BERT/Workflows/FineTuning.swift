@@ -21,6 +21,8 @@ public struct FineTuningOptions: Sendable {
     public var seed: UInt64 = 42
     /// Where the model's tensors live and its kernels run (`--device`).
     public var backend: any Backend = CPUBackend.shared
+    /// Recompute each layer's activations in the backward instead of keeping them (`--checkpoint-activations`).
+    public var checkpointActivations = false
 
     public init(outputDirectory: String, maxSeqLength: Int, learningRate: Double, epochs: Double) {
         self.outputDirectory = outputDirectory
@@ -93,6 +95,7 @@ public struct FineTuningOptions: Sendable {
             config.vocabSize = vocabulary.count
             model = try fresh(config)
         }
+        model.checkpointActivations = checkpointActivations
         guard vocabulary.count == model.config.vocabSize else {
             throw BertError.invalidInput("\(vocabPath) has \(vocabulary.count) tokens but the model's vocab_size is \(model.config.vocabSize)")
         }

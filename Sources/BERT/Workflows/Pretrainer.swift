@@ -41,6 +41,8 @@ public struct PretrainingOptions: Sendable {
     public var zeroStage = 0
     /// Where the model's tensors live and its kernels run (`--device`).
     public var backend: any Backend = CPUBackend.shared
+    /// Recompute each layer's activations in the backward instead of keeping them (`--checkpoint-activations`).
+    public var checkpointActivations = false
     /// Set from the communicator by `Pretrainer`.
     public internal(set) var worldSize = 1
 
@@ -138,6 +140,7 @@ public final class Pretrainer {
             guard let config = o.config else { throw BertError.invalidInput("give --model or --config-file (or --init-checkpoint)") }
             model = try BertForPreTraining(config: config, seed: seed, backend: o.backend)
         }
+        model.checkpointActivations = o.checkpointActivations
         self.model = model
         let total = model.layout.totalCount
         training = TrainingStep(model: model, optimizer: o.optimizer, communicator: communicator, zeroStage: o.zeroStage)

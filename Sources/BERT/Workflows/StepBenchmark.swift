@@ -21,6 +21,8 @@ public struct StepBenchmark {
     public var optimizer: OptimizerKind?
     /// Where the model's tensors live and its kernels run.
     public var backend: any Backend = CPUBackend.shared
+    /// Recompute each layer's activations in the backward instead of keeping them.
+    public var checkpointActivations = false
 
     public init(config: BertConfig, mode: Mode, batchSize: Int, seqLength: Int, maxPredictions: Int, steps: Int, warmup: Int,
                 optimizer: OptimizerKind? = nil) {
@@ -107,6 +109,7 @@ public struct StepBenchmark {
             infer.targets = nil
             (model, forward) = (m, { try m.forward($0 == nil ? infer : train, dropout: $0)?.loss ?? 0 })
         }
+        model.checkpointActivations = checkpointActivations
         let training = TrainingStep(model: model, optimizer: optimizer.map { OptimizerSettings(kind: $0) })
         var times: [Double] = [], loss: Float = 0
         for step in 0..<(warmup + steps) {

@@ -59,6 +59,13 @@ import Testing
         #expect(weights == Self.reference.weights)
     }
 
+    /// `--checkpoint-activations` recomputes the layers in the backward and must not change a single weight.
+    @Test func checkpointedActivationsWriteTheSameCheckpoint() throws {
+        let r = try Self.pretrain(Self.out("recomputed"), ["--checkpoint-activations"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(Self.weights(Self.out("recomputed"), step: 12) == Self.reference.weights)
+    }
+
     @Test func lossFallsAndCheckpointsAreComplete() throws {
         let r = Self.reference.result
         #expect(r.status == 0, "\(r.err)")
