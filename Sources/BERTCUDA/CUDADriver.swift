@@ -21,6 +21,7 @@ public final class CUDADriver: @unchecked Sendable {
     private let cuMemcpyHtoD: @convention(c) (UInt64, UnsafeRawPointer?, Int) -> Result
     private let cuMemcpyDtoH: @convention(c) (UnsafeMutableRawPointer?, UInt64, Int) -> Result
     private let cuMemsetD32: @convention(c) (UInt64, UInt32, Int) -> Result
+    private let cuMemcpyDtoD: @convention(c) (UInt64, UInt64, Int) -> Result
     private let cuModuleLoadData: @convention(c) (UnsafeMutablePointer<Pointer>, UnsafeRawPointer?) -> Result
     private let cuModuleGetFunction: @convention(c) (UnsafeMutablePointer<Pointer>, Pointer, UnsafePointer<CChar>?)
         -> Result
@@ -33,7 +34,7 @@ public final class CUDADriver: @unchecked Sendable {
     public static let entryPoints = [
         "cuInit", "cuDriverGetVersion", "cuDeviceGet", "cuDeviceGetCount", "cuDeviceGetAttribute",
         "cuDevicePrimaryCtxRetain", "cuCtxSetCurrent", "cuCtxSynchronize", "cuMemAlloc_v2", "cuMemFree_v2",
-        "cuMemcpyHtoD_v2", "cuMemcpyDtoH_v2", "cuMemsetD32_v2", "cuModuleLoadData", "cuModuleGetFunction",
+        "cuMemcpyHtoD_v2", "cuMemcpyDtoH_v2", "cuMemsetD32_v2", "cuMemcpyDtoD_v2", "cuModuleLoadData", "cuModuleGetFunction",
         "cuLaunchKernel", "cuGetErrorString",
     ]
 
@@ -73,6 +74,7 @@ public final class CUDADriver: @unchecked Sendable {
         cuMemcpyHtoD = try library.function("cuMemcpyHtoD_v2")
         cuMemcpyDtoH = try library.function("cuMemcpyDtoH_v2")
         cuMemsetD32 = try library.function("cuMemsetD32_v2")
+        cuMemcpyDtoD = try library.function("cuMemcpyDtoD_v2")
         cuModuleLoadData = try library.function("cuModuleLoadData")
         cuModuleGetFunction = try library.function("cuModuleGetFunction")
         cuLaunchKernel = try library.function("cuLaunchKernel")
@@ -130,6 +132,11 @@ public final class CUDADriver: @unchecked Sendable {
     /// Sets `count` 32-bit words at `address` to `word` (0 for zero, `Float.bitPattern` for a float fill).
     public func fill(_ address: UInt64, word: UInt32, count: Int) throws {
         try check("cuMemsetD32_v2", cuMemsetD32(address, word, count))
+    }
+
+    /// Device → device copy of `bytes` (ordered with the kernels on the default stream).
+    public func copy(from source: UInt64, to destination: UInt64, bytes: Int) throws {
+        try check("cuMemcpyDtoD_v2", cuMemcpyDtoD(destination, source, bytes))
     }
 
     /// Loads a cubin (or PTX) image into the current context.

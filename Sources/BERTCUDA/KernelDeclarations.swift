@@ -40,6 +40,10 @@ public struct KernelDeclaration: Sendable, Equatable {
             ("F", .int), ("form", .int)]),
         KernelDeclaration("activation_backward", in: "activation.cu", [("dx", .floatPointer),
             ("dy", .constFloatPointer), ("pre", .constFloatPointer), ("n", .longLong), ("form", .int)]),
+        KernelDeclaration("activation_value_and_derivative", in: "activation.cu", [("y", .floatPointer),
+            ("d", .floatPointer), ("x", .constFloatPointer), ("n", .longLong), ("form", .int)]),
+        KernelDeclaration("activation_backward_saved", in: "activation.cu", [("dx", .floatPointer),
+            ("dy", .constFloatPointer), ("d", .constFloatPointer), ("n", .longLong)]),
         KernelDeclaration("attention_softmax_forward_f32", in: "attention.cu", [("probs", .floatPointer),
             ("dropped", .floatPointer), ("scores", .constFloatPointer), ("key_bias", .constFloatPointer), ("A", .int),
             ("S", .int), ("p", .float), ("seed", .unsignedLongLong), ("stream", .unsignedLongLong)]),
@@ -119,6 +123,10 @@ public struct KernelDeclaration: Sendable, Equatable {
             ("parts", .int), ("cols", .int), ("ld", .int)]),
         KernelDeclaration("convert_to_bf16", in: "rows.cu", [("out", .bf16Pointer), ("in", .constFloatPointer),
             ("n", .longLong)]),
+        KernelDeclaration("transpose", in: "rows.cu", [("out", .floatPointer), ("x", .constFloatPointer), ("R", .int),
+            ("C", .int)]),
+        KernelDeclaration("bias_residual_add", in: "rows.cu", [("out", .floatPointer), ("y", .constFloatPointer),
+            ("bias", .constFloatPointer), ("residual", .constFloatPointer), ("n", .longLong), ("F", .int)]),
     ]
 
     /// The declaration of kernel `name`.

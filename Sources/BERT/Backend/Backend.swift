@@ -27,8 +27,8 @@ public protocol Backend: AnyObject, Sendable {
     func synchronize()
     /// The host address of `pointer` where the backend's memory is the host's; nil for device memory.
     func hostAddress(_ pointer: DeviceFloats) -> UnsafeMutablePointer<Float>?
-    /// Floats of scratch the attention operations need for sequence length S (0 if the backend needs none).
-    func attentionScratchCount(seqLength: Int) -> Int
+    /// Floats of scratch the attention operations need for B sequences of length S with A heads (0 if none).
+    func attentionScratchCount(batch: Int, seqLength: Int, heads: Int) -> Int
     /// Floats of scratch `layerNormBackward` needs for H features.
     func layerNormScratchCount(features: Int) -> Int
 

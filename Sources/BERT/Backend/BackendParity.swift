@@ -194,7 +194,7 @@ public enum BackendParity {
                 let k = x.backend, qkv = x.floats(T * 3 * H), bias = x.floats(T)
                 k.upload(keyBias, to: bias)
                 let (probs, context, lean, dQKV) = (x.floats(B * A * S * S), x.floats(T * H), x.floats(T * H), x.floats(T * 3 * H))
-                let scratch = x.floats(k.attentionScratchCount(seqLength: S))
+                let scratch = x.floats(k.attentionScratchCount(batch: B, seqLength: S, heads: A))
                 k.attentionForward(qkv: qkv, keyBias: bias, probs: probs, context: context, batch: B, seqLength: S, heads: A,
                                    headSize: D, dropout: dropout, rng: rng, scratch: scratch)
                 k.attentionForward(qkv: qkv, keyBias: bias, probs: nil, context: lean, batch: B, seqLength: S, heads: A,

@@ -34,15 +34,18 @@ public enum Backends {
 }
 
 extension Backends {
-    /// Starts the CUDA driver on GPU 0. The CUDA kernels compile (NVRTC, sm_90) and their launch table is checked,
-    /// but no CUDA implementation of `Backend` exists yet: with a GPU present this says so instead of pretending.
+    /// `CUDABackend` on GPU 0: the driver started, our kernels compiled by NVRTC for its architecture (or loaded from
+    /// the cubin cache), cuBLASLt loaded. Proved on the emulated runtime only: it has not yet run on a GPU.
+    /// - Throws: `BertError.invalidInput` with the CUDA library's one-line error (no driver, no GPU, no NVRTC or
+    ///   cuBLASLt, a kernel that does not load).
     static func cudaBackend(precision: Precision) throws -> any Backend {
         do {
             let driver = try CUDADriver.load()
             guard try driver.deviceCount() > 0 else { throw BertError.invalidInput("--device cuda: the CUDA driver sees no GPU") }
             let gpu = try driver.device(0)
-            throw BertError.invalidInput("--device cuda: found GPU 0 (sm_\(gpu.architecture), \(gpu.multiprocessors) SMs, driver "
-                                         + "\(driver.version)), but this build cannot run the model on it yet; use --device cpu")
+            let compiler = KernelCompiler(nvrtc: try NVRTC.load(), architecture: gpu.architecture)
+            let kernels = try CUDAKernels(driver: driver, modules: try compiler.compileAll())
+            return CUDABackend(runtime: try DriverRuntime(kernels: kernels, blas: try CUBLASLt.load()), precision: precision)
         } catch let error as CUDAError {
             throw BertError.invalidInput("--device cuda: \(error)")
         }

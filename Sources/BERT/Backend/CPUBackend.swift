@@ -1,3 +1,4 @@
+import BERTCUDA
 import BERTKernels
 
 /// The backend of host memory and the `BERTKernels` CPU kernels: every operation forwards to its kernel, and a
@@ -84,7 +85,10 @@ public final class CPUBackend: Backend {
 
     public func hostAddress(_ pointer: DeviceFloats) -> UnsafeMutablePointer<Float>? { emulated == nil ? p(pointer) : nil }
 
-    public func attentionScratchCount(seqLength: Int) -> Int { Attention.scratchCount(seqLength: seqLength) }
+    /// Per-thread `[S, S]` tiles: the CPU works through the (batch, head) pairs a few at a time.
+    public func attentionScratchCount(batch: Int, seqLength: Int, heads: Int) -> Int {
+        Attention.scratchCount(seqLength: seqLength)
+    }
 
     public func layerNormScratchCount(features: Int) -> Int { 2 * features * Parallel.threadCount }
 

@@ -95,7 +95,7 @@ final class EncoderWorkspace {
                     dHidden: arena.take(g * T * H), dPooled: arena.take(g * B * H), tempH: arena.take(T * H),
                     tempI: arena.take(T * I), derivativeI: arena.take(g * T * I), dContext: arena.take(g * T * H),
                     dQKV: arena.take(g * T * 3 * H),
-                    attentionScratch: arena.take(backend.attentionScratchCount(seqLength: S)),
+                    attentionScratch: arena.take(backend.attentionScratchCount(batch: B, seqLength: S, heads: A)),
                     normScratch: arena.take(backend.layerNormScratchCount(features: H)))
         }
         self.storage = storage

@@ -4,7 +4,7 @@
 //   bs_philox          CounterRNG.block            (Philox4x32-10)
 //   bs_dropout_keep    Dropout.keep                (the stream-element → word mapping of Dropout.swift)
 //   bs_exp, bs_erf, bs_tanh                        vexp, verf, vtanh of Vector.swift (Cephes exp, A&S 7.1.26)
-//   bs_activation, bs_activation_derivative        Activation.value / derivative (gelu erf, gelu tanh, tanh)
+//   bs_activation, bs_activation_derivative        Activation.value / derivative (gelu erf, gelu tanh, tanh, relu)
 //   bs_bf16_from_float, bs_bf16_to_float           round to nearest even, as PyTorch's c10::BFloat16
 // and the optimizer kernels' chunk type, which the Swift host code fills in.
 // Every product and sum goes through bs_mul / bs_add / bs_sub / bs_div: on the device they are the _rn intrinsics,
@@ -119,7 +119,7 @@ BS_FN float bs_tanh(float x) {
 }
 
 /// The activation forms a kernel's `form` argument selects (Activation in Activation.swift).
-enum { BS_GELU_ERF = 0, BS_GELU_TANH = 1, BS_TANH = 2 };
+enum { BS_GELU_ERF = 0, BS_GELU_TANH = 1, BS_TANH = 2, BS_RELU = 3 };
 
 #define BS_SQRT_2_OVER_PI 0.7978845608028654f
 #define BS_INV_SQRT_2 0.7071067811865475f
@@ -141,6 +141,7 @@ BS_FN float bs_activation(int form, float x) {
         float t = bs_tanh(bs_gelu_tanh_inner(x));
         return bs_mul(bs_mul(0.5f, x), bs_add(1.0f, t));
     }
+    if (form == BS_RELU) return x < 0.0f ? 0.0f : x;
     return bs_tanh(x);
 }
 
@@ -158,6 +159,7 @@ BS_FN float bs_activation_derivative(int form, float x) {
         float half = bs_mul(0.5f, bs_add(1.0f, t));
         return bs_add(half, bs_mul(bs_mul(bs_mul(0.5f, x), bs_sub(1.0f, bs_mul(t, t))), d_inner));
     }
+    if (form == BS_RELU) return x > 0.0f ? 1.0f : 0.0f;
     float t = bs_tanh(x);
     return bs_sub(1.0f, bs_mul(t, t));
 }

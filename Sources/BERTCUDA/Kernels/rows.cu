@@ -1,5 +1,6 @@
-// Row gathers and scatters (Rows.swift), column sums for bias and LayerNorm gradients (Linear.addColumnSums),
-// and the fp32 → bf16 copies of weights and activations.
+// Row gathers and scatters and the transpose (Rows.swift), column sums for bias and LayerNorm gradients
+// (Linear.addColumnSums), inference's bias + residual add (Linear.addBias), and the fp32 → bf16 copies of weights and
+// activations.
 #include "bert_device.cuh"
 
 /// out[i] = src[rows[i]] for rows of `width` floats. Launch: grid (n), threads stride over the width.
@@ -38,4 +39,20 @@ extern "C" __global__ void add_partial_sums(float* out, const float* partial, in
 extern "C" __global__ void convert_to_bf16(bf16* out, const float* in, long long n) {
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
         out[i] = bs_bf16_from_float(in[i]);
+}
+
+/// out[c·R + r] = x[r·C + c]: the [C, R] transpose of a row-major [R, C] matrix. Launch: threads over the R·C elements.
+extern "C" __global__ void transpose(float* out, const float* x, int R, int C) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (long long)R * C) return;
+    long long r = i / C, c = i % C;
+    out[c * R + r] = x[i];
+}
+
+/// out = y + bias + residual, bias [F] broadcast over the rows; out may alias y. Launch: any grid, threads stride over
+/// the n elements.
+extern "C" __global__ void bias_residual_add(float* out, const float* y, const float* bias, const float* residual,
+                                             long long n, int F) {
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        out[i] = y[i] + bias[i % F] + residual[i];
 }

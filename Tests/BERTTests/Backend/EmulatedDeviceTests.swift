@@ -70,27 +70,33 @@ import Testing
         #expect(cpu.losses.allSatisfy(\.isFinite) && cpu.losses.count == 6)
     }
 
+    /// Two AdamW steps of span QA, then inference: the losses, the downloaded logits and the final weights.
+    static func questionAnswering(_ backend: any Backend) throws -> (losses: [Float], weights: [Float]) {
+        let t = tokens
+        let model = try BertForQuestionAnswering(config: config, seed: 4, backend: backend)
+        let batch = QuestionAnsweringBatch(batchSize: B, seqLength: S, inputIds: t.ids, segmentIds: t.segments,
+                                           inputMask: t.mask, targets: AnswerSpans(startPositions: [1, 9, 0, 3],
+                                                                                   endPositions: [2, 4, 0, 5]))
+        var result = try train(model, steps: 2, optimizer: .adamw) { try model.forward(batch, dropout: $1)!.loss }
+        _ = try model.forward(QuestionAnsweringBatch(batchSize: B, seqLength: S, inputIds: t.ids, segmentIds: t.segments,
+                                                     inputMask: t.mask))
+        result.losses += model.startLogits() + model.endLogits()   // inference after training, logits downloaded
+        return result
+    }
+
+    /// Two AdamW steps of 3-way classification: the losses, logits and pooled output, and the final weights.
+    static func classification(_ backend: any Backend) throws -> (losses: [Float], weights: [Float]) {
+        let t = tokens
+        let model = try BertForSequenceClassification(config: config, labels: 3, seed: 4, backend: backend)
+        let batch = ClassificationBatch(batchSize: B, seqLength: S, inputIds: t.ids, segmentIds: t.segments,
+                                        inputMask: t.mask, targets: [2, 0, 1, 1])
+        var result = try train(model, steps: 2, optimizer: .adamw) { try model.forward(batch, dropout: $1)!.loss }
+        result.losses += model.logits() + model.pooledOutput()
+        return result
+    }
+
     @Test func questionAnsweringAndClassificationStepsEqualTheCPUBackendBitForBit() throws {
-        let t = Self.tokens
-        func qa(_ backend: any Backend) throws -> (losses: [Float], weights: [Float]) {
-            let model = try BertForQuestionAnswering(config: Self.config, seed: 4, backend: backend)
-            let batch = QuestionAnsweringBatch(batchSize: Self.B, seqLength: Self.S, inputIds: t.ids, segmentIds: t.segments,
-                                               inputMask: t.mask, targets: AnswerSpans(startPositions: [1, 9, 0, 3],
-                                                                                       endPositions: [2, 4, 0, 5]))
-            var result = try Self.train(model, steps: 2, optimizer: .adamw) { try model.forward(batch, dropout: $1)!.loss }
-            _ = try model.forward(QuestionAnsweringBatch(batchSize: Self.B, seqLength: Self.S, inputIds: t.ids,
-                                                         segmentIds: t.segments, inputMask: t.mask))
-            result.losses += model.startLogits() + model.endLogits()   // inference after training, logits downloaded
-            return result
-        }
-        func classification(_ backend: any Backend) throws -> (losses: [Float], weights: [Float]) {
-            let model = try BertForSequenceClassification(config: Self.config, labels: 3, seed: 4, backend: backend)
-            let batch = ClassificationBatch(batchSize: Self.B, seqLength: Self.S, inputIds: t.ids, segmentIds: t.segments,
-                                            inputMask: t.mask, targets: [2, 0, 1, 1])
-            var result = try Self.train(model, steps: 2, optimizer: .adamw) { try model.forward(batch, dropout: $1)!.loss }
-            result.losses += model.logits() + model.pooledOutput()
-            return result
-        }
+        let qa = Self.questionAnswering, classification = Self.classification
         let (qaCPU, qaDevice) = (try qa(CPUBackend.shared), try qa(CPUBackend.emulatedDevice()))
         #expect(qaCPU.losses == qaDevice.losses && qaCPU.weights == qaDevice.weights)
         let (clsCPU, clsDevice) = (try classification(CPUBackend.shared), try classification(CPUBackend.emulatedDevice()))

@@ -6,14 +6,17 @@ import Foundation
 /// kernels on the translated addresses but reports no host address (`hostAddress` is nil): every crossing the model
 /// and trainer make must then be an explicit upload or download, exactly as on a GPU. Training through it and
 /// through the plain CPU backend giving the same bits proves the host side of a device backend without a device.
-final class EmulatedMemory: @unchecked Sendable {
+/// `EmulatedRuntime` keeps the CUDA backend's memory the same way.
+public final class EmulatedMemory: @unchecked Sendable {
     private struct Allocation { let device: UInt, bytes: Int, host: UnsafeMutableRawPointer }
     private static let base: UInt = 1 << 62
     private var allocations: [Allocation] = []   // sorted by device address
     private var next = EmulatedMemory.base
     private let lock = NSLock()
 
-    func allocate(bytes: Int) -> UInt {
+    public init() {}
+
+    public func allocate(bytes: Int) -> UInt {
         let host = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         host.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         lock.lock()
@@ -24,7 +27,7 @@ final class EmulatedMemory: @unchecked Sendable {
         return device
     }
 
-    func release(_ device: UInt) {
+    public func release(_ device: UInt) {
         lock.lock()
         defer { lock.unlock() }
         guard let i = allocations.firstIndex(where: { $0.device == device }) else {
@@ -33,8 +36,23 @@ final class EmulatedMemory: @unchecked Sendable {
         allocations.remove(at: i).host.deallocate()
     }
 
+    /// The host memory behind `bytes` from `device`; nil unless they all lie inside one allocation.
+    public func host(_ device: UInt, bytes: Int) -> UnsafeMutableRawPointer? {
+        guard let a = allocation(containing: device), device + UInt(max(bytes, 0)) <= a.device + UInt(a.bytes) else {
+            return nil
+        }
+        return a.host + Int(device - a.device)
+    }
+
     /// The host address behind `device`, which must lie inside an allocation.
-    func host(_ device: UInt) -> UInt {
+    public func host(_ device: UInt) -> UInt {
+        guard let a = allocation(containing: device) else {
+            preconditionFailure("emulated device: address \(String(device, radix: 16)) is in no allocation")
+        }
+        return UInt(bitPattern: a.host) + (device - a.device)
+    }
+
+    private func allocation(containing device: UInt) -> Allocation? {
         lock.lock()
         defer { lock.unlock() }
         var lo = 0, hi = allocations.count
@@ -42,18 +60,7 @@ final class EmulatedMemory: @unchecked Sendable {
             let mid = (lo + hi) / 2
             if allocations[mid].device <= device { lo = mid + 1 } else { hi = mid }
         }
-        guard lo > 0, case let a = allocations[lo - 1], device < a.device + UInt(a.bytes) else {
-            preconditionFailure("emulated device: address \(String(device, radix: 16)) is in no allocation")
-        }
-        return UInt(bitPattern: a.host) + (device - a.device)
+        guard lo > 0, case let a = allocations[lo - 1], device < a.device + UInt(a.bytes) else { return nil }
+        return a
     }
-}
-
-/// bf16 storage on the host: a float rounded to the nearest bf16 (ties to even), as `__float2bfloat16_rn` does;
-/// NaN stays NaN.
-@inline(__always) func roundedToBFloat16(_ x: Float) -> Float {
-    let bits = x.bitPattern
-    guard !x.isNaN else { return x }
-    let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
-    return Float(bitPattern: rounded & 0xFFFF_0000)
 }
