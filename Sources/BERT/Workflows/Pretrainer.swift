@@ -36,15 +36,15 @@ public struct PretrainingOptions: Sendable {
     public var targetMLMAccuracy: Double?
     public var jsonSummary: String?
     public var logFrequency = 1
+    /// Seconds a rank waits at a collective for the others, or for the data loader to deliver a step's batches,
+    /// before the job stops naming the stalled rank and the step (0: wait for ever). Rank 0's evaluations and
+    /// checkpoint writes happen while the others wait, so it must exceed the longest of those.
+    public var collectiveTimeout = 600.0
     /// 0: data parallel (all-reduce of the gradients); 1: optimizer state sharded (reduce-scatter, each rank updates its
     /// slice, all-gather of the parameters); 2: gradients sharded too (reduce-scatter after every micro-batch).
     public var zeroStage = 0
     /// Where the model's tensors live and its kernels run (`--device`).
     public var backend: any Backend = CPUBackend.shared
-    /// Seconds a rank waits at a collective for the others, or for the data loader to deliver a step's batches,
-    /// before the job stops naming the stalled rank and the step (0: wait for ever). Rank 0's evaluations and
-    /// checkpoint writes happen while the others wait, so it must exceed the longest of those.
-    public var collectiveTimeout = 600.0
     /// Set from the communicator by `Pretrainer`.
     public internal(set) var worldSize = 1
 
