@@ -32,18 +32,21 @@ struct CommCheckCommand: ParsableCommand {
     var failMode = "throw"
     @Option(parsing: .unconditional, help: "Rank whose settings differ from the others' (the consistency check must fail on every rank).")
     var mismatchRank: Int?
+    @Option(parsing: .unconditional, help: "As bert pretrain's: seconds a rank waits at a collective before the job stops naming the missing ranks (0: for ever, without arrival notices).")
+    var collectiveTimeout = 600.0
 
     struct CheckFailure: Error, CustomStringConvertible { let description: String }
 
     func run() throws {
-        guard count >= 0, iterations > 0, warmup >= 0 else {
-            throw ValidationError("--count and --warmup must be non-negative, --iterations positive")
+        guard count >= 0, iterations > 0, warmup >= 0, collectiveTimeout >= 0 else {
+            throw ValidationError("--count, --warmup and --collective-timeout must be non-negative, --iterations positive")
         }
         guard ["exit", "throw", "kill", "_exit", "exit0"].contains(failMode) else {
             throw ValidationError("--fail-mode must be exit, throw, kill, _exit or exit0, got \(failMode)")
         }
         let communicator = try Communicators.detect()
         if let chunkElements, let mpi = communicator as? MPICommunicator { mpi.maxElementsPerCall = chunkElements }
+        communicator.collectiveTimeout = collectiveTimeout
         let report = communicator.abortingOnError { try check(communicator) }
         if communicator.rank == 0 { print(report) }
         if !report.contains(#""ok":true"#) { throw ExitCode.failure }

@@ -49,11 +49,15 @@ struct PretrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Log every this many steps.") var logFreq = 1
     @Option(parsing: .unconditional, help: "ZeRO stage under mpirun: 0 data parallel, 1 optimizer state sharded, 2 gradients sharded too.") var zeroStage = 0
     @Option(parsing: .unconditional, help: "Threads per process (default: all cores).") var threads: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a rank waits at a collective for the others, or for the data loader, before the job stops naming the stalled rank and the step (0: for ever).",
+                                                        discussion: "Rank 0's evaluations and checkpoint writes count against it.", valueName: "seconds"))
+    var collectiveTimeout = 600.0
     @OptionGroup var device: DeviceFlags
     @Flag(help: "Activation checkpointing (NVIDIA's --checkpoint_activations): keep only each layer's output and recompute the rest in the backward; same gradients, less memory, one more encoder forward per step.")
     var checkpointActivations = false
 
     func validate() throws {
+        try FlagCheck.nonNegative("--collective-timeout", collectiveTimeout)
         try FlagCheck.positive("--max-seq-length", maxSeqLength)
         try FlagCheck.positive("--max-predictions-per-seq", maxPredictionsPerSeq)
         try FlagCheck.positive("--train-batch-size", trainBatchSize)
@@ -126,6 +130,7 @@ struct PretrainCommand: ParsableCommand {
         o.jsonSummary = jsonSummary
         o.logFrequency = logFreq
         o.zeroStage = zeroStage
+        o.collectiveTimeout = collectiveTimeout
 
         let progress = Progress(silent: communicator.rank != 0)
         let trainer = try Pretrainer(options: o, communicator: communicator, warn: { progress.message($0) })

@@ -7,10 +7,12 @@ public enum BertError: Error, CustomStringConvertible, Equatable {
     case io(String)
     case invalidCheckpoint(String)
     case invalidInput(String)
+    /// A run stopped because a rank or its data loader made no progress within the time allowed.
+    case stalled(String)
 
     public var description: String {
         switch self {
-        case .invalidConfig(let m), .io(let m), .invalidCheckpoint(let m), .invalidInput(let m): return m
+        case .invalidConfig(let m), .io(let m), .invalidCheckpoint(let m), .invalidInput(let m), .stalled(let m): return m
         }
     }
 }

@@ -14,11 +14,18 @@ import Foundation
 ///
 /// Errors: a failing collective throws `CommunicatorError`, naming the operation and the rank. After a throw
 /// the world is in an undefined state; call `abort` (which ends every rank) rather than carry on.
+///
+/// Hangs: MPI's blocking collectives wait for ever for a rank that stopped without dying. With a
+/// `collectiveTimeout`, a rank that has waited that long at a collective for the others throws
+/// `CommunicatorError.stalled` naming the ranks that never arrived, so the job can stop instead of hanging.
 public protocol Communicator: AnyObject, Sendable {
     /// This process's rank, `0..<size`.
     var rank: Int { get }
     /// The number of ranks.
     var size: Int { get }
+    /// Seconds a rank waits at a collective for the others to arrive before it throws `CommunicatorError.stalled`;
+    /// 0 waits for ever. Every rank must use the same value (it decides whether ranks exchange arrival notices).
+    var collectiveTimeout: Double { get set }
     /// Sums `count` floats element-wise over all ranks; every rank ends with the sum.
     func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws
     /// Sums `values` element-wise over all ranks (same length everywhere) and returns the sums (metrics, losses).
@@ -52,6 +59,8 @@ public enum CommunicatorError: Error, CustomStringConvertible, Equatable {
     case peerFailed(operation: String, rank: Int, failedRank: Int, message: String)
     /// `consistencyCheck` found ranks whose settings differ. The same error is thrown on every rank.
     case inconsistent(field: String, ranks: [Int], message: String)
+    /// `missingRanks` did not reach the collective within `timeout` seconds of this rank's arrival.
+    case stalled(operation: String, rank: Int, missingRanks: [Int], timeout: Double)
 
     public var description: String {
         switch self {
@@ -65,6 +74,9 @@ public enum CommunicatorError: Error, CustomStringConvertible, Equatable {
             return "\(operation) on rank \(rank): rank \(failedRank) failed: \(message)"
         case let .inconsistent(_, _, message):
             return message
+        case let .stalled(operation, _, missing, timeout):
+            let who = missing.count == 1 ? "rank \(missing[0])" : "ranks \(missing.map(String.init).joined(separator: ", "))"
+            return "\(who) did not reach \(operation) within \(secondsText(timeout)) s"
         }
     }
 }
@@ -177,6 +189,11 @@ extension Communicator {
     }
 }
 
+/// A duration in seconds as a person writes it: `3`, `0.5`.
+func secondsText(_ seconds: Double) -> String {
+    seconds == seconds.rounded() && abs(seconds) < 1e15 ? "\(Int(seconds))" : "\(seconds)"
+}
+
 /// Prints `bert: rank R of N: message` on standard error, unbuffered, so it appears before the job is torn down.
 func printRankMessage(rank: Int, size: Int, _ message: String) {
     let line = "bert: rank \(rank) of \(size): \(message)\n"
@@ -189,6 +206,8 @@ public final class SingleProcessCommunicator: Communicator {
     public init() {}
     public var rank: Int { 0 }
     public var size: Int { 1 }
+    /// Always 0: a world of one never waits for anyone.
+    public var collectiveTimeout: Double { get { 0 } set {} }
 
     public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
         try validate(count: count, operation: "allReduceSum")

@@ -10,6 +10,9 @@ import Foundation
 /// Faults: when a rank's body throws or calls `abort` inside `run`, the group is marked failed; ranks waiting
 /// in (or later entering) a collective throw `CommunicatorError.peerFailed` naming the failed rank, instead of
 /// waiting forever. `run` then throws `LocalCommunicatorGroup.RankFailure` for the lowest failing rank.
+///
+/// Hangs: a rank whose `collectiveTimeout` is set throws `CommunicatorError.stalled`, naming the ranks that have not
+/// arrived, once it has waited that long at a collective (as `MPICommunicator` does).
 public final class LocalCommunicatorGroup: @unchecked Sendable {
     public let size: Int
     public private(set) var communicators: [LocalCommunicator] = []
@@ -44,7 +47,8 @@ public final class LocalCommunicatorGroup: @unchecked Sendable {
         state.condition.lock()
         state.currentRun = done
         state.failures = []
-        state.arrived = 0  // a failed run may leave ranks counted at a barrier they never passed
+        state.arrived = []  // a failed run may leave ranks counted at a barrier they never passed
+        state.gaveUp = []
         state.generation += 1
         state.condition.unlock()
         for r in 0..<size {
@@ -80,7 +84,10 @@ public final class LocalCommunicatorGroup: @unchecked Sendable {
     final class SharedState: @unchecked Sendable {
         let size: Int
         let condition = NSCondition()
-        var arrived = 0
+        /// The ranks waiting at the barrier of the current generation, and those that stopped waiting (timed out):
+        /// these arrived, so a rank timing out later does not name them.
+        var arrived: Set<Int> = []
+        var gaveUp: Set<Int> = []
         var generation = 0
         var failures: [(rank: Int, message: String, primary: Bool)] = []
         var posted: [Any?]
@@ -127,22 +134,33 @@ public final class LocalCommunicatorGroup: @unchecked Sendable {
             return .peerFailed(operation: operation, rank: rank, failedRank: first.rank, message: first.message)
         }
 
-        /// Waits until every rank has arrived, or throws if a rank failed.
-        func barrier(operation: String, rank: Int) throws {
+        /// Waits until every rank has arrived, or throws if a rank failed or (with a `timeout` above 0) if some have
+        /// not arrived within `timeout` seconds.
+        func barrier(operation: String, rank: Int, timeout: Double) throws {
             condition.lock()
             defer { condition.unlock() }
             if let failure = peerFailure(operation: operation, rank: rank) { throw failure }
             let mine = generation
-            arrived += 1
-            if arrived == size {
-                arrived = 0
+            arrived.insert(rank)
+            if arrived.count == size {
+                arrived = []
+                gaveUp = []
                 generation += 1
                 condition.broadcast()
                 return
             }
+            let deadline = Date(timeIntervalSinceNow: timeout)   // (wait(until:) traps on .distantFuture)
             while generation == mine {
                 if let failure = peerFailure(operation: operation, rank: rank) { throw failure }
-                condition.wait()
+                guard timeout > 0 else { condition.wait(); continue }
+                if !condition.wait(until: deadline) && generation == mine {
+                    // Name the ranks that never came; if all came but some left, those that left.
+                    let absent = (0..<size).filter { !arrived.contains($0) }
+                    let missing = absent.contains { !gaveUp.contains($0) } ? absent.filter { !gaveUp.contains($0) } : absent
+                    arrived.remove(rank)   // this rank no longer waits here
+                    gaveUp.insert(rank)
+                    throw CommunicatorError.stalled(operation: operation, rank: rank, missingRanks: missing, timeout: timeout)
+                }
             }
         }
 
@@ -166,6 +184,7 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
     public let size: Int
     let state: LocalCommunicatorGroup.SharedState
     var insideRun = false
+    public var collectiveTimeout: Double = 0
 
     init(rank: Int, size: Int, state: LocalCommunicatorGroup.SharedState) {
         self.rank = rank
@@ -180,11 +199,11 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
     /// rank changes its buffer while another still reads it).
     private func collective<P>(_ operation: String, _ mine: P, _ body: ([P]) throws -> Void) throws {
         state.post(rank, mine)
-        try state.barrier(operation: operation, rank: rank)
+        try state.barrier(operation: operation, rank: rank, timeout: collectiveTimeout)
         let all = (0..<size).map { state.read($0) as! P }
         var failure: Error?
         do { try body(all) } catch { failure = error }
-        try state.barrier(operation: operation, rank: rank)
+        try state.barrier(operation: operation, rank: rank, timeout: collectiveTimeout)
         if let failure { throw failure }
     }
 
@@ -270,7 +289,7 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
     }
 
     public func barrier() throws {
-        try state.barrier(operation: "barrier", rank: rank)
+        try state.barrier(operation: "barrier", rank: rank, timeout: collectiveTimeout)
     }
 
     /// Inside `LocalCommunicatorGroup.run`: prints the message, marks the group failed (the other ranks' collectives

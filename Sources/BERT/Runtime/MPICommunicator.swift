@@ -36,6 +36,9 @@ import Foundation
 ///   `MPI_Finalize` would hang every rank for ever (measured). The exit barrier's time limit (`BERT_MPI_EXIT_TIMEOUT`)
 ///   turns it into an abort naming the rank: status 1, the limit plus ≈ 0.05 s.
 /// In no case did a surviving rank hang or see an MPI error first: mpirun kills it inside its `MPI_Allreduce`.
+/// - **A rank stops without dying** (a hung read, a sleeping process): mpirun sees nothing. With a
+///   `collectiveTimeout`, every collective first passes an `MPIArrivalGate`, which throws `stalled` naming the ranks
+///   that did not arrive in time; the command aborts the job with that line.
 public final class MPICommunicator: Communicator, @unchecked Sendable {
     public let rank: Int
     public let size: Int
@@ -43,6 +46,13 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public let threadLevel: Int32
     private let comm: MPI_Comm
     private let lock = NSLock()
+    private let gate: MPIArrivalGate
+    /// Seconds to wait at a collective for every rank (0: for ever, and no arrival notices are exchanged).
+    public var collectiveTimeout: Double {
+        get { lock.lock(); defer { lock.unlock() }; return _collectiveTimeout }
+        set { lock.lock(); defer { lock.unlock() }; _collectiveTimeout = max(0, newValue) }
+    }
+    private var _collectiveTimeout = 0.0
     private var _maxElementsPerCall = Int(Int32.max)
 
     nonisolated(unsafe) private static var shared: MPICommunicator?
@@ -84,6 +94,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         MPI_Comm_size(comm, &s)
         rank = Int(r)
         size = Int(s)
+        gate = try MPIArrivalGate(world: swmpi_comm_world(), rank: Int(r), size: Int(s))
     }
 
     /// The most elements one MPI call moves (default `Int32.max`); smaller values exercise the chunked paths.
@@ -143,10 +154,13 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    private func check(_ code: Int32, _ operation: String) throws {
+    /// Throws `CommunicatorError.mpi` naming `operation` and `rank` unless `code` is `MPI_SUCCESS`.
+    static func check(_ code: Int32, _ operation: String, rank: Int) throws {
         guard code != swmpi_success() else { return }
-        throw CommunicatorError.mpi(operation: operation, rank: rank, code: code, message: Self.errorString(code))
+        throw CommunicatorError.mpi(operation: operation, rank: rank, code: code, message: errorString(code))
     }
+
+    private func check(_ code: Int32, _ operation: String) throws { try Self.check(code, operation, rank: rank) }
 
     /// Calls `body(offset, n)` for consecutive pieces of `0..<count`, each at most `maxElementsPerCall`.
     private func pieces(_ count: Int, _ body: (Int, Int32) throws -> Void) rethrows {
@@ -164,9 +178,17 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         return try body()
     }
 
+    /// Under the lock: waits at the arrival gate (with a timeout), then runs the collective `operation`.
+    private func collective<T>(_ operation: String, _ body: () throws -> T) throws -> T {
+        try serialized {
+            if _collectiveTimeout > 0 && size > 1 { try gate.pass(operation, timeout: _collectiveTimeout) }
+            return try body()
+        }
+    }
+
     public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
         try validate(count: count, operation: "allReduceSum")
-        try serialized {
+        try collective("allReduceSum") {
             try pieces(count) { offset, n in
                 try check(MPI_Allreduce(UnsafeRawPointer(swmpi_in_place()), buffer + offset, n, swmpi_float(), swmpi_sum(), comm),
                           "MPI_Allreduce")
@@ -176,7 +198,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     public func allReduceSum(_ values: [Double]) throws -> [Double] {
         var result = values
-        try serialized {
+        try collective("allReduceSum") {
             try result.withUnsafeMutableBufferPointer { buffer in
                 try pieces(buffer.count) { offset, n in
                     try check(MPI_Allreduce(UnsafeRawPointer(swmpi_in_place()), buffer.baseAddress! + offset, n, swmpi_double(),
@@ -191,7 +213,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         try validate(counts: counts, operation: "reduceScatterSum")
         let offsets = Communicators.offsets(counts)
         let total = counts.reduce(0, +)
-        try serialized {
+        try collective("reduceScatterSum") {
             if total <= _maxElementsPerCall {
                 var recvcounts = counts.map { Int32($0) }
                 try check(MPI_Reduce_scatter(UnsafeRawPointer(swmpi_in_place()), buffer, &recvcounts, swmpi_float(), swmpi_sum(), comm),
@@ -218,7 +240,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         try validate(counts: counts, operation: "allGather")
         let offsets = Communicators.offsets(counts)
         let total = counts.reduce(0, +)
-        try serialized {
+        try collective("allGather") {
             if total <= _maxElementsPerCall {
                 var recvcounts = counts.map { Int32($0) }
                 var displacements = offsets.map { Int32($0) }
@@ -236,7 +258,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     public func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {
         try validate(count: count, root: root, operation: "broadcast")
-        try serialized {
+        try collective("broadcast") {
             try pieces(count) { offset, n in
                 try check(MPI_Bcast(buffer + offset, n, swmpi_float(), Int32(root), comm), "MPI_Bcast")
             }
@@ -245,7 +267,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     public func broadcast(_ data: Data, root: Int) throws -> Data {
         try validate(count: 0, root: root, operation: "broadcast")
-        return try serialized {
+        return try collective("broadcast") {
             var length = Int64(rank == root ? data.count : 0)
             try check(MPI_Bcast(&length, 1, swmpi_int64(), Int32(root), comm), "MPI_Bcast")
             var bytes = rank == root ? [UInt8](data) : [UInt8](repeating: 0, count: Int(length))
@@ -274,7 +296,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     }
 
     public func barrier() throws {
-        try serialized { try check(MPI_Barrier(comm), "MPI_Barrier") }
+        try collective("barrier") { try check(MPI_Barrier(comm), "MPI_Barrier") }
     }
 
     /// Prints `bert: rank R of N: message` on standard error and calls `MPI_Abort(MPI_COMM_WORLD, 1)`: mpirun

@@ -36,6 +36,10 @@ public struct PretrainingOptions: Sendable {
     public var targetMLMAccuracy: Double?
     public var jsonSummary: String?
     public var logFrequency = 1
+    /// Seconds a rank waits at a collective for the others, or for the data loader to deliver a step's batches,
+    /// before the job stops naming the stalled rank and the step (0: wait for ever). Rank 0's evaluations and
+    /// checkpoint writes happen while the others wait, so it must exceed the longest of those.
+    public var collectiveTimeout = 600.0
     /// 0: data parallel (all-reduce of the gradients); 1: optimizer state sharded (reduce-scatter, each rank updates its
     /// slice, all-gather of the parameters); 2: gradients sharded too (reduce-scatter after every micro-batch).
     public var zeroStage = 0
@@ -81,6 +85,12 @@ public final class Pretrainer {
     let loader: PretrainingLoader
     let evaluator: MLMEvaluator?
     let log: MetricsWriter?
+    /// Guards the loader's delivery of each step's batches (`collectiveTimeout`).
+    private let loaderWatchdog = Watchdog()
+    /// The step the loop is running, and the newest checkpoint of this run (written or resumed from): what a
+    /// stopped run reports.
+    private var stepInProgress = 0
+    private var lastCheckpoint: String?
     /// Progress and messages; the command line decides where they go.
     public var onStep: (StepReport) -> Void = { _ in }
     public var onMessage: (String) -> Void = { print($0) }
@@ -92,6 +102,7 @@ public final class Pretrainer {
                 warn: (String) -> Void = { print($0) }) throws {
         var o = options
         o.worldSize = communicator.size
+        communicator.collectiveTimeout = o.collectiveTimeout
         let fm = FileManager.default, rank = communicator.rank
         guard (0...2).contains(o.zeroStage) else { throw BertError.invalidInput("--zero-stage must be 0, 1 or 2") }
         guard o.trainBatchSize > 0, o.gradientAccumulationSteps > 0, o.trainBatchSize % (o.worldSize * o.gradientAccumulationSteps) == 0 else {
@@ -126,6 +137,7 @@ public final class Pretrainer {
         let seed = o.seed ?? 12345
         o.seed = seed
         self.options = o
+        lastCheckpoint = resumed?.path
         let model: BertForPreTraining
         if let resumed {
             model = try BertForPreTraining.load(directory: resumed.path, backend: o.backend).0
@@ -225,8 +237,26 @@ public final class Pretrainer {
     }
 
     /// Runs until `--max-steps` (or the target accuracy), checkpointing as asked. Returns the final summary.
+    /// - Throws: `BertError.stalled` naming the step, the stalled ranks and the last checkpoint when a rank has not
+    ///   reached a collective within `collectiveTimeout`. A loader that has not delivered a step's batches within it
+    ///   cannot be interrupted: the watchdog aborts the job (`Communicator.abort`) with the same kind of line.
     @discardableResult
     public func run() throws -> [String: Any] {
+        do {
+            return try train()
+        } catch let error as CommunicatorError {
+            guard case .stalled = error else { throw error }
+            throw BertError.stalled(stopping(because: "\(error)"))
+        }
+    }
+
+    /// `step N: <reason>; stopping the job (the last checkpoint, <path>, is intact)`.
+    private func stopping(because reason: String) -> String {
+        "step \(stepInProgress): \(reason); stopping the job ("
+            + (lastCheckpoint.map { "the last checkpoint, \($0), is intact" } ?? "no checkpoint was written") + ")"
+    }
+
+    private func train() throws -> [String: Any] {
         let o = options, A = o.gradientAccumulationSteps
         let start = Date()
         var lastEval: MLMEvaluation?, windowStart = Date(), windowSequences = 0, lastLoss: Float = .nan
@@ -239,11 +269,17 @@ public final class Pretrainer {
             onEvaluation(0, e)
         }
         while state.step < o.maxSteps && stepsRun < (o.stepsThisRun ?? .max) {
-            let batches = try loader.nextStep()
+            stepInProgress = state.step + 1
+            let loaderStalled = stopping(because: "the data loader did not deliver this rank's batches within \(secondsText(o.collectiveTimeout)) s")
+            let batches = try loaderWatchdog.guarding(timeout: o.collectiveTimeout, onExpiry: { comm.abort(loaderStalled) }) {
+                if FaultInjection.active("stall-loader-at-step", step: state.step + 1, rank: rank) { FaultInjection.hang() }
+                return try loader.nextStep()
+            }
             if FaultInjection.active("nan-at-step", step: state.step + 1, rank: rank) {
                 model.parameters.withHostFloats { $0[0] = .nan }
             }
             if FaultInjection.active("kill-at-step", step: state.step + 1, rank: rank) { kill(getpid(), SIGKILL) }
+            if FaultInjection.active("sleep-at-step", step: state.step + 1, rank: rank) { FaultInjection.hang() }
             let lr = state.schedule.rate(at: state.step)
             let (losses, gradNorm) = try training.run(microBatches: batches.count, learningRate: lr, step: state.step + 1) { i in
                 // Micro-batch i of rank r is global micro-batch r·A + i: its dropout stream is the one a single process
@@ -313,9 +349,11 @@ public final class Pretrainer {
     public func saveCheckpoint() throws {
         var state = self.state
         state.worldSize = communicator.size
+        // Every rank knows the name rank 0 writes to, once past the collectives (a failed write ends the job).
+        let written = PretrainingCheckpoint.path(for: state, in: options.outputDirectory)
         if options.zeroStage == 0 {   // every rank holds the whole moments: rank 0 writes its own
-            guard communicator.rank == 0 else { return }
-            try write(state, moments: optimizer.layoutAddressed)
+            if communicator.rank == 0 { try write(state, moments: optimizer.layoutAddressed) }
+            lastCheckpoint = written
             return
         }
         let total = model.layout.totalCount, shard = training.shard
@@ -325,6 +363,7 @@ public final class Pretrainer {
         try communicator.allGather(full.m.base, counts: training.shardCounts)
         try communicator.allGather(full.v.base, counts: training.shardCounts)
         if communicator.rank == 0 { try write(state, moments: (full.m.base, full.v.base)) }
+        lastCheckpoint = written
     }
 
     private func write(_ state: TrainerState, moments: PretrainingCheckpoint.Moments) throws {

@@ -50,6 +50,11 @@ public enum PretrainingCheckpoint {
         "ckpt_\(phase == 2 ? (phase1EndStep ?? 0) + step : step)"
     }
 
+    /// Where the checkpoint of `state`'s step goes in `outputDirectory`.
+    public static func path(for state: TrainerState, in outputDirectory: String) -> String {
+        (outputDirectory as NSString).appendingPathComponent(name(step: state.step, phase: state.phase, phase1EndStep: state.phase1EndStep))
+    }
+
     /// The optimizer's first and second moments, addressed like the parameters (pointer + a tensor's offset).
     public typealias Moments = (m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>)
 
@@ -57,9 +62,8 @@ public enum PretrainingCheckpoint {
     public static func save(model: BertForPreTraining, moments: Moments, state: TrainerState,
                             in outputDirectory: String, keep: Int) throws -> String {
         let fm = FileManager.default
-        let name = Self.name(step: state.step, phase: state.phase, phase1EndStep: state.phase1EndStep)
-        let final = (outputDirectory as NSString).appendingPathComponent(name)
-        let temporary = (outputDirectory as NSString).appendingPathComponent(".\(name).tmp-\(getpid())")
+        let final = path(for: state, in: outputDirectory)
+        let temporary = (outputDirectory as NSString).appendingPathComponent(".\((final as NSString).lastPathComponent).tmp-\(getpid())")
         try? fm.removeItem(atPath: temporary)
         try fm.createDirectory(atPath: temporary, withIntermediateDirectories: true)
         do {

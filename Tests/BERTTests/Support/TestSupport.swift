@@ -140,7 +140,8 @@ enum BertProgram {
     }
 
     /// Runs `bert arguments…` with `input` on stdin; output goes through files, so no pipe can fill up and block it.
-    static func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws -> Result {
+    /// With a `limit`, a run still going after that many seconds is killed (SIGKILL: `signaled`, status 9).
+    static func run(_ arguments: [String], input: String = "", environment: [String: String] = [:], limit: Double? = nil) throws -> Result {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bert-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -158,6 +159,11 @@ enum BertProgram {
         try process.run()
         stdin.fileHandleForWriting.write(Data(input.utf8))
         try stdin.fileHandleForWriting.close()
+        if let limit {
+            let deadline = Date(timeIntervalSinceNow: limit)
+            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
         process.waitUntilExit()
         return Result(status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
                       out: try String(contentsOf: outURL, encoding: .utf8), err: try String(contentsOf: errURL, encoding: .utf8))

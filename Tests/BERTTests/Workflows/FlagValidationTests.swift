@@ -30,6 +30,8 @@ import Testing
             (pretrain + ["--log-freq", "0"], "--log-freq 0"),
             (pretrain + ["--num-steps-per-checkpoint", "0"], "--num-steps-per-checkpoint 0"),
             (pretrain + ["--target-mlm-accuracy", "0"], "--target-mlm-accuracy 0.0"),
+            (pretrain + ["--collective-timeout", "-1"], "--collective-timeout -1.0"),
+            (pretrain + ["--collective-timeout", "nan"], "--collective-timeout nan"),
             (["eval-mlm", "--checkpoint", dir, "--input-dir", dir, "--batch-size", "0"], "--batch-size 0"),
             (["eval-mlm", "--checkpoint", dir, "--input-dir", dir, "--batch-size", "-3"], "--batch-size -3"),
         ]
