@@ -44,6 +44,32 @@ public protocol Communicator: AnyObject, Sendable {
     /// Ends the whole job: prints `message` (prefixed with the rank) on standard error and makes every rank
     /// exit non-zero. Call it on any error once the world exists, so no rank waits for one that gave up.
     func abort(_ message: String) -> Never
+
+    // The same collectives on a backend's buffers (the training step's gradients and parameters). The default
+    // implementations go through host memory (`DeviceBuffer.withHostFloats`: the buffer itself on the CPU, a copy on a
+    // device); a communicator that talks to the device directly (NCCL) implements them itself.
+    func allReduceSum(_ buffer: DeviceBuffer, count: Int) throws
+    func reduceScatterSum(_ buffer: DeviceBuffer, counts: [Int]) throws
+    func allGather(_ buffer: DeviceBuffer, counts: [Int]) throws
+    func broadcast(_ buffer: DeviceBuffer, count: Int, root: Int) throws
+}
+
+extension Communicator {
+    public func allReduceSum(_ buffer: DeviceBuffer, count: Int) throws {
+        try buffer.withHostFloats { try allReduceSum($0, count: count) }
+    }
+
+    public func reduceScatterSum(_ buffer: DeviceBuffer, counts: [Int]) throws {
+        try buffer.withHostFloats { try reduceScatterSum($0, counts: counts) }
+    }
+
+    public func allGather(_ buffer: DeviceBuffer, counts: [Int]) throws {
+        try buffer.withHostFloats { try allGather($0, counts: counts) }
+    }
+
+    public func broadcast(_ buffer: DeviceBuffer, count: Int, root: Int) throws {
+        try buffer.withHostFloats { try broadcast($0, count: count, root: root) }
+    }
 }
 
 /// An error from a collective. Every message names the operation and the rank it happened on.

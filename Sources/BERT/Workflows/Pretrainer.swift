@@ -229,7 +229,7 @@ public final class Pretrainer {
             "optimizer": "\(o.optimizer)", "seed": "\(seed)", "max steps": "\(o.maxSteps)",
             "resumed from": resumed.map { "\($0.path) step \($0.state.step)" } ?? "nothing", "phase": "\(state.phase)"])
         // Rank 0's weights for everyone: bit-identical starting points whatever each rank loaded or drew.
-        try model.parameters.withHostFloats { try communicator.broadcast($0, count: total, root: 0) }
+        try communicator.broadcast(model.parameters, count: total, root: 0)
         evaluator = rank != 0 ? nil : try o.evalDirectory.map { try MLMEvaluator(directory: $0, vocabSize: model.config.vocabSize) }
         log = rank != 0 ? nil : try o.jsonSummary.map {
             try MetricsWriter(path: $0, append: resumed != nil && !(o.phase2 && resumed!.state.phase == 1))

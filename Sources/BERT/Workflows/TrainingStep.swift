@@ -9,7 +9,8 @@ import BERTKernels
 /// - 1: the gradient is reduce-scattered, each rank updates its slice of the parameters with its slice of the moments,
 ///   and the slices are all-gathered;
 /// - 2: as 1, but the reduce-scatter runs after every micro-batch and only this rank's slice of the sum is kept.
-/// The optimizer and the collectives work on host memory (`DeviceBuffer.withHostFloats`, free on the CPU).
+/// The collectives take the backend's buffers (`Communicator`'s `DeviceBuffer` forms); the optimizer works on host
+/// memory (`DeviceBuffer.withHostFloats`: free on the CPU, a copy of parameters and gradients on a device).
 public final class TrainingStep {
     public let model: BertModelBase
     /// nil: forward and backward only (`bert bench` without `--optimizer`).
@@ -60,28 +61,25 @@ public final class TrainingStep {
             results.append(try forward(i))
             model.backward(lossScale: 1 / Float(microBatches * W))
             if let slice = accumulatedSlice {   // ZeRO-2: keep only this rank's slice of the summed gradient
-                try gradients.withHostFloats { g in
-                    try comm.reduceScatterSum(g, counts: shardCounts)
-                    accumulate(g + shard.lowerBound, into: slice.base, count: shard.count)
-                }
+                try comm.reduceScatterSum(gradients, counts: shardCounts)
+                gradients.withHostFloats(writeBack: false) { accumulate($0 + shard.lowerBound, into: slice.base, count: shard.count) }
                 model.zeroGradients()
             }
         }
         guard let optimizer else { return (results, 0) }
-        let total = model.layout.totalCount
+        switch zeroStage {
+        case 0: if W > 1 { try comm.allReduceSum(gradients, count: model.layout.totalCount) }
+        case 1: try comm.reduceScatterSum(gradients, counts: shardCounts)
+        default: model.backend.upload(UnsafeBufferPointer(start: accumulatedSlice!.base, count: shard.count), to: gradients[shard.lowerBound])
+        }
+        // The update consumes the gradients, so only the parameters come back from host memory.
         let gradNorm = try model.parameters.withHostFloats { w in
-            try gradients.withHostFloats { g in
-                switch zeroStage {
-                case 0: if W > 1 { try comm.allReduceSum(g, count: total) }
-                case 1: try comm.reduceScatterSum(g, counts: shardCounts)
-                default: (g + shard.lowerBound).update(from: accumulatedSlice!.base, count: shard.count)
-                }
-                let norm = try optimizer.step(parameters: w, gradients: g, learningRate: learningRate, step: step,
-                                              allReduce: zeroStage > 0 ? { try comm.allReduceSum($0) } : nil)
-                if zeroStage > 0 && norm.isFinite { try comm.allGather(w, counts: shardCounts) }
-                return norm
+            try gradients.withHostFloats(writeBack: false) { g in
+                try optimizer.step(parameters: w, gradients: g, learningRate: learningRate, step: step,
+                                   allReduce: zeroStage > 0 ? { try comm.allReduceSum($0) } : nil)
             }
         }
+        if zeroStage > 0 && gradNorm.isFinite { try comm.allGather(model.parameters, counts: shardCounts) }
         return (results, gradNorm)
     }
 }
