@@ -21,8 +21,14 @@ phase() {
 
 python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$archive" "$OUT" || exit 1
 bert="$OUT/bert-bundle/bert"
+# NVRTC, cuBLASLt and NCCL come from the CUDA 13 wheels PyTorch brought (libcuda from the driver).
+nvlibs=$(python3 -c 'import nvidia, os
+dirs = {d for root in nvidia.__path__ for d, _, files in os.walk(root)
+        if any(f.startswith(("libnvrtc.so", "libcublasLt.so", "libnccl.so")) for f in files)}
+print(":".join(sorted(dirs)))' 2>/dev/null)
+export LD_LIBRARY_PATH="$nvlibs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
-phase probe 60 bash -c "nvidia-smi; echo; ldconfig -p | grep -E 'libcuda|libcublasLt|libnvrtc|libnccl'; echo; \
+phase probe 60 bash -c "nvidia-smi; echo; ldconfig -p | grep -E 'libcuda|libcublasLt|libnvrtc|libnccl'; echo LD_LIBRARY_PATH=\$LD_LIBRARY_PATH; echo; \
   python3 -c 'import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name())'; echo; \
   LD_LIBRARY_PATH=$OUT/bert-bundle/lib ldd $OUT/bert-bundle/bert.bin"
 # Every kernel on the GPU against the CPU's (fp32: 1e-5, 5e-5 with a GEMM inside; bf16: 2e-2); dropout masks included.
