@@ -77,6 +77,13 @@ public struct HostOptimizerPasses: OptimizerPasses {
         return partial.reduce(0, +)
     }
 
+    /// Adam's moments: m ← β1 m + (1−β1) g, v ← β2 v + (1−β2) g².
+    @inline(__always) private static func updateMoments(_ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
+                                                        _ g: Float, _ k: MomentCoefficients) {
+        m.pointee = k.b1 * m.pointee + k.c1 * g
+        v.pointee = k.b2 * v.pointee + k.c2 * g * g
+    }
+
     private func decay(of seg: OptimizerSegment) -> Float { seg.weightDecay ? weightDecay : 0 }
 
     public func sumsOfSquares(_ operand: OptimizerOperand) -> [Double] {
@@ -89,9 +96,7 @@ public struct HostOptimizerPasses: OptimizerPasses {
         for seg in segments {
             let lambda = decay(of: seg)
             elementwise(seg) { i, mi, vi in
-                let gi = g[i] * clip
-                mi.pointee = k.b1 * mi.pointee + k.c1 * gi
-                vi.pointee = k.b2 * vi.pointee + k.c2 * gi * gi
+                Self.updateMoments(mi, vi, g[i] * clip, k)
                 g[i] = (mi.pointee / k.bc1) / ((vi.pointee / k.bc2).squareRoot() + k.epsilon) + lambda * w[i]
             }
         }
@@ -107,10 +112,8 @@ public struct HostOptimizerPasses: OptimizerPasses {
         for seg in segments {
             let shrink = 1 - lr * decay(of: seg)
             elementwise(seg) { i, mi, vi in
-                let gi = g[i] * clip
                 w[i] *= shrink
-                mi.pointee = k.b1 * mi.pointee + k.c1 * gi
-                vi.pointee = k.b2 * vi.pointee + k.c2 * gi * gi
+                Self.updateMoments(mi, vi, g[i] * clip, k)
                 w[i] -= stepSize * mi.pointee / (vi.pointee.squareRoot() / bc2Root + k.epsilon)
             }
         }
@@ -121,9 +124,7 @@ public struct HostOptimizerPasses: OptimizerPasses {
         for seg in segments {
             let lambda = decay(of: seg)
             elementwise(seg) { i, mi, vi in
-                let gi = g[i] * clip
-                mi.pointee = k.b1 * mi.pointee + k.c1 * gi
-                vi.pointee = k.b2 * vi.pointee + k.c2 * gi * gi
+                Self.updateMoments(mi, vi, g[i] * clip, k)
                 w[i] -= lr * (mi.pointee / (vi.pointee.squareRoot() + k.epsilon) + lambda * w[i])
             }
         }
@@ -133,9 +134,7 @@ public struct HostOptimizerPasses: OptimizerPasses {
         let g = self.g
         for (seg, scale) in zip(segments, scales) {
             elementwise(seg) { i, mi, vi in
-                let gi = g[i] * scale
-                mi.pointee = k.b1 * mi.pointee + k.c1 * gi
-                vi.pointee = k.b2 * vi.pointee + k.c2 * gi * gi
+                Self.updateMoments(mi, vi, g[i] * scale, k)
             }
         }
     }

@@ -18,6 +18,8 @@ final class CUDAOptimizerPasses: OptimizerPasses {
     private let backend: CUDABackend
     private let segments: [OptimizerSegment]
     private let tensorCount: Int, chunkCount: Int
+    /// Whether each segment is the first of its tensor (a tensor may come in several segments).
+    private let firstOfTensor: [Bool]
     private let w: DeviceFloats, g: DeviceFloats, m: DeviceFloats, v: DeviceFloats, base: Int
     /// The chunk table, each tensor's first chunk, each tensor's λ.
     private let chunks: UInt, firstChunk: UInt, tensorDecay: UInt
@@ -27,9 +29,10 @@ final class CUDAOptimizerPasses: OptimizerPasses {
 
     init(backend: CUDABackend, table: OptimizerChunkTable, segments: [OptimizerSegment], w: DeviceFloats,
          g: DeviceFloats, m: DeviceFloats, v: DeviceFloats, base: Int) {
-        precondition(Set(segments.map(\.tensor)).count == segments.count, "one segment per tensor on a rank")
         (self.backend, self.segments, self.w, self.g, self.m, self.v, self.base) = (backend, segments, w, g, m, v, base)
         tensorCount = table.tensorDecay.count
+        var seen = Set<Int>()
+        firstOfTensor = segments.map { seen.insert($0.tensor).inserted }
         chunkCount = table.chunks.count
         func uploaded<T>(_ values: [T]) -> UInt {
             let address = backend.allocate(bytes: max(1, values.count) * MemoryLayout<T>.stride)
@@ -61,13 +64,17 @@ final class CUDAOptimizerPasses: OptimizerPasses {
         perTensor.withUnsafeBytes { backend.upload($0, to: address) }
     }
 
-    /// Adds each tensor's chunk partials (`width` columns) on the device and brings back column `column` per segment.
+    /// Adds each tensor's chunk partials (`width` columns) on the device and brings back the asked columns, per segment:
+    /// the tensor's sum on its first segment and 0 on any other of the same tensor, so that the recipe's per-tensor and
+    /// global totals come out the same.
     private func segmentSums(width: Int, columns: [Int]) -> [[Double]] {
         backend.launch("tensor_sums", grid: Dim3((tensorCount * width + CUDABackend.threads - 1) / CUDABackend.threads),
                        [at(sums), at(partial), at(firstChunk), .int(Int32(tensorCount)), .int(Int32(width))])
         var host = [Double](repeating: 0, count: tensorCount * width)
         host.withUnsafeMutableBytes { backend.download(from: sums, into: $0) }
-        return columns.map { column in segments.map { host[$0.tensor * width + column] } }
+        return columns.map { column in
+            zip(segments, firstOfTensor).map { seg, first in first ? host[seg.tensor * width + column] : 0 }
+        }
     }
 
     private func moments(_ k: MomentCoefficients) -> [KernelArgument] {

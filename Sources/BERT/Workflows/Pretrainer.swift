@@ -156,7 +156,7 @@ public final class Pretrainer {
         self.model = model
         let total = model.layout.totalCount
         training = TrainingStep(model: model, optimizer: o.optimizer, communicator: communicator, zeroStage: o.zeroStage)
-        let optimizer = training.optimizer!, shard = training.shard
+        let optimizer = training.optimizer!
 
         let schedule = LearningRateSchedule(kind: o.schedule, baseRate: o.learningRate, warmupProportion: o.warmupProportion,
                                             totalSteps: o.maxSteps, degree: o.scheduleDegree)
@@ -169,11 +169,11 @@ public final class Pretrainer {
             guard resumed.state.optimizer == o.optimizer.kind.rawValue else {
                 throw BertError.invalidInput("--optimizer \(o.optimizer.kind.rawValue) differs from the checkpoint's \(resumed.state.optimizer)")
             }
-            // Read the whole moments on the host, upload this rank's slice (all of them without ZeRO).
+            // Read the whole moments on the host, upload the part the optimizer holds (all of them without ZeRO).
             let full = (m: FlatBuffer(count: total), v: FlatBuffer(count: total))
             try PretrainingCheckpoint.loadMoments(into: (full.m.base, full.v.base), layout: model.layout, from: resumed.path)
-            optimizer.uploadMoments(m: UnsafeBufferPointer(start: full.m[shard.lowerBound], count: shard.count),
-                                    v: UnsafeBufferPointer(start: full.v[shard.lowerBound], count: shard.count))
+            optimizer.uploadMoments(m: UnsafeBufferPointer(start: full.m[optimizer.base], count: optimizer.count),
+                                    v: UnsafeBufferPointer(start: full.v[optimizer.base], count: optimizer.count))
             if o.phase2 && resumed.state.phase == 1 {
                 // NVIDIA's phase 2: fresh step counter, schedule and data; weights and moments carry over.
                 state.microStep = resumed.state.microStep
@@ -353,10 +353,10 @@ public final class Pretrainer {
             return
         }
         // The moments come to the host; under ZeRO each rank contributes its slice and the slices are gathered.
-        let total = model.layout.totalCount, shard = training.shard, moments = optimizer.downloadMoments()
+        let total = model.layout.totalCount, moments = optimizer.downloadMoments()
         let full = (m: FlatBuffer(count: total), v: FlatBuffer(count: total))
-        full.m[shard.lowerBound].update(from: moments.m, count: shard.count)
-        full.v[shard.lowerBound].update(from: moments.v, count: shard.count)
+        full.m[optimizer.base].update(from: moments.m, count: optimizer.count)
+        full.v[optimizer.base].update(from: moments.v, count: optimizer.count)
         if options.zeroStage > 0 {
             try communicator.allGather(full.m.base, counts: training.shardCounts)
             try communicator.allGather(full.v.base, counts: training.shardCounts)

@@ -103,42 +103,31 @@ struct KernelLaunch {
         try buffer(name, count, Float.self)
     }
 
-    /// `count` floats at pointer parameter `name`, which must not be null.
-    func floats(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<Float> {
-        guard let b = try floatsOrNull(name, count) else {
+    /// `count` elements of `T` at pointer parameter `name`, which must not be null.
+    private func required<T>(_ name: String, _ count: Int, _ type: T.Type) throws -> UnsafeMutableBufferPointer<T> {
+        guard let b = try buffer(name, count, type) else {
             throw CUDAError.launchArguments(kernel: declaration.name, problem: "\(name) is null")
         }
         return b
     }
 
-    func ints(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<Int32> {
-        guard let b = try buffer(name, count, Int32.self) else {
-            throw CUDAError.launchArguments(kernel: declaration.name, problem: "\(name) is null")
-        }
-        return b
-    }
+    /// `count` floats at pointer parameter `name`, which must not be null.
+    func floats(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<Float> { try required(name, count, Float.self) }
+
+    func ints(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<Int32> { try required(name, count, Int32.self) }
 
     func doubles(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<Double> {
-        guard let b = try buffer(name, count, Double.self) else {
-            throw CUDAError.launchArguments(kernel: declaration.name, problem: "\(name) is null")
-        }
-        return b
+        try required(name, count, Double.self)
     }
 
     /// `count` entries of an optimizer chunk table at pointer parameter `name`.
     func chunks(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<bert_chunk> {
-        guard let b = try buffer(name, count, bert_chunk.self) else {
-            throw CUDAError.launchArguments(kernel: declaration.name, problem: "\(name) is null")
-        }
-        return b
+        try required(name, count, bert_chunk.self)
     }
 
     /// `count` bf16 values (their bits) at pointer parameter `name`.
     func bf16s(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<UInt16> {
-        guard let b = try buffer(name, count, UInt16.self) else {
-            throw CUDAError.launchArguments(kernel: declaration.name, problem: "\(name) is null")
-        }
-        return b
+        try required(name, count, UInt16.self)
     }
 
     func int(_ name: String) -> Int {
