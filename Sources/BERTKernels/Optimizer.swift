@@ -1,6 +1,6 @@
 // Optimizer updates on the flat parameter buffer. Shapes: the flat buffer, cut into named tensors (`segments`).
-// All norms are sums of squares accumulated in Double over fixed 4096-element blocks and then added in order, so
-// an update is bit-identical whatever the thread count.
+// The recipe (`OptimizerRecipe`) is the scalar logic, written once; the elementwise passes and per-segment sums it
+// calls are `OptimizerPasses` on host memory (OptimizerPasses.swift) or on a backend's device memory.
 //
 //   LAMB (NVIDIA apex FusedLAMB, csrc/multi_tensor_lamb.cu; You et al. 2019):
 //     g ← g · max_norm / max(‖g‖_global, max_norm)
@@ -54,80 +54,42 @@ public struct OptimizerSettings: Sendable, Equatable {
     public init(kind: OptimizerKind) { self.kind = kind }
 }
 
-/// An optimizer's state (first and second moments, in buffers laid out like the parameters from `base`) and its step.
-public final class Optimizer {
+/// The scalar half of an optimizer step, written once for every place the buffers live: the global norm and its
+/// clipping factor, the bias corrections, the per-tensor sums across ranks and the trust ratios, between the passes of
+/// an `OptimizerPasses` that do the elementwise work.
+public struct OptimizerRecipe: Sendable {
     public let settings: OptimizerSettings
     public let segments: [OptimizerSegment]
-    /// The first parameter offset the moment buffers cover (0 unless sharded).
-    public let base: Int
-    public let m: UnsafeMutablePointer<Float>
-    public let v: UnsafeMutablePointer<Float>
-    public let count: Int
     /// The number of tensors in the whole model (the length of per-tensor sum vectors, the same on every rank).
     public let tensorCount: Int
-
-    static let block = 4096
 
     /// - Parameter tensorCount: tensors in the whole model (default: one more than the segments' largest index, right
     ///   when the segments cover the model; a ZeRO rank holding a slice must pass the model's count).
     public init(settings: OptimizerSettings, segments: [OptimizerSegment], tensorCount: Int? = nil) {
         self.settings = settings
         self.segments = segments
-        base = segments.map(\.offset).min() ?? 0
-        count = (segments.map { $0.offset + $0.count }.max() ?? base) - base
         self.tensorCount = tensorCount ?? (segments.map(\.tensor).max() ?? -1) + 1
-        m = .allocate(capacity: max(1, count))
-        v = .allocate(capacity: max(1, count))
-        m.initialize(repeating: 0, count: max(1, count))
-        v.initialize(repeating: 0, count: max(1, count))
     }
 
-    /// The moments addressed like the parameters (pointer + a tensor's offset), for code that works by layout offsets.
-    public var layoutAddressed: (m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) { (m - base, v - base) }
-
-    deinit {
-        m.deallocate()
-        v.deallocate()
+    /// The first parameter offset the segments cover and the length from there (the extent of the moments).
+    public var extent: (base: Int, count: Int) {
+        let base = segments.map(\.offset).min() ?? 0
+        return (base, (segments.map { $0.offset + $0.count }.max() ?? base) - base)
     }
 
-    /// Sum of squares of `x[0 ..< n]`, block by block (deterministic for any thread count).
-    static func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
-        let blocks = (n + block - 1) / block
-        var partial = [Double](repeating: 0, count: blocks)
-        partial.withUnsafeMutableBufferPointer { partial in
-            Parallel.forChunks(blocks, minimumChunk: 4) { _, range in
-                for b in range {
-                    var acc = Vec8(), i = b * block
-                    let end = min(n, i + block)
-                    var total = 0.0
-                    while i < end {
-                        let k = min(8, end - i), x8 = load8(x + i, k)
-                        acc += x8 * x8
-                        i += 8
-                        if i & 255 == 0 { total += Double(hsum(acc)); acc = Vec8() }   // keep Float partials short
-                    }
-                    partial[b] = total + Double(hsum(acc))
-                }
-            }
-        }
-        return partial.reduce(0, +)
-    }
-
-    /// One update at step `t` (1-based) with learning rate `lr`. Gradients are consumed (overwritten).
+    /// One update at step `t` (1-based) with learning rate `lr` through `passes`. Gradients are consumed (overwritten).
     /// - Parameter allReduce: sums a vector of partial sums across the ranks that share this update (ZeRO, where each
     ///   rank holds a slice of the tensors); the identity in one process. It receives `[Σg²]` once, then per-tensor
     ///   sums indexed by `OptimizerSegment.tensor` (`[Σw², Σu²]` per tensor for LAMB; `Σg²`, then `[Σw², Σr², Σc²]`
     ///   for LANS).
     /// - Returns: the global gradient norm before clipping. When it is not finite (NaN or Inf in a gradient), nothing
     ///   is updated: the parameters and moments are left as they were, and the caller decides what to do.
-    @discardableResult
-    public func step(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafeMutablePointer<Float>,
-                     learningRate lr: Float, step t: Int, allReduce reduceAcrossRanks: (([Double]) throws -> [Double])? = nil)
-        throws -> Float {
+    public func step(_ passes: some OptimizerPasses, learningRate lr: Float, step t: Int,
+                     allReduce reduceAcrossRanks: (([Double]) throws -> [Double])? = nil) throws -> Float {
         func allReduce(_ sums: [Double]) throws -> [Double] { try reduceAcrossRanks?(sums) ?? sums }
         let s = settings
-        let localSquares = segments.reduce(0.0) { $0 + Optimizer.sumOfSquares(g + $1.offset, $1.count) }
-        let gradNorm = Float(try allReduce([localSquares])[0].squareRoot())
+        let gradientSquares = passes.sumsOfSquares(.gradients)
+        let gradNorm = Float(try allReduce([gradientSquares.reduce(0, +)])[0].squareRoot())
         guard gradNorm.isFinite else { return gradNorm }
         let clip: Float = s.maxGradNorm.map { limit in
             switch s.kind {
@@ -143,123 +105,93 @@ public final class Optimizer {
         let (c1, c2) = apex ? (1 - b1, 1 - b2) : (Float(1 - s.beta1), Float(1 - s.beta2))
         let (bc1, bc2) = apex ? (1 - pow(b1, Float(t)), 1 - pow(b2, Float(t)))
                               : (Float(1 - pow(s.beta1, Double(t))), Float(1 - pow(s.beta2, Double(t))))
+        let k = MomentCoefficients(b1: b1, b2: b2, c1: c1, c2: c2, bc1: bc1, bc2: bc2, epsilon: s.epsilon)
 
         switch s.kind {
         case .lamb, .nvlamb:
-            for seg in segments {
-                let lambda = seg.weightDecay ? s.weightDecay : 0
-                elementwise(seg) { i, mi, vi in
-                    let gi = g[i] * clip
-                    mi.pointee = b1 * mi.pointee + c1 * gi
-                    vi.pointee = b2 * vi.pointee + c2 * gi * gi
-                    g[i] = (mi.pointee / bc1) / ((vi.pointee / bc2).squareRoot() + s.epsilon) + lambda * w[i]
-                }
-            }
-            let sums = try allReduce(perTensor(2) { seg in [Optimizer.sumOfSquares(w + seg.offset, seg.count),
-                                                            Optimizer.sumOfSquares(g + seg.offset, seg.count)] })
-            for seg in segments {
+            passes.lambMoments(k, clip: clip)
+            let sums = try allReduce(perTensor([passes.sumsOfSquares(.parameters), passes.sumsOfSquares(.gradients)]))
+            passes.scaledUpdate(scales: segments.map { seg in
                 let wNorm = Float(sums[2 * seg.tensor].squareRoot()), uNorm = Float(sums[2 * seg.tensor + 1].squareRoot())
                 let trusted = (seg.weightDecay && s.weightDecay != 0) || s.kind == .nvlamb
                 let ratio: Float = trusted && wNorm > 0 && uNorm > 0 ? wNorm / uNorm : 1
-                let scale = lr * ratio
-                elementwise(seg) { i, _, _ in w[i] -= scale * g[i] }
-            }
+                return lr * ratio
+            })
         case .adamw:
-            let stepSize = lr / bc1, bc2Root = bc2.squareRoot()
-            for seg in segments {
-                let decay = 1 - lr * (seg.weightDecay ? s.weightDecay : 0)
-                elementwise(seg) { i, mi, vi in
-                    let gi = g[i] * clip
-                    w[i] *= decay
-                    mi.pointee = b1 * mi.pointee + c1 * gi
-                    vi.pointee = b2 * vi.pointee + c2 * gi * gi
-                    w[i] -= stepSize * mi.pointee / (vi.pointee.squareRoot() / bc2Root + s.epsilon)
-                }
-            }
+            passes.adamw(k, clip: clip, learningRate: lr, stepSize: lr / bc1, bc2Root: bc2.squareRoot())
         case .adamwNoBiasCorrection:
-            for seg in segments {
-                let lambda = seg.weightDecay ? s.weightDecay : 0
-                elementwise(seg) { i, mi, vi in
-                    let gi = g[i] * clip
-                    mi.pointee = b1 * mi.pointee + c1 * gi
-                    vi.pointee = b2 * vi.pointee + c2 * gi * gi
-                    w[i] -= lr * (mi.pointee / (vi.pointee.squareRoot() + s.epsilon) + lambda * w[i])
-                }
-            }
+            passes.adamwNoBiasCorrection(k, clip: clip, learningRate: lr)
         case .lans:
             // Per-tensor gradient norms (of the clipped gradient), then the moments of the normalised gradient.
-            let gradSums = try allReduce(perTensor(1) { [Optimizer.sumOfSquares(g + $0.offset, $0.count)] })
-            var normalised = [Float](repeating: 0, count: segments.count)
-            for (k, seg) in segments.enumerated() {
+            let gradSums = try allReduce(perTensor([gradientSquares]))
+            let scales = segments.map { seg -> Float in
                 let norm = clip * Float(gradSums[seg.tensor].squareRoot())
-                let scale: Float = norm > 0 ? clip / (norm + s.epsilon) : clip
-                normalised[k] = scale
-                elementwise(seg) { i, mi, vi in
-                    let gi = g[i] * scale
-                    mi.pointee = b1 * mi.pointee + c1 * gi
-                    vi.pointee = b2 * vi.pointee + c2 * gi * gi
-                }
+                return norm > 0 ? clip / (norm + s.epsilon) : clip
             }
+            passes.lansMoments(k, scales: scales)
             // ‖w‖, ‖r‖, ‖c‖ per tensor, with r and c computed on the fly (not stored).
-            let scales = Dictionary(uniqueKeysWithValues: zip(segments.map(\.offset), normalised))
-            let sums = try allReduce(perTensor(3) { seg -> [Double] in
-                let lambda = seg.weightDecay ? s.weightDecay : 0
-                var rr = 0.0, cc = 0.0
-                lansTerms(seg, scales[seg.offset]!, lambda, bc1, bc2, w, g) { r, c in rr += Double(r * r); cc += Double(c * c) }
-                return [Optimizer.sumOfSquares(w + seg.offset, seg.count), rr, cc]
-            })
-            for (k, seg) in segments.enumerated() {
-                let lambda = seg.weightDecay ? s.weightDecay : 0
+            let directions = passes.lansDirectionSums(k, scales: scales)
+            let sums = try allReduce(perTensor([passes.sumsOfSquares(.parameters), directions.map(\.r), directions.map(\.c)]))
+            var rScales: [Float] = [], cScales: [Float] = []
+            for seg in segments {
                 let wNorm = Float(sums[3 * seg.tensor].squareRoot()), rNorm = Float(sums[3 * seg.tensor + 1].squareRoot())
                 let cNorm = Float(sums[3 * seg.tensor + 2].squareRoot())
-                let rScale = lr * b1 * (wNorm > 0 && rNorm > 0 ? wNorm / rNorm : 1)
-                let cScale = lr * c1 * (wNorm > 0 && cNorm > 0 ? wNorm / cNorm : 1)
-                let scale = normalised[k], m = self.m, v = self.v, base = self.base
-                for j in 0..<seg.count {
-                    let i = seg.offset + j, vHat = v[i - base] / bc2
-                    let denominator = vHat.squareRoot() + s.epsilon
-                    let r = (m[i - base] / bc1) / denominator + lambda * w[i]
-                    let c = g[i] * scale / denominator + lambda * w[i]
-                    w[i] -= rScale * r + cScale * c
-                }
+                rScales.append(lr * b1 * (wNorm > 0 && rNorm > 0 ? wNorm / rNorm : 1))
+                cScales.append(lr * c1 * (wNorm > 0 && cNorm > 0 ? wNorm / cNorm : 1))
             }
+            passes.lansUpdate(k, scales: scales, rScales: rScales, cScales: cScales)
         }
         return gradNorm
     }
 
-    /// Per-tensor partial sums, `width` values per tensor, laid out by `OptimizerSegment.tensor` (zeros for the
-    /// tensors this optimizer holds no part of), ready to be summed across ranks.
-    private func perTensor(_ width: Int, _ sums: (OptimizerSegment) -> [Double]) -> [Double] {
+    /// Per-tensor partial sums, one column per per-segment array, laid out `[tensor · width + column]` by
+    /// `OptimizerSegment.tensor` (zeros for the tensors this optimizer holds no part of), ready to be summed across ranks.
+    private func perTensor(_ columns: [[Double]]) -> [Double] {
+        let width = columns.count
         var out = [Double](repeating: 0, count: width * tensorCount)
-        for seg in segments {
-            for (j, value) in sums(seg).enumerated() { out[width * seg.tensor + j] += value }
+        for (k, seg) in segments.enumerated() {
+            for (j, column) in columns.enumerated() { out[width * seg.tensor + j] += column[k] }
         }
         return out
     }
-
-    /// LANS's two update directions r and c for every element of a segment (serial: the sums must be ordered).
-    private func lansTerms(_ seg: OptimizerSegment, _ scale: Float, _ lambda: Float, _ bc1: Float, _ bc2: Float,
-                           _ w: UnsafeMutablePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ body: (Float, Float) -> Void) {
-        for j in 0..<seg.count {
-            let i = seg.offset + j
-            let denominator = (v[i - base] / bc2).squareRoot() + settings.epsilon
-            body((m[i - base] / bc1) / denominator + lambda * w[i], g[i] * scale / denominator + lambda * w[i])
-        }
-    }
-
-    /// Runs `body(index, &m, &v)` over a segment, split over threads.
-    private func elementwise(_ seg: OptimizerSegment,
-                             _ body: (Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
-        let m = self.m, v = self.v, base = self.base
-        Parallel.forChunks(seg.count, minimumChunk: 16_384) { _, range in
-            for j in range {
-                let i = seg.offset + j
-                body(i, m + (i - base), v + (i - base))
-            }
-        }
-    }
 }
 
+/// An optimizer whose moments live in host memory, laid out like the parameters from `base`, and its step on host
+/// buffers (the golden tests and any caller holding host pointers; training goes through `BackendOptimizer`).
+public final class Optimizer {
+    public let recipe: OptimizerRecipe
+    public var settings: OptimizerSettings { recipe.settings }
+    public var segments: [OptimizerSegment] { recipe.segments }
+    /// The first parameter offset the moment buffers cover (0 unless sharded).
+    public let base: Int
+    public let m: UnsafeMutablePointer<Float>
+    public let v: UnsafeMutablePointer<Float>
+    public let count: Int
+
+    /// - Parameter tensorCount: as `OptimizerRecipe.init` takes it.
+    public init(settings: OptimizerSettings, segments: [OptimizerSegment], tensorCount: Int? = nil) {
+        recipe = OptimizerRecipe(settings: settings, segments: segments, tensorCount: tensorCount)
+        (base, count) = recipe.extent
+        m = .allocate(capacity: max(1, count))
+        v = .allocate(capacity: max(1, count))
+        m.initialize(repeating: 0, count: max(1, count))
+        v.initialize(repeating: 0, count: max(1, count))
+    }
+
+    deinit {
+        m.deallocate()
+        v.deallocate()
+    }
+
+    /// One update (see `OptimizerRecipe.step`) on host buffers addressed by the segments' offsets.
+    @discardableResult
+    public func step(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafeMutablePointer<Float>,
+                     learningRate lr: Float, step t: Int, allReduce: (([Double]) throws -> [Double])? = nil) throws -> Float {
+        let passes = HostOptimizerPasses(segments: segments, weightDecay: settings.weightDecay, parameters: w, gradients: g,
+                                         m: m, v: v, base: base)
+        return try recipe.step(passes, learningRate: lr, step: t, allReduce: allReduce)
+    }
+}
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -76,6 +76,13 @@ public protocol Backend: AnyObject, Sendable {
     func scatterAddRows(_ src: DeviceFloats, indices: DeviceInts, count: Int, width: Int, into dst: DeviceFloats)
     /// `out[c, r] = x[r, c]` for a row-major `[rows, columns]` matrix.
     func transpose(_ x: DeviceFloats, rows: Int, columns: Int, into out: DeviceFloats)
+
+    // MARK: Optimizer
+    /// The elementwise passes of an optimizer over `segments` of `parameters` and `gradients`, with moments `m` and `v`
+    /// addressed from parameter offset `base`, all in this backend's memory (`OptimizerRecipe` drives them).
+    /// - Parameters: `tensorCount` the model's tensors; `weightDecay` the settings' λ.
+    func optimizerPasses(segments: [OptimizerSegment], tensorCount: Int, weightDecay: Float, parameters: DeviceFloats,
+                         gradients: DeviceFloats, m: DeviceFloats, v: DeviceFloats, base: Int) -> any OptimizerPasses
 }
 
 extension Backend {

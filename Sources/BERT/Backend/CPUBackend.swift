@@ -211,4 +211,12 @@ public final class CPUBackend: Backend {
     public func transpose(_ x: DeviceFloats, rows: Int, columns: Int, into out: DeviceFloats) {
         Rows.transpose(p(x), rows: rows, columns: columns, into: p(out))
     }
+
+    /// Today's CPU loops on the (translated) host addresses: the emulated device updates with the CPU's bits.
+    public func optimizerPasses(segments: [OptimizerSegment], tensorCount: Int, weightDecay: Float,
+                                parameters: DeviceFloats, gradients: DeviceFloats, m: DeviceFloats, v: DeviceFloats,
+                                base: Int) -> any OptimizerPasses {
+        HostOptimizerPasses(segments: segments, weightDecay: weightDecay, parameters: p(parameters),
+                            gradients: p(gradients), m: p(m), v: p(v), base: base)
+    }
 }

@@ -51,8 +51,8 @@ public final class DeviceBuffer: @unchecked Sendable {
     }
 
     /// Runs `body` on host memory holding the buffer's floats: the memory itself where the backend's is the host's,
-    /// otherwise a copy downloaded first and, when `writeBack`, uploaded after (checkpoints, the host-side optimizer and
-    /// communicators).
+    /// otherwise a copy downloaded first and, when `writeBack`, uploaded after (checkpoints and the host communicators;
+    /// the optimizer updates in place through `BackendOptimizer`).
     public func withHostFloats<R>(writeBack: Bool = true, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
         if let host = backend.hostAddress(base) { return try body(host) }
         let copy = FlatBuffer(count: count)

@@ -79,7 +79,7 @@ public final class Pretrainer {
     public let model: BertForPreTraining
     /// The model, its optimizer (this rank's slice of the moments under ZeRO) and the communicator.
     public let training: TrainingStep
-    public var optimizer: Optimizer { training.optimizer! }
+    public var optimizer: BackendOptimizer { training.optimizer! }
     public private(set) var state: TrainerState
     public var communicator: any Communicator { training.communicator }
     let loader: PretrainingLoader
@@ -156,7 +156,7 @@ public final class Pretrainer {
         self.model = model
         let total = model.layout.totalCount
         training = TrainingStep(model: model, optimizer: o.optimizer, communicator: communicator, zeroStage: o.zeroStage)
-        let optimizer = training.optimizer!, shard = training.shard
+        let optimizer = training.optimizer!
 
         let schedule = LearningRateSchedule(kind: o.schedule, baseRate: o.learningRate, warmupProportion: o.warmupProportion,
                                             totalSteps: o.maxSteps, degree: o.scheduleDegree)
@@ -169,14 +169,11 @@ public final class Pretrainer {
             guard resumed.state.optimizer == o.optimizer.kind.rawValue else {
                 throw BertError.invalidInput("--optimizer \(o.optimizer.kind.rawValue) differs from the checkpoint's \(resumed.state.optimizer)")
             }
-            if o.zeroStage == 0 {   // the optimizer holds the whole layout: read straight into it
-                try PretrainingCheckpoint.loadMoments(into: optimizer.layoutAddressed, layout: model.layout, from: resumed.path)
-            } else {                // read the whole moments, keep this rank's slice
-                let full = (m: FlatBuffer(count: total), v: FlatBuffer(count: total))
-                try PretrainingCheckpoint.loadMoments(into: (full.m.base, full.v.base), layout: model.layout, from: resumed.path)
-                optimizer.m.update(from: full.m[shard.lowerBound], count: shard.count)
-                optimizer.v.update(from: full.v[shard.lowerBound], count: shard.count)
-            }
+            // Read the whole moments on the host, upload the part the optimizer holds (all of them without ZeRO).
+            let full = (m: FlatBuffer(count: total), v: FlatBuffer(count: total))
+            try PretrainingCheckpoint.loadMoments(into: (full.m.base, full.v.base), layout: model.layout, from: resumed.path)
+            optimizer.uploadMoments(m: UnsafeBufferPointer(start: full.m[optimizer.base], count: optimizer.count),
+                                    v: UnsafeBufferPointer(start: full.v[optimizer.base], count: optimizer.count))
             if o.phase2 && resumed.state.phase == 1 {
                 // NVIDIA's phase 2: fresh step counter, schedule and data; weights and moments carry over.
                 state.microStep = resumed.state.microStep
@@ -351,17 +348,19 @@ public final class Pretrainer {
         state.worldSize = communicator.size
         // Every rank knows the name rank 0 writes to, once past the collectives (a failed write ends the job).
         let written = PretrainingCheckpoint.path(for: state, in: options.outputDirectory)
-        if options.zeroStage == 0 {   // every rank holds the whole moments: rank 0 writes its own
-            if communicator.rank == 0 { try write(state, moments: optimizer.layoutAddressed) }
+        if options.zeroStage == 0 && communicator.rank != 0 {   // every rank holds the whole moments: rank 0 writes its own
             lastCheckpoint = written
             return
         }
-        let total = model.layout.totalCount, shard = training.shard
+        // The moments come to the host; under ZeRO each rank contributes its slice and the slices are gathered.
+        let total = model.layout.totalCount, moments = optimizer.downloadMoments()
         let full = (m: FlatBuffer(count: total), v: FlatBuffer(count: total))
-        full.m[shard.lowerBound].update(from: optimizer.m, count: shard.count)
-        full.v[shard.lowerBound].update(from: optimizer.v, count: shard.count)
-        try communicator.allGather(full.m.base, counts: training.shardCounts)
-        try communicator.allGather(full.v.base, counts: training.shardCounts)
+        full.m[optimizer.base].update(from: moments.m, count: optimizer.count)
+        full.v[optimizer.base].update(from: moments.v, count: optimizer.count)
+        if options.zeroStage > 0 {
+            try communicator.allGather(full.m.base, counts: training.shardCounts)
+            try communicator.allGather(full.v.base, counts: training.shardCounts)
+        }
         if communicator.rank == 0 { try write(state, moments: (full.m.base, full.v.base)) }
         lastCheckpoint = written
     }

@@ -9,12 +9,12 @@ import BERTKernels
 /// - 1: the gradient is reduce-scattered, each rank updates its slice of the parameters with its slice of the moments,
 ///   and the slices are all-gathered;
 /// - 2: as 1, but the reduce-scatter runs after every micro-batch and only this rank's slice of the sum is kept.
-/// The collectives take the backend's buffers (`Communicator`'s `DeviceBuffer` forms); the optimizer works on host
-/// memory (`DeviceBuffer.withHostFloats`: free on the CPU, a copy of parameters and gradients on a device).
+/// The collectives take the backend's buffers (`Communicator`'s `DeviceBuffer` forms), and the optimizer updates the
+/// parameters in place in the backend's memory (`BackendOptimizer`), so a device step copies no parameter or gradient.
 public final class TrainingStep {
     public let model: BertModelBase
     /// nil: forward and backward only (`bert bench` without `--optimizer`).
-    public let optimizer: Optimizer?
+    public let optimizer: BackendOptimizer?
     public let communicator: any Communicator
     public let zeroStage: Int
     /// Each rank's count of the flat buffer under ZeRO (the whole buffer for everyone without).
@@ -39,7 +39,8 @@ public final class TrainingStep {
         let shard = start..<(start + shardCounts[zeroStage > 0 ? rank : 0])
         self.shard = shard
         optimizer = settings.map {
-            Optimizer(settings: $0, segments: model.layout.optimizerSegments(in: shard), tensorCount: model.layout.tensors.count)
+            BackendOptimizer(settings: $0, segments: model.layout.optimizerSegments(in: shard),
+                             tensorCount: model.layout.tensors.count, parameters: model.parameters, gradients: model.gradients)
         }
         accumulatedSlice = zeroStage == 2 ? FlatBuffer(count: shard.count) : nil
     }
@@ -72,13 +73,8 @@ public final class TrainingStep {
         case 1: try comm.reduceScatterSum(gradients, counts: shardCounts)
         default: model.backend.upload(UnsafeBufferPointer(start: accumulatedSlice!.base, count: shard.count), to: gradients[shard.lowerBound])
         }
-        // The update consumes the gradients, so only the parameters come back from host memory.
-        let gradNorm = try model.parameters.withHostFloats { w in
-            try gradients.withHostFloats(writeBack: false) { g in
-                try optimizer.step(parameters: w, gradients: g, learningRate: learningRate, step: step,
-                                   allReduce: zeroStage > 0 ? { try comm.allReduceSum($0) } : nil)
-            }
-        }
+        let gradNorm = try optimizer.step(learningRate: learningRate, step: step,
+                                          allReduce: zeroStage > 0 ? { try comm.allReduceSum($0) } : nil)
         if zeroStage > 0 && gradNorm.isFinite { try comm.allGather(model.parameters, counts: shardCounts) }
         return (results, gradNorm)
     }

@@ -9,7 +9,10 @@ import Foundation
 enum EmulatedKernels {
     typealias Reference = @Sendable (KernelLaunch) throws -> Void
 
-    static let references: [String: Reference] = [
+    /// Every kernel's reference: those below and the optimizer's (EmulatedOptimizerKernels.swift).
+    static let references: [String: Reference] = optimizerReferences.merging(layerReferences) { optimizer, _ in optimizer }
+
+    private static let layerReferences: [String: Reference] = [
         // activation.cu
         "bias_activation_forward_f32": { k in
             let n = k.int("n"), F = k.int("F"), form = Int32(k.int("form"))

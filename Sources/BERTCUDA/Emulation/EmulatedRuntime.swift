@@ -1,3 +1,4 @@
+import CBERTShared
 import Foundation
 
 /// `CUDARuntime` without a GPU: device memory is `EmulatedMemory` (host allocations behind addresses the host cannot
@@ -9,11 +10,15 @@ public final class EmulatedRuntime: CUDARuntime, @unchecked Sendable {
     public let memory = EmulatedMemory()
     private let lock = NSLock()
     private var counts: [String: Int] = [:]
+    private var downloaded = 0
 
     public init() {}
 
     /// How many times each kernel (by name) and `matmul` ran: tests check that an operation went where it should.
     public var launchCounts: [String: Int] { lock.withLock { counts } }
+
+    /// Bytes copied from the device to the host so far: tests check what crosses in a training step.
+    public var downloadedBytes: Int { lock.withLock { downloaded } }
 
     private func count(_ name: String) { lock.withLock { counts[name, default: 0] += 1 } }
 
@@ -39,6 +44,7 @@ public final class EmulatedRuntime: CUDARuntime, @unchecked Sendable {
     public func download(from address: UInt64, into bytes: UnsafeMutableRawBufferPointer) throws {
         guard let target = bytes.baseAddress, !bytes.isEmpty else { return }
         target.copyMemory(from: try host(address, bytes: bytes.count, "download"), byteCount: bytes.count)
+        lock.withLock { downloaded += bytes.count }
     }
 
     public func fill(_ address: UInt64, word: UInt32, count: Int) throws {
@@ -97,27 +103,31 @@ struct KernelLaunch {
         try buffer(name, count, Float.self)
     }
 
-    /// `count` floats at pointer parameter `name`, which must not be null.
-    func floats(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<Float> {
-        guard let b = try floatsOrNull(name, count) else {
+    /// `count` elements of `T` at pointer parameter `name`, which must not be null.
+    private func required<T>(_ name: String, _ count: Int, _ type: T.Type) throws -> UnsafeMutableBufferPointer<T> {
+        guard let b = try buffer(name, count, type) else {
             throw CUDAError.launchArguments(kernel: declaration.name, problem: "\(name) is null")
         }
         return b
     }
 
-    func ints(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<Int32> {
-        guard let b = try buffer(name, count, Int32.self) else {
-            throw CUDAError.launchArguments(kernel: declaration.name, problem: "\(name) is null")
-        }
-        return b
+    /// `count` floats at pointer parameter `name`, which must not be null.
+    func floats(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<Float> { try required(name, count, Float.self) }
+
+    func ints(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<Int32> { try required(name, count, Int32.self) }
+
+    func doubles(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<Double> {
+        try required(name, count, Double.self)
+    }
+
+    /// `count` entries of an optimizer chunk table at pointer parameter `name`.
+    func chunks(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<bert_chunk> {
+        try required(name, count, bert_chunk.self)
     }
 
     /// `count` bf16 values (their bits) at pointer parameter `name`.
     func bf16s(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<UInt16> {
-        guard let b = try buffer(name, count, UInt16.self) else {
-            throw CUDAError.launchArguments(kernel: declaration.name, problem: "\(name) is null")
-        }
-        return b
+        try required(name, count, UInt16.self)
     }
 
     func int(_ name: String) -> Int {
