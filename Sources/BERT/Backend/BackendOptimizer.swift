@@ -3,7 +3,7 @@ import BERTKernels
 /// An optimizer whose moments live in a backend's memory beside the model's parameters and gradients, updated in place
 /// there: `OptimizerRecipe` computes the scalars on the host and the backend's `OptimizerPasses` do the elementwise
 /// work, so a step moves only a few Doubles per tensor between host and device. Checkpoints reach the moments through
-/// `downloadMoments` / `uploadMoments`.
+/// `withHostMoments`.
 public final class BackendOptimizer {
     public let recipe: OptimizerRecipe
     public var settings: OptimizerSettings { recipe.settings }
@@ -36,10 +36,12 @@ public final class BackendOptimizer {
     /// Host copies of the moments (a checkpoint's crossing).
     public func downloadMoments() -> (m: [Float], v: [Float]) { (m.array(), v.array()) }
 
-    /// Replaces the moments with `m` and `v`, `count` floats each (a resumed checkpoint's).
-    public func uploadMoments(m: UnsafeBufferPointer<Float>, v: UnsafeBufferPointer<Float>) {
-        precondition(m.count == count && v.count == count, "moments of \(m.count), \(v.count) floats for \(count)")
-        self.m.backend.upload(m, to: self.m.base)
-        self.v.backend.upload(v, to: self.v.base)
+    /// Runs `body` on the moments in host memory, addressed like the parameters (pointer + a parameter's offset; only
+    /// `base ..< base + count` is there): the moments themselves on the CPU, copies on a device, uploaded back after
+    /// when `writeBack` (a checkpoint read into them).
+    public func withHostMoments<R>(writeBack: Bool, _ body: (_ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
+        try m.withHostFloats(writeBack: writeBack) { m in
+            try v.withHostFloats(writeBack: writeBack) { v in try body(m - base, v - base) }
+        }
     }
 }

@@ -169,11 +169,19 @@ public final class Pretrainer {
             guard resumed.state.optimizer == o.optimizer.kind.rawValue else {
                 throw BertError.invalidInput("--optimizer \(o.optimizer.kind.rawValue) differs from the checkpoint's \(resumed.state.optimizer)")
             }
-            // Read the whole moments on the host, upload the part the optimizer holds (all of them without ZeRO).
-            let full = (m: FlatBuffer(count: total), v: FlatBuffer(count: total))
-            try PretrainingCheckpoint.loadMoments(into: (full.m.base, full.v.base), layout: model.layout, from: resumed.path)
-            optimizer.uploadMoments(m: UnsafeBufferPointer(start: full.m[optimizer.base], count: optimizer.count),
-                                    v: UnsafeBufferPointer(start: full.v[optimizer.base], count: optimizer.count))
+            if o.zeroStage == 0 {   // the optimizer holds the whole layout: read straight into it
+                try optimizer.withHostMoments(writeBack: true) {
+                    try PretrainingCheckpoint.loadMoments(into: ($0, $1), layout: model.layout, from: resumed.path)
+                }
+            } else {                // read the whole moments, keep this rank's slice
+                let full = (m: FlatBuffer(count: total), v: FlatBuffer(count: total))
+                try PretrainingCheckpoint.loadMoments(into: (full.m.base, full.v.base), layout: model.layout, from: resumed.path)
+                optimizer.withHostMoments(writeBack: true) { m, v in
+                    let start = optimizer.base
+                    (m + start).update(from: full.m[start], count: optimizer.count)
+                    (v + start).update(from: full.v[start], count: optimizer.count)
+                }
+            }
             if o.phase2 && resumed.state.phase == 1 {
                 // NVIDIA's phase 2: fresh step counter, schedule and data; weights and moments carry over.
                 state.microStep = resumed.state.microStep
@@ -348,19 +356,20 @@ public final class Pretrainer {
         state.worldSize = communicator.size
         // Every rank knows the name rank 0 writes to, once past the collectives (a failed write ends the job).
         let written = PretrainingCheckpoint.path(for: state, in: options.outputDirectory)
-        if options.zeroStage == 0 && communicator.rank != 0 {   // every rank holds the whole moments: rank 0 writes its own
+        if options.zeroStage == 0 {   // every rank holds the whole moments: rank 0 writes its own
+            if communicator.rank == 0 { try optimizer.withHostMoments(writeBack: false) { try write(state, moments: ($0, $1)) } }
             lastCheckpoint = written
             return
         }
-        // The moments come to the host; under ZeRO each rank contributes its slice and the slices are gathered.
-        let total = model.layout.totalCount, moments = optimizer.downloadMoments()
+        // Under ZeRO each rank contributes its slice of the moments and the slices are gathered.
+        let total = model.layout.totalCount
         let full = (m: FlatBuffer(count: total), v: FlatBuffer(count: total))
-        full.m[optimizer.base].update(from: moments.m, count: optimizer.count)
-        full.v[optimizer.base].update(from: moments.v, count: optimizer.count)
-        if options.zeroStage > 0 {
-            try communicator.allGather(full.m.base, counts: training.shardCounts)
-            try communicator.allGather(full.v.base, counts: training.shardCounts)
+        optimizer.withHostMoments(writeBack: false) { m, v in
+            full.m[optimizer.base].update(from: m + optimizer.base, count: optimizer.count)
+            full.v[optimizer.base].update(from: v + optimizer.base, count: optimizer.count)
         }
+        try communicator.allGather(full.m.base, counts: training.shardCounts)
+        try communicator.allGather(full.v.base, counts: training.shardCounts)
         if communicator.rank == 0 { try write(state, moments: (full.m.base, full.v.base)) }
         lastCheckpoint = written
     }
