@@ -30,7 +30,7 @@ let package = Package(
         /// Kernels: forward and backward of every op, the thread pool and the counter-based RNG.
         .target(name: "BERTKernels", dependencies: ["CBLAS"], swiftSettings: fastMath),
         /// Model, data, runtime and workflows on top of the kernels.
-        .target(name: "BERT", dependencies: ["BERTKernels", "BERTCUDA", "CHDF5", "CMPI", "CBZip2"], swiftSettings: fastMath),
+        .target(name: "BERT", dependencies: ["BERTKernels", "BERTCUDA", "CBERTShared", "CHDF5", "CMPI", "CBZip2"], swiftSettings: fastMath),
         /// The CUDA backend's host side: libcuda, NVRTC, cuBLASLt and NCCL through dlopen (no CUDA at build time), and
         /// our kernels' CUDA C (Kernels/*.cu), embedded in the binary and compiled by NVRTC at start-up.
         .target(name: "BERTCUDA", dependencies: ["BERTKernels", "CBERTShared", "CCUDATypes"],

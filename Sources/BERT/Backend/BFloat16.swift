@@ -1,8 +1,5 @@
-/// bf16 storage on the host: a float rounded to the nearest bf16 (ties to even), as `__float2bfloat16_rn` does;
-/// NaN stays NaN.
-@inline(__always) func roundedToBFloat16(_ x: Float) -> Float {
-    let bits = x.bitPattern
-    guard !x.isNaN else { return x }
-    let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
-    return Float(bitPattern: rounded & 0xFFFF_0000)
-}
+import CBERTShared
+
+/// bf16 storage on the host: a float rounded to the nearest bf16 (ties to even) by the kernels' own shared function
+/// (`bs_bf16_from_float` in bert_shared.cuh, checked against PyTorch), widened back exactly.
+@inline(__always) func roundedToBFloat16(_ x: Float) -> Float { bs_bf16_to_float(bs_bf16_from_float(x)) }
