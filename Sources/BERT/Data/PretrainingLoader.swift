@@ -198,12 +198,7 @@ public final class PretrainingLoader: @unchecked Sendable {
         }
         if parts.count == 1 { return parts[0] }
         var out = parts[0]
-        for p in parts.dropFirst() {
-            out.batchSize += p.batchSize
-            out.inputIds += p.inputIds; out.segmentIds += p.segmentIds; out.inputMask += p.inputMask
-            out.maskedLMPositions += p.maskedLMPositions; out.maskedLMIds += p.maskedLMIds
-            out.nextSentenceLabels += p.nextSentenceLabels
-        }
+        for p in parts.dropFirst() { out.append(p) }
         return out
     }
 

@@ -42,10 +42,13 @@ extension PretrainingBatch {
         let S = trimmedLength(covering: Int(maskedLMPositions.max() ?? 0) + 1)
         guard S < seqLength else { return self }
         return PretrainingBatch(batchSize: batchSize, seqLength: S, maxPredictions: maxPredictions,
+                                sequencesPerRow: sequencesPerRow,
                                 inputIds: leading(inputIds, batch: batchSize, seqLength: seqLength, length: S),
                                 segmentIds: leading(segmentIds, batch: batchSize, seqLength: seqLength, length: S),
                                 inputMask: leading(inputMask, batch: batchSize, seqLength: seqLength, length: S),
+                                positions: positions.map { leading($0, batch: batchSize, seqLength: seqLength, length: S) },
                                 maskedLMPositions: maskedLMPositions, maskedLMIds: maskedLMIds,
-                                nextSentenceLabels: nextSentenceLabels)
+                                nextSentencePositions: nextSentencePositions, nextSentenceLabels: nextSentenceLabels,
+                                nextSentenceWeights: nextSentenceWeights)
     }
 }

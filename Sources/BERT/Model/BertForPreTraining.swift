@@ -35,6 +35,9 @@ public final class BertForPreTraining: BertModelBase {
 
     private func validateTargets(_ b: PretrainingBatch) throws {
         let c = config
+        if b.isPacked || b.sequencesPerRow != 1 {
+            throw BertError.invalidInput("packed pre-training rows are not read by the model yet; use unpacked shards")
+        }
         if let bad = b.maskedLMIds.first(where: { $0 < 0 || Int($0) >= c.vocabSize }) {
             throw BertError.invalidInput("masked_lm_ids holds \(bad), outside the vocabulary [0, \(c.vocabSize))")
         }
