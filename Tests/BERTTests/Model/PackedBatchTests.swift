@@ -1,0 +1,161 @@
+import BERTCUDA
+import Testing
+@testable import BERT
+
+/// Packed pre-training rows (several sequences a row, MLPerf's layout): the model reads them as block-diagonal
+/// attention with restarting position ids and per-sequence NSP. Proven against transformers (fixture from
+/// scripts/reference/packed_attention.py on the core tiny-gelu model), against the same sequences unpacked, through the
+/// emulated CUDA backend and with activation checkpointing; bad packed fields are refused by name.
+@Suite struct PackedBatchTests {
+    static let modelDirectory = fixture("core/tiny-gelu")
+    static let io = Result { try Safetensors.File(path: fixture("packed/io.safetensors")) }
+
+    /// The fixture's batch: 5 sequences in 2 rows of 32 (3 slots a row, the last of row 1 empty).
+    static func packedBatch() throws -> PretrainingBatch {
+        let io = try io.get()
+        let shape = try io.entry("input_ids").shape, P = try io.entry("masked_lm_positions").shape[1]
+        let N = try io.entry("next_sentence_positions").shape[1]
+        return PretrainingBatch(batchSize: shape[0], seqLength: shape[1], maxPredictions: P, sequencesPerRow: N,
+                                inputIds: try io.ints("input_ids"), segmentIds: try io.ints("segment_ids"),
+                                inputMask: try io.ints("input_mask"), positions: try io.ints("positions"),
+                                maskedLMPositions: try io.ints("masked_lm_positions"), maskedLMIds: try io.ints("masked_lm_ids"),
+                                nextSentencePositions: try io.ints("next_sentence_positions"),
+                                nextSentenceLabels: try io.ints("next_sentence_labels"),
+                                nextSentenceWeights: try io.ints("next_sentence_weights"))
+    }
+
+    /// The same sequences in NVIDIA's layout, one a row in row-major order, each at position 0 of a row of S, with its
+    /// masked positions (in the same order) and NSP label.
+    static func unpacked(_ packed: PretrainingBatch) throws -> PretrainingBatch {
+        let S = packed.seqLength, P = packed.maxPredictions, N = packed.sequencesPerRow
+        var ids: [Int32] = [], segments: [Int32] = [], mask: [Int32] = [], positions: [Int32] = [], labels: [Int32] = []
+        var maskedIds: [Int32] = []
+        for b in 0..<packed.batchSize {
+            let masked = (0..<packed.predictionCount(row: b)).map {
+                (Int(packed.maskedLMPositions[b * P + $0]), packed.maskedLMIds[b * P + $0])
+            }
+            for (n, span) in try packed.sequenceSpans(row: b).sequences.enumerated() {
+                guard let span else { continue }
+                let pad = [Int32](repeating: 0, count: S - span.count)
+                ids += packed.inputIds[(b * S + span.lowerBound)..<(b * S + span.upperBound)] + pad
+                segments += packed.segmentIds[(b * S + span.lowerBound)..<(b * S + span.upperBound)] + pad
+                mask += [Int32](repeating: 1, count: span.count) + pad
+                let own = masked.filter { span.contains($0.0) }
+                let row = own.map { Int32($0.0 - span.lowerBound) }, rowIds = own.map(\.1)
+                positions += row + [Int32](repeating: 0, count: P - row.count)
+                maskedIds += rowIds + [Int32](repeating: 0, count: P - rowIds.count)
+                labels.append(packed.nextSentenceLabels[b * N + n])
+            }
+        }
+        return PretrainingBatch(batchSize: labels.count, seqLength: S, maxPredictions: P, inputIds: ids, segmentIds: segments,
+                                inputMask: mask, maskedLMPositions: positions, maskedLMIds: maskedIds, nextSentenceLabels: labels)
+    }
+
+    /// What a forward and backward (dropout off) give.
+    struct Run {
+        var losses: PretrainingLosses, nspLogits: [Float], mlmLogits: [Float], pooled: [Float], gradients: [Float]
+    }
+
+    static func run(_ model: BertForPreTraining, _ batch: PretrainingBatch, dropout: DropoutStreams? = nil) throws -> Run {
+        let losses = try model.forward(batch, dropout: dropout)
+        let (nsp, mlm, pooled) = (model.nspLogits(), model.mlmLogits(), model.pooledOutput())
+        model.zeroGradients()
+        model.backward()
+        return Run(losses: losses, nspLogits: nsp, mlmLogits: mlm, pooled: pooled, gradients: model.gradients.array())
+    }
+
+    @Test func matchesTransformersWithBlockDiagonalAttention() throws {
+        let (model, _) = try BertForPreTraining.load(directory: Self.modelDirectory)
+        let io = try Self.io.get(), batch = try Self.packedBatch()
+        #expect(batch.sequenceCount == 5 && batch.positions?[12] == 0 && batch.inputMask[12] == 2, "row 0's second sequence restarts at 12")
+        let losses = try model.forward(batch)
+        #expect(losses.sequences == 5 && losses.maskedCount == 8)
+        for (name, actual) in [("sequence_output", model.sequenceOutput()), ("pooled_output", model.pooledOutput()),
+                               ("mlm_logits", model.mlmLogits()), ("nsp_logits", model.nspLogits()),
+                               ("mlm_loss", [losses.mlmLoss]), ("nsp_loss", [losses.nspLoss]), ("loss", [losses.loss])] {
+            expectClose(name, actual, try io.floats(name), tolerance: 1e-5)
+        }
+        model.zeroGradients()
+        model.backward()
+        for name in io.entries.keys.filter({ $0.hasPrefix("grad.") }).sorted() {
+            let t = model.layout[String(name.dropFirst(5))]
+            expectClose(name, model.gradients.array(offset: t.offset, count: t.count), try io.floats(name), tolerance: 1e-4)
+        }
+    }
+
+    /// Packing changes nothing but the layout: the 5 sequences packed in 2 rows and the same 5 unpacked in 5 rows give
+    /// the same losses, per-sequence NSP logits, MLM logits and every gradient to 1e-6 relative (the analytically
+    /// zero key biases, fp32 noise, to 1e-6 absolute).
+    @Test func packedRowsEqualTheSameSequencesUnpacked() throws {
+        let (model, _) = try BertForPreTraining.load(directory: Self.modelDirectory)
+        let packedBatch = try Self.packedBatch(), unpackedBatch = try Self.unpacked(packedBatch)
+        #expect(unpackedBatch.batchSize == 5 && !unpackedBatch.isPacked)
+        let packed = try Self.run(model, packedBatch), unpacked = try Self.run(model, unpackedBatch)
+        #expect(packed.losses.sequences == unpacked.losses.sequences && packed.losses.maskedCount == unpacked.losses.maskedCount)
+        expectClose("mlm loss", [packed.losses.mlmLoss], [unpacked.losses.mlmLoss], tolerance: 1e-6)
+        expectClose("nsp loss", [packed.losses.nspLoss], [unpacked.losses.nspLoss], tolerance: 1e-6)
+        expectClose("nsp logits", packed.nspLogits, unpacked.nspLogits, tolerance: 1e-6)
+        expectClose("mlm logits", packed.mlmLogits, unpacked.mlmLogits, tolerance: 1e-6)
+        expectClose("pooled", packed.pooled, unpacked.pooled, tolerance: 1e-6)
+        var worst = (name: "", error: 0.0)
+        for t in model.layout.tensors {
+            let range = t.offset..<(t.offset + t.count), expected = Array(unpacked.gradients[range])
+            expectClose("grad \(t.name)", Array(packed.gradients[range]), expected, tolerance: 1e-6,
+                        absolute: t.name.hasSuffix("attention.self.key.bias") ? 1e-6 : 0)
+            let error = relativeError(Array(packed.gradients[range]), expected).error
+            if !t.name.hasSuffix("attention.self.key.bias") && error > worst.error { worst = (t.name, error) }
+        }
+        print("packed vs unpacked: worst gradient \(worst.name) relative error \(worst.error)")
+    }
+
+    /// The CUDA backend's kernels (key ranges in the softmax, position ids in the embedding) on the emulated runtime
+    /// give the CPU's losses and gradients on the packed batch, to the GEMM tolerance of the parity harness.
+    @Test func emulatedCUDABackendMatchesTheCPU() throws {
+        let (cpu, _) = try BertForPreTraining.load(directory: Self.modelDirectory)
+        let (cuda, _) = try BertForPreTraining.load(directory: Self.modelDirectory, backend: CUDABackendEmulatedTests.cuda())
+        let batch = try Self.packedBatch()
+        let a = try Self.run(cpu, batch), b = try Self.run(cuda, batch)
+        expectClose("loss", [b.losses.loss], [a.losses.loss], tolerance: 1e-5)
+        expectClose("nsp logits", b.nspLogits, a.nspLogits, tolerance: 1e-5)
+        expectClose("gradients", b.gradients, a.gradients, tolerance: BackendParity.fp32GEMMTolerance)
+    }
+
+    /// With dropout on, a checkpointed packed step recomputes the same layers: the same bits as one that kept everything.
+    @Test func checkpointedGradientsStayBitwiseEqual() throws {
+        var config = try Checkpoint.config(in: Self.modelDirectory)
+        (config.hiddenDropoutProb, config.attentionProbsDropoutProb) = (0.1, 0.1)
+        let batch = try Self.packedBatch()
+        let r = try ActivationCheckpointingTests.gradients({ try BertForPreTraining(config: config, seed: 5) }) {
+            try ($0 as! BertForPreTraining).forward(batch, dropout: $1).loss
+        }
+        #expect(r.plain.0 == r.checkpointed.0)
+        #expect(r.plain.1 == r.checkpointed.1)
+        #expect(r.plain.1.contains { $0 != 0 })
+    }
+
+    /// Bad packed fields are refused with a message that names the field.
+    @Test func badPackedBatchesAreRefused() throws {
+        let (model, _) = try BertForPreTraining.load(directory: Self.modelDirectory)
+        let good = try Self.packedBatch(), S = good.seqLength
+        func expectRefused(_ mentioning: String, _ change: (inout PretrainingBatch) -> Void) {
+            var batch = good
+            change(&batch)
+            #expect {
+                _ = try model.forward(batch)
+            } throws: { error in
+                guard case BertError.invalidInput(let message) = error else { return false }
+                return message.contains(mentioning)
+            }
+        }
+        expectRefused("max_position_embeddings") { $0.positions![3] = Int32(model.config.maxPositionEmbeddings) }
+        expectRefused("positions holds -1") { $0.positions![40] = -1 }
+        expectRefused("but sequence 2 starts at 12") { $0.nextSentencePositions[1] = 13 }
+        expectRefused("not contiguous") { $0.inputMask[5] = 2 }
+        expectRefused("1…3") { $0.inputMask[S + 30] = 4 }
+        expectRefused("has no sequence 3") { $0.nextSentenceWeights[5] = 1 }
+        expectRefused("its slot 2 has weight 0") { $0.nextSentenceWeights[2] = 0 }
+        expectRefused("which is padding") { $0.maskedLMPositions[good.maxPredictions + good.predictionCount(row: 1) - 1] = Int32(S - 1) }
+        expectRefused("next_sentence_positions holds") { $0.nextSentencePositions[0] = Int32(S) }
+        _ = try model.forward(good)
+    }
+}
