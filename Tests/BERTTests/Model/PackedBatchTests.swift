@@ -133,6 +133,59 @@ import Testing
         #expect(r.plain.1.contains { $0 != 0 })
     }
 
+    /// Evaluation trims a batch to its longest row: the packed batch padded to 64 and trimmed back to 32 gives the
+    /// logits of the padded batch bit for bit (each query's softmax covers only its own sequence's keys either way).
+    @Test func trimmingAPaddedPackedBatchKeepsItsBits() throws {
+        let (model, _) = try BertForPreTraining.load(directory: Self.modelDirectory)
+        let b = try Self.packedBatch(), S = b.seqLength, pad = [Int32](repeating: 0, count: S)
+        func padded(_ rows: [Int32]) -> [Int32] { (0..<b.batchSize).flatMap { rows[($0 * S)..<(($0 + 1) * S)] + pad } }
+        let long = PretrainingBatch(batchSize: b.batchSize, seqLength: 2 * S, maxPredictions: b.maxPredictions,
+                                    sequencesPerRow: b.sequencesPerRow, inputIds: padded(b.inputIds),
+                                    segmentIds: padded(b.segmentIds), inputMask: padded(b.inputMask),
+                                    positions: padded(b.positions!), maskedLMPositions: b.maskedLMPositions,
+                                    maskedLMIds: b.maskedLMIds, nextSentencePositions: b.nextSentencePositions,
+                                    nextSentenceLabels: b.nextSentenceLabels, nextSentenceWeights: b.nextSentenceWeights)
+        let trimmed = long.trimmed()
+        #expect(trimmed.seqLength == S && trimmed.positions == b.positions)
+        let full = try model.forward(long), (fullMLM, fullNSP) = (model.mlmLogits(), model.nspLogits())
+        let cut = try model.forward(trimmed)
+        #expect(cut == full)
+        #expect(model.mlmLogits() == fullMLM && model.nspLogits() == fullNSP)
+    }
+
+    /// With every stored activation rounded to bf16 (the emulated bf16 device), the packed batch's losses stay within
+    /// the parity harness's bf16 band of fp32's.
+    @Test func bf16ActivationsStayWithinTheirBand() throws {
+        let batch = try Self.packedBatch()
+        let (fp32, _) = try BertForPreTraining.load(directory: Self.modelDirectory)
+        let (bf16, _) = try BertForPreTraining.load(directory: Self.modelDirectory,
+                                                    backend: CPUBackend.emulatedDevice(bf16Activations: true))
+        let a = try fp32.forward(batch), b = try bf16.forward(batch)
+        expectClose("mlm loss", [b.mlmLoss], [a.mlmLoss], tolerance: BackendParity.bf16Tolerance)
+        expectClose("nsp loss", [b.nspLoss], [a.nspLoss], tolerance: BackendParity.bf16Tolerance)
+        #expect(b.sequences == 5 && bf16.nspLogits().count == 10)
+        #expect(b.mlmLoss != a.mlmLoss, "the emulation rounds")
+    }
+
+    /// `bert bench --packed`'s rows hold 2 or 3 sequences each, which the model accepts; the command reports them.
+    @Test func benchmarkPacksTwoOrThreeSequencesARow() throws {
+        let bench = StepBenchmark(config: try BertConfig.preset("bert-tiny"), mode: .train, batchSize: 6, seqLength: 24,
+                                  maxPredictions: 4, steps: 1, warmup: 0)
+        let batch = bench.syntheticPackedBatch(seed: 3)
+        let perRow = (0..<6).map { b in batch.nextSentenceWeights[(b * 3)..<(b * 3 + 3)].reduce(0, +) }
+        #expect(perRow.allSatisfy { $0 == 2 || $0 == 3 } && Set(perRow).count == 2, "\(perRow)")
+        #expect(!batch.inputMask.contains(0) && batch.positions!.filter { $0 == 0 }.count == perRow.reduce(0, +))
+        let losses = try BertForPreTraining(config: bench.config).forward(batch)
+        #expect(losses.sequences == Int(perRow.reduce(0, +)) && losses.loss.isFinite)
+
+        guard BertProgram.present else { return }
+        let r = try BertProgram.run(["bench", "--model", "bert-tiny", "--batch", "2", "--seq-len", "16", "--steps", "1",
+                                     "--warmup", "0", "--packed"])
+        #expect(r.status == 0 && r.out.contains("\"packed\":true") && r.out.contains("sequences_per_s"), "\(r.err)")
+        let refused = try BertProgram.run(["bench", "--model", "bert-tiny", "--head", "qa", "--packed"])
+        #expect(refused.status != 0 && refused.err.contains("--packed"))
+    }
+
     /// Bad packed fields are refused with a message that names the field.
     @Test func badPackedBatchesAreRefused() throws {
         let (model, _) = try BertForPreTraining.load(directory: Self.modelDirectory)
