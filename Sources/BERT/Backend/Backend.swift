@@ -3,8 +3,8 @@ import BERTKernels
 // The seam between the model and its kernels. The model (encoder, heads) owns no memory and calls no kernel
 // directly: it plans its buffers in a backend's memory and calls one operation per kernel entry point, with the
 // CPU kernels' arguments and semantics (see `BERTKernels` for the math of each). Host data crosses explicitly:
-// token ids, key bias, labels and row indices go in by `upload`; losses and correct counts come back as the return
-// values of the cross-entropy operations, the only synchronising kernels.
+// token ids, key bias, packed rows' position ids and key ranges, labels and row indices go in by `upload`; losses
+// and correct counts come back as the return values of the cross-entropy operations, the only synchronising kernels.
 // Shapes as in the kernels: N rows, H features, B batch, S sequence, A heads, D head size.
 
 /// A place where BERT's tensors live and its kernels run. `CPUBackend` forwards to `BERTKernels`; a device backend
