@@ -19,8 +19,9 @@ struct BertEncoder {
         p = layout.encoder
     }
 
-    /// Runs the encoder on the ids already copied into `ws` (and the key bias built from the mask); with `pooler`,
-    /// also the [CLS] pooler (which the layout must have). `dropout` nil means evaluation (no dropout).
+    /// Runs the encoder on the ids already copied into `ws` (and the key bias built from the mask, and for packed rows
+    /// the position ids and key ranges); with `pooler`, also the pooler on the `ws.poolerRows` [CLS] rows (which the
+    /// layout must have). `dropout` nil means evaluation (no dropout).
     func forward(_ w: DeviceBuffer, _ ws: EncoderWorkspace, dropout: DropoutStreams?, pooler: Bool) {
         let c = config, B = ws.batch, S = ws.seqLength, T = B * S, H = c.hiddenSize
         let pHidden = dropout == nil ? 0 : c.hiddenDropoutProb, pAttention = dropout == nil ? 0 : c.attentionProbsDropoutProb
