@@ -47,6 +47,8 @@ public struct PretrainingOptions: Sendable {
     public var backend: any Backend = CPUBackend.shared
     /// Recompute each layer's activations in the backward instead of keeping them (`--checkpoint-activations`).
     public var checkpointActivations = false
+    /// Train on packed shards (`bert pack`, `--packed`); shards of NVIDIA's layout are then refused, and the reverse.
+    public var packed = false
     /// Set from the communicator by `Pretrainer`.
     public internal(set) var worldSize = 1
 
@@ -217,7 +219,7 @@ public final class Pretrainer {
         }
         let loader = try PretrainingLoader(shardPaths: shards, seed: seed, worldSize: o.worldSize, rank: rank,
                                            microBatchSize: o.microBatchSize, accumulationSteps: o.gradientAccumulationSteps,
-                                           vocabSize: model.config.vocabSize, cursor: state.cursor)
+                                           vocabSize: model.config.vocabSize, cursor: state.cursor, packed: o.packed)
         guard loader.seqLength == o.maxSeqLength, loader.maxPredictions == o.maxPredictionsPerSeq else {
             throw BertError.invalidInput("\(o.inputDirectory): shards have sequence length \(loader.seqLength) and \(loader.maxPredictions) predictions per sequence, but --max-seq-length is \(o.maxSeqLength) and --max-predictions-per-seq \(o.maxPredictionsPerSeq)")
         }
