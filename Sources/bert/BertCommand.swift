@@ -14,6 +14,7 @@ struct BertCommand: ParsableCommand {
             TokenizeCommand.self,
             VocabCommand.self,
             PrepareCommand.self,
+            PackCommand.self,
             WikiextractCommand.self,
             PretrainCommand.self,
             EvalMLMCommand.self,

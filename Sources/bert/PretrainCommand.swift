@@ -55,6 +55,8 @@ struct PretrainCommand: ParsableCommand {
     @OptionGroup var device: DeviceFlags
     @Flag(help: "Activation checkpointing (NVIDIA's --checkpoint_activations): keep only each layer's output and recompute the rest in the backward; same gradients, less memory, one more encoder forward per step.")
     var checkpointActivations = false
+    @Flag(help: "Read packed shards (`bert pack`; --max-predictions-per-seq is then their P' = P + K). Without it packed shards are refused, and with it unpacked ones.")
+    var packed = false
 
     func validate() throws {
         try FlagCheck.nonNegative("--collective-timeout", collectiveTimeout)
@@ -103,6 +105,7 @@ struct PretrainCommand: ParsableCommand {
         o.initCheckpoint = initCheckpoint
         o.backend = try device.backend()
         o.checkpointActivations = checkpointActivations
+        o.packed = packed
         o.maxSeqLength = maxSeqLength
         o.maxPredictionsPerSeq = maxPredictionsPerSeq
         o.trainBatchSize = trainBatchSize

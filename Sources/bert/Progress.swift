@@ -14,8 +14,8 @@ final class Progress {
     /// A pre-training step.
     func step(_ r: StepReport) {
         show(step: r.step, of: r.totalSteps, elapsed: r.elapsed, String(
-            format: "loss %.4f (mlm %.4f nsp %.4f) lr %.3g %.1f seq/s", r.loss, r.mlmLoss, r.nspLoss, r.learningRate,
-            r.sequencesPerSecond))
+            format: "loss %.4f (mlm %.4f nsp %.4f) lr %.3g %.1f seq/s %.0f tok/s", r.loss, r.mlmLoss, r.nspLoss,
+            r.learningRate, r.sequencesPerSecond, r.tokensPerSecond))
     }
 
     /// A fine-tuning step; without a terminal, every 10th and the last become lines.

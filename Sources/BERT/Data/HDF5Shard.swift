@@ -10,7 +10,18 @@ import Synchronization
 //   input_mask           i1 [N, S]      masked_lm_ids        i4 [N, P]
 //   segment_ids          i1 [N, S]      next_sentence_labels i1 [N]
 //
-// gzip-compressed and chunked. The reader takes any integer widths (HDF5 converts to native int32).
+// and the packed layout of Habana's and MLPerf's packed BERT (Model-References PyTorch/nlp/bert
+// `pack_pretraining_data_pytorch.py` and its `pretraining_dataset`), N rows of up to K sequences, P' = P + K:
+//
+//   input_ids            i4 [N, S]      masked_lm_positions     i4 [N, P']
+//   input_mask           i1 [N, S]      masked_lm_ids           i4 [N, P']
+//   segment_ids          i1 [N, S]      next_sentence_positions i4 [N, K]
+//   positions            i4 [N, S]      next_sentence_labels    i1 [N, K]
+//                                       next_sentence_weights   i4 [N, K]
+//
+// `input_mask` holds the 1-based sequence index (0 padding), `positions` restart at 0 at each sequence. A reader
+// tells the layouts apart by the `positions` dataset. gzip-compressed and chunked. The reader takes any integer
+// widths (HDF5 converts to native int32), so Habana's i4 `input_mask` reads as well as our i1.
 
 /// A shard problem, worded as one line that names the file, the dataset and what to do.
 public struct ShardError: Error, CustomStringConvertible, Equatable {
@@ -22,53 +33,77 @@ public struct ShardError: Error, CustomStringConvertible, Equatable {
     public var description: String { message }
 }
 
-/// The dataset names, in NVIDIA's order.
+/// The dataset names, in Habana's order (NVIDIA's six, then the packed layout's three in their places).
 public enum ShardDataset: String, CaseIterable, Sendable {
     case inputIds = "input_ids"
     case inputMask = "input_mask"
     case segmentIds = "segment_ids"
+    case positions = "positions"
     case maskedLMPositions = "masked_lm_positions"
     case maskedLMIds = "masked_lm_ids"
+    case nextSentencePositions = "next_sentence_positions"
     case nextSentenceLabels = "next_sentence_labels"
+    case nextSentenceWeights = "next_sentence_weights"
 
-    /// Bytes per element in NVIDIA's files: i4 for ids and positions, i1 for masks, segments and labels.
+    /// The datasets of one layout: NVIDIA's six, or all nine when packed.
+    public static func layout(packed: Bool) -> [ShardDataset] {
+        packed ? allCases : [.inputIds, .inputMask, .segmentIds, .maskedLMPositions, .maskedLMIds, .nextSentenceLabels]
+    }
+
+    /// Bytes per element in the files: i4 for ids, positions and weights (NVIDIA's and Habana's choice), i1 for
+    /// masks, segments and labels.
     public var fileBytes: Int {
         switch self {
-        case .inputIds, .maskedLMPositions, .maskedLMIds: return 4
+        case .inputIds, .positions, .maskedLMPositions, .maskedLMIds, .nextSentencePositions, .nextSentenceWeights: return 4
         case .inputMask, .segmentIds, .nextSentenceLabels: return 1
         }
     }
 }
 
-/// The six arrays of a shard (or of some of its rows), 32-bit and row-major.
+/// The arrays of a shard (or of some of its rows), 32-bit and row-major: NVIDIA's six, plus the packed layout's
+/// three when `isPacked`.
 public struct ShardRows: Sendable, Equatable {
     /// N: rows.
     public var count: Int
     /// S
     public var seqLength: Int
-    /// P
+    /// P (P' = P + K when packed)
     public var maxPredictions: Int
+    /// K: the sequences a row may hold; 1 in NVIDIA's layout.
+    public var sequencesPerRow: Int
     /// `[N, S]` token ids, zero-padded.
     public var inputIds: [Int32]
-    /// `[N, S]` 1 for real tokens.
+    /// `[N, S]` 1 for real tokens; packed: the 1-based index of the token's sequence in its row, 0 for padding.
     public var inputMask: [Int32]
     /// `[N, S]` 0 for `[CLS]` A `[SEP]`, 1 for B `[SEP]`.
     public var segmentIds: [Int32]
+    /// `[N, S]` packed only: position ids, restarting at 0 at each sequence's `[CLS]`; nil in NVIDIA's layout.
+    public var positions: [Int32]?
     /// `[N, P]` masked positions, ascending, zero-padded.
     public var maskedLMPositions: [Int32]
     /// `[N, P]` original ids at the masked positions, zero-padded.
     public var maskedLMIds: [Int32]
-    /// `[N]` 1 when B is a random sentence.
+    /// `[N, K]` packed only: the row position of each sequence's `[CLS]`, 0 in empty slots.
+    public var nextSentencePositions: [Int32]?
+    /// `[N, K]` 1 when B is a random sentence (`[N]` in NVIDIA's layout, where K = 1).
     public var nextSentenceLabels: [Int32]
+    /// `[N, K]` packed only: 1 for a sequence, 0 for an empty slot.
+    public var nextSentenceWeights: [Int32]?
 
     /// Zero-filled rows.
-    public init(count: Int, seqLength: Int, maxPredictions: Int) {
+    /// - Parameter packedSequences: nil for NVIDIA's layout; K for the packed layout of up to K sequences a row.
+    public init(count: Int, seqLength: Int, maxPredictions: Int, packedSequences: Int? = nil) {
         self.count = count; self.seqLength = seqLength; self.maxPredictions = maxPredictions
+        sequencesPerRow = packedSequences ?? 1
         inputIds = Array(repeating: 0, count: count * seqLength)
         inputMask = inputIds; segmentIds = inputIds
         maskedLMPositions = Array(repeating: 0, count: count * maxPredictions)
         maskedLMIds = maskedLMPositions
-        nextSentenceLabels = Array(repeating: 0, count: count)
+        nextSentenceLabels = Array(repeating: 0, count: count * sequencesPerRow)
+        if packedSequences != nil {
+            positions = inputIds
+            nextSentencePositions = nextSentenceLabels; nextSentenceWeights = nextSentenceLabels
+        }
     }
 
     /// Pads instances into rows (NVIDIA's writer: zeros after the tokens and after the predictions).
@@ -92,28 +127,93 @@ public struct ShardRows: Sendable, Equatable {
         }
     }
 
-    /// Rows `rows` (indices into self) as a `PretrainingBatch`.
-    public func batch(rows: [Int]) -> PretrainingBatch {
-        let S = seqLength, P = maxPredictions
-        var ids = [Int32](), seg = [Int32](), mask = [Int32](), pos = [Int32](), mid = [Int32](), nsp = [Int32]()
-        ids.reserveCapacity(rows.count * S); seg.reserveCapacity(rows.count * S); mask.reserveCapacity(rows.count * S)
-        pos.reserveCapacity(rows.count * P); mid.reserveCapacity(rows.count * P); nsp.reserveCapacity(rows.count)
-        for r in rows {
-            ids.append(contentsOf: inputIds[(r * S)..<((r + 1) * S)])
-            seg.append(contentsOf: segmentIds[(r * S)..<((r + 1) * S)])
-            mask.append(contentsOf: inputMask[(r * S)..<((r + 1) * S)])
-            pos.append(contentsOf: maskedLMPositions[(r * P)..<((r + 1) * P)])
-            mid.append(contentsOf: maskedLMIds[(r * P)..<((r + 1) * P)])
-            nsp.append(nextSentenceLabels[r])
+    /// Whether the rows are in the packed layout.
+    public var isPacked: Bool { positions != nil }
+
+    /// The datasets this layout stores.
+    public var datasets: [ShardDataset] { ShardDataset.layout(packed: isPacked) }
+
+    /// Values per row of dataset `d`: S, P or K.
+    public func width(of d: ShardDataset) -> Int {
+        switch d {
+        case .inputIds, .inputMask, .segmentIds, .positions: return seqLength
+        case .maskedLMPositions, .maskedLMIds: return maxPredictions
+        case .nextSentencePositions, .nextSentenceLabels, .nextSentenceWeights: return sequencesPerRow
         }
-        return PretrainingBatch(batchSize: rows.count, seqLength: S, maxPredictions: P, inputIds: ids,
-                                segmentIds: seg, inputMask: mask, maskedLMPositions: pos, maskedLMIds: mid,
-                                nextSentenceLabels: nsp)
     }
 
-    /// Checks the values: ids in `[0, vocabSize)` (when given), mask and segment ids and labels 0/1,
-    /// positions in `[0, S)`.
-    /// - Throws: `ShardError` naming `file`, the dataset and the first bad value.
+    /// The values of dataset `d` (`[N, width(of: d)]`; empty for a packed-only dataset of an unpacked shard).
+    public subscript(d: ShardDataset) -> [Int32] {
+        get {
+            switch d {
+            case .inputIds: return inputIds
+            case .inputMask: return inputMask
+            case .segmentIds: return segmentIds
+            case .positions: return positions ?? []
+            case .maskedLMPositions: return maskedLMPositions
+            case .maskedLMIds: return maskedLMIds
+            case .nextSentencePositions: return nextSentencePositions ?? []
+            case .nextSentenceLabels: return nextSentenceLabels
+            case .nextSentenceWeights: return nextSentenceWeights ?? []
+            }
+        }
+        set {
+            switch d {
+            case .inputIds: inputIds = newValue
+            case .inputMask: inputMask = newValue
+            case .segmentIds: segmentIds = newValue
+            case .positions: positions = newValue
+            case .maskedLMPositions: maskedLMPositions = newValue
+            case .maskedLMIds: maskedLMIds = newValue
+            case .nextSentencePositions: nextSentencePositions = newValue
+            case .nextSentenceLabels: nextSentenceLabels = newValue
+            case .nextSentenceWeights: nextSentenceWeights = newValue
+            }
+        }
+    }
+
+    /// Rows `rows` (indices into self, any order, repeats allowed) in the same layout.
+    public func selecting(rows: [Int]) -> ShardRows {
+        var out = ShardRows(count: rows.count, seqLength: seqLength, maxPredictions: maxPredictions,
+                            packedSequences: isPacked ? sequencesPerRow : nil)
+        for d in datasets {
+            let w = width(of: d), values = self[d]
+            var picked = [Int32]()
+            picked.reserveCapacity(rows.count * w)
+            for r in rows { picked.append(contentsOf: values[(r * w)..<((r + 1) * w)]) }
+            out[d] = picked
+        }
+        return out
+    }
+
+    /// Appends `other`'s rows (same layout and shape).
+    public mutating func append(_ other: ShardRows) {
+        precondition(other.seqLength == seqLength && other.maxPredictions == maxPredictions
+                     && other.sequencesPerRow == sequencesPerRow && other.isPacked == isPacked,
+                     "ShardRows.append: layouts disagree")
+        for d in datasets { self[d] += other[d] }
+        count += other.count
+    }
+
+    /// Rows `rows` (indices into self) as a `PretrainingBatch`, packed when the shard is.
+    public func batch(rows: [Int]) -> PretrainingBatch {
+        let s = selecting(rows: rows)
+        guard let positions = s.positions, let nspPositions = s.nextSentencePositions, let weights = s.nextSentenceWeights else {
+            return PretrainingBatch(batchSize: rows.count, seqLength: seqLength, maxPredictions: maxPredictions,
+                                    inputIds: s.inputIds, segmentIds: s.segmentIds, inputMask: s.inputMask,
+                                    maskedLMPositions: s.maskedLMPositions, maskedLMIds: s.maskedLMIds,
+                                    nextSentenceLabels: s.nextSentenceLabels)
+        }
+        return PretrainingBatch(batchSize: rows.count, seqLength: seqLength, maxPredictions: maxPredictions,
+                                sequencesPerRow: sequencesPerRow, inputIds: s.inputIds, segmentIds: s.segmentIds,
+                                inputMask: s.inputMask, positions: positions, maskedLMPositions: s.maskedLMPositions,
+                                maskedLMIds: s.maskedLMIds, nextSentencePositions: nspPositions,
+                                nextSentenceLabels: s.nextSentenceLabels, nextSentenceWeights: weights)
+    }
+
+    /// Checks the values: ids in `[0, vocabSize)` (when given), segment ids and labels 0/1, positions in `[0, S)`;
+    /// mask 0/1 in NVIDIA's layout, and each packed row's structure (`validatePackedRow`).
+    /// - Throws: `ShardError` naming `file`, the dataset or row and the first bad value.
     public func validate(file: String, vocabSize: Int?, firstRow: Int = 0) throws {
         func fail(_ d: ShardDataset, _ index: Int, _ value: Int32, _ wanted: String, width: Int) -> ShardError {
             ShardError("\(file): dataset '\(d.rawValue)' row \(firstRow + index / width) holds \(value), "
@@ -130,14 +230,22 @@ public struct ShardRows: Sendable, Equatable {
         for (k, v) in maskedLMPositions.enumerated() where v < 0 || Int(v) >= seqLength {
             throw fail(.maskedLMPositions, k, v, "a position in [0, \(seqLength))", width: maxPredictions)
         }
-        for (k, v) in inputMask.enumerated() where v != 0 && v != 1 {
-            throw fail(.inputMask, k, v, "0 or 1", width: seqLength)
+        if !isPacked {
+            for (k, v) in inputMask.enumerated() where v != 0 && v != 1 {
+                throw fail(.inputMask, k, v, "0 or 1", width: seqLength)
+            }
         }
         for (k, v) in segmentIds.enumerated() where v != 0 && v != 1 {
             throw fail(.segmentIds, k, v, "0 or 1", width: seqLength)
         }
         for (k, v) in nextSentenceLabels.enumerated() where v != 0 && v != 1 {
-            throw fail(.nextSentenceLabels, k, v, "0 or 1", width: 1)
+            throw fail(.nextSentenceLabels, k, v, "0 or 1", width: sequencesPerRow)
+        }
+        guard isPacked else { return }
+        for r in 0..<count {
+            if let problem = validatePackedRow(r) {
+                throw ShardError("\(file): row \(firstRow + r): \(problem); the packed shard is damaged — re-create it with `bert pack`")
+            }
         }
     }
 }
@@ -156,7 +264,7 @@ enum HDF5 {
     static func closePlist(_ id: hid_t) { if id >= 0 { H5Pclose(id) } }
 }
 
-/// Writes one shard in NVIDIA's layout.
+/// Writes one shard in NVIDIA's layout or the packed one.
 ///
 /// The chunks are deflated on `threads` threads (`ChunkCompressor`: libdeflate when present, else zlib; the
 /// zlib streams HDF5's gzip filter stores) and written with `H5Dwrite_chunk`; the datasets carry the gzip filter, so every HDF5 reader (h5py included)
@@ -182,7 +290,7 @@ public enum ShardWriter {
     public static func write(_ rows: ShardRows, to path: String, compressionLevel: Int32 = 1, byteShuffle: Bool = false,
                              threads: Int = 1) throws {
         try write(.rows(rows), count: rows.count, seqLength: rows.seqLength, maxPredictions: rows.maxPredictions,
-                  to: path, compressionLevel: compressionLevel, byteShuffle: byteShuffle, threads: threads)
+                  packedSequences: rows.isPacked ? rows.sequencesPerRow : nil, to: path, compressionLevel: compressionLevel, byteShuffle: byteShuffle, threads: threads)
     }
 
     /// Writes instances, row `r` being `instances[order[r]]`, padded to `seqLength` / `maxPredictions`.
@@ -194,7 +302,7 @@ public enum ShardWriter {
             throw ShardError("\(path): an instance of \(inst.inputIds.count) tokens / \(inst.maskedPositions.count) predictions does not fit S=\(seqLength), P=\(maxPredictions)")
         }
         try write(.instances(instances, order: order), count: instances.count, seqLength: seqLength,
-                  maxPredictions: maxPredictions, to: path, compressionLevel: compressionLevel,
+                  maxPredictions: maxPredictions, packedSequences: nil, to: path, compressionLevel: compressionLevel,
                   byteShuffle: byteShuffle, threads: threads)
     }
 
@@ -203,15 +311,7 @@ public enum ShardWriter {
                              into buf: UnsafeMutableRawBufferPointer) {
         switch source {
         case .rows(let rows):
-            let values: [Int32]
-            switch d {
-            case .inputIds: values = rows.inputIds
-            case .inputMask: values = rows.inputMask
-            case .segmentIds: values = rows.segmentIds
-            case .maskedLMPositions: values = rows.maskedLMPositions
-            case .maskedLMIds: values = rows.maskedLMIds
-            case .nextSentenceLabels: values = rows.nextSentenceLabels
-            }
+            let values = rows[d]
             if d.fileBytes == 4 {
                 let dst = buf.bindMemory(to: Int32.self)
                 for k in (lo * width)..<(hi * width) { dst[k - lo * width] = values[k].littleEndian }
@@ -234,6 +334,8 @@ public enum ShardWriter {
                         case .segmentIds:
                             memset(base + o + inst.segmentALength, 1, inst.inputIds.count - inst.segmentALength)
                         case .nextSentenceLabels: base.storeBytes(of: inst.isRandomNext ? 1 : 0, toByteOffset: o, as: UInt8.self)
+                        case .positions, .nextSentencePositions, .nextSentenceWeights:
+                            preconditionFailure("ShardWriter: instances are written in NVIDIA's layout only")
                         }
                     }
                 }
@@ -253,16 +355,13 @@ public enum ShardWriter {
         }
     }
 
-    private static func write(_ source: Source, count N: Int, seqLength S: Int, maxPredictions P: Int, to path: String,
+    /// - Parameter packedSequences: K for the packed layout, nil for NVIDIA's.
+    private static func write(_ source: Source, count N: Int, seqLength S: Int, maxPredictions P: Int,
+                              packedSequences: Int?, to path: String,
                               compressionLevel: Int32, byteShuffle: Bool, threads: Int) throws {
-        let datasets = ShardDataset.allCases
-        @Sendable func width(_ d: ShardDataset) -> Int {
-            switch d {
-            case .inputIds, .inputMask, .segmentIds: return S
-            case .maskedLMPositions, .maskedLMIds: return P
-            case .nextSentenceLabels: return 1
-            }
-        }
+        let datasets = ShardDataset.layout(packed: packedSequences != nil)
+        let shape = ShardRows(count: 0, seqLength: S, maxPredictions: P, packedSequences: packedSequences)
+        @Sendable func width(_ d: ShardDataset) -> Int { shape.width(of: d) }
         let R = max(1, min(N, chunkRows))
         let chunksPerDataset = (N + R - 1) / R
         let total = chunksPerDataset * datasets.count
@@ -310,7 +409,7 @@ public enum ShardWriter {
             if !ok { HDF5.closeFile(file); unlink(tmp) }
         }
         for (k, d) in datasets.enumerated() {
-            let dims = d == .nextSentenceLabels ? [N] : [N, width(d)]
+            let dims = d == .nextSentenceLabels && packedSequences == nil ? [N] : [N, width(d)]
             try dataset(file, d, dims: dims, chunkRows: R, fileType: d.fileBytes == 4 ? swh5_std_i32le() : swh5_std_i8le(),
                         level: compressionLevel, byteShuffle: byteShuffle,
                         chunks: compressed[(k * chunksPerDataset)..<((k + 1) * chunksPerDataset)], path: path)
@@ -365,12 +464,17 @@ public final class ShardReader {
     public let count: Int
     /// S
     public let seqLength: Int
-    /// P
+    /// P (P' when packed)
     public let maxPredictions: Int
+    /// Whether the shard is in the packed layout (it has a `positions` dataset).
+    public let isPacked: Bool
+    /// K: sequences a row may hold (1 in NVIDIA's layout).
+    public let sequencesPerRow: Int
     private let file: hid_t
     private var datasets: [ShardDataset: hid_t] = [:]
 
-    /// Opens `path` and checks that the six datasets are there with consistent 2-D/1-D shapes.
+    /// Opens `path` and checks that the datasets of its layout are there with consistent 2-D/1-D shapes: NVIDIA's
+    /// six, or the packed layout's nine when it has a `positions` dataset.
     /// - Throws: `ShardError` naming the file, the dataset and what to do.
     public init(path: String) throws {
         HDF5.lock.lock()
@@ -389,11 +493,14 @@ public final class ShardReader {
         }
         file = f
         var shapes: [ShardDataset: [Int]] = [:]
-        for d in ShardDataset.allCases {
+        let packed = H5Lexists(f, ShardDataset.positions.rawValue, swh5_p_default()) > 0
+        for d in ShardDataset.layout(packed: packed) {
             guard H5Lexists(f, d.rawValue, swh5_p_default()) > 0 else {
                 for (_, id) in datasets { H5Dclose(id) }
                 H5Fclose(f)
-                throw ShardError("\(path): dataset '\(d.rawValue)' is missing; this is not a BERT pre-training shard in NVIDIA's layout — re-create it with `bert prepare`")
+                throw ShardError(packed
+                    ? "\(path): dataset '\(d.rawValue)' is missing, but the shard has 'positions' so it is read as a packed shard; re-create it with `bert pack`"
+                    : "\(path): dataset '\(d.rawValue)' is missing; this is not a BERT pre-training shard in NVIDIA's layout — re-create it with `bert prepare`")
             }
             let id = H5Dopen2(f, d.rawValue, swh5_p_default())
             let space = id >= 0 ? H5Dget_space(id) : -1
@@ -420,13 +527,34 @@ public final class ShardReader {
         else if shapes[.maskedLMIds]! != pos { problem = bad(.maskedLMIds, "masked_lm_positions is \(pos)") }
         else if shapes[.inputMask]! != ids { problem = bad(.inputMask, "input_ids is \(ids)") }
         else if shapes[.segmentIds]! != ids { problem = bad(.segmentIds, "input_ids is \(ids)") }
-        else if shapes[.nextSentenceLabels]! != [ids[0]] { problem = bad(.nextSentenceLabels, "input_ids has \(ids[0]) rows") }
+        else if !packed && shapes[.nextSentenceLabels]! != [ids[0]] { problem = bad(.nextSentenceLabels, "input_ids has \(ids[0]) rows") }
+        else if packed {
+            let labels = shapes[.nextSentenceLabels]!
+            if shapes[.positions]! != ids { problem = bad(.positions, "input_ids is \(ids)") }
+            else if labels.count != 2 || labels[0] != ids[0] || labels[1] < 1 { problem = bad(.nextSentenceLabels, "a packed shard's must be [N, K] with N = \(ids[0])") }
+            else if shapes[.nextSentencePositions]! != labels { problem = bad(.nextSentencePositions, "next_sentence_labels is \(labels)") }
+            else if shapes[.nextSentenceWeights]! != labels { problem = bad(.nextSentenceWeights, "next_sentence_labels is \(labels)") }
+        }
         if let problem {
             for (_, id) in datasets { H5Dclose(id) }
             H5Fclose(f)
             throw problem
         }
         count = ids[0]; seqLength = ids[1]; maxPredictions = pos[1]
+        isPacked = packed
+        sequencesPerRow = packed ? shapes[.nextSentenceLabels]![1] : 1
+    }
+
+    /// Checks the shard's layout against the one a run reads.
+    /// - Parameter packed: whether the run reads packed shards (`bert pretrain --packed`).
+    /// - Throws: `ShardError` naming the file and the flag that decides.
+    public func expectLayout(packed: Bool) throws {
+        if isPacked && !packed {
+            throw ShardError("\(path): a packed shard (it has a 'positions' dataset), but unpacked shards in NVIDIA's layout are expected; pass --packed to `bert pretrain` to train on packed shards")
+        }
+        if !isPacked && packed {
+            throw ShardError("\(path): an unpacked shard in NVIDIA's layout (no 'positions' dataset), but --packed expects packed shards; drop --packed, or pack the shards with `bert pack`")
+        }
     }
 
     deinit {
@@ -458,46 +586,27 @@ public final class ShardReader {
             throw ShardError("\(path): row \(r) asked for but the shard holds \(count) rows")
         }
         let sorted = Array(Set(wanted)).sorted()
-        var packed = ShardRows(count: sorted.count, seqLength: seqLength, maxPredictions: maxPredictions)
-        let S = seqLength, P = maxPredictions
-        var k = 0          // next row of `packed`
+        let K = isPacked ? sequencesPerRow : nil
+        var picked = ShardRows(count: 0, seqLength: seqLength, maxPredictions: maxPredictions, packedSequences: K)
         var i = 0
         while i < sorted.count {
             // A span: rows sorted[i..<j] all inside [first, first + blockRows).
             let first = sorted[i]
             var j = i + 1
             while j < sorted.count && sorted[j] < first + Self.blockRows { j += 1 }
-            let last = sorted[j - 1]
-            let n = last - first + 1
-            var block = ShardRows(count: n, seqLength: S, maxPredictions: P)
-            try readRange(.inputIds, start: first, count: n, width: S, into: &block.inputIds)
-            try readRange(.inputMask, start: first, count: n, width: S, into: &block.inputMask)
-            try readRange(.segmentIds, start: first, count: n, width: S, into: &block.segmentIds)
-            try readRange(.maskedLMPositions, start: first, count: n, width: P, into: &block.maskedLMPositions)
-            try readRange(.maskedLMIds, start: first, count: n, width: P, into: &block.maskedLMIds)
-            try readRange(.nextSentenceLabels, start: first, count: n, width: nil, into: &block.nextSentenceLabels)
-            for q in i..<j {
-                let b = sorted[q] - first
-                packed.inputIds.replaceSubrange((k * S)..<((k + 1) * S), with: block.inputIds[(b * S)..<((b + 1) * S)])
-                packed.inputMask.replaceSubrange((k * S)..<((k + 1) * S), with: block.inputMask[(b * S)..<((b + 1) * S)])
-                packed.segmentIds.replaceSubrange((k * S)..<((k + 1) * S), with: block.segmentIds[(b * S)..<((b + 1) * S)])
-                packed.maskedLMPositions.replaceSubrange((k * P)..<((k + 1) * P), with: block.maskedLMPositions[(b * P)..<((b + 1) * P)])
-                packed.maskedLMIds.replaceSubrange((k * P)..<((k + 1) * P), with: block.maskedLMIds[(b * P)..<((b + 1) * P)])
-                packed.nextSentenceLabels[k] = block.nextSentenceLabels[b]
-                k += 1
+            let n = sorted[j - 1] - first + 1
+            var block = ShardRows(count: n, seqLength: seqLength, maxPredictions: maxPredictions, packedSequences: K)
+            for d in block.datasets {
+                let rank1 = d == .nextSentenceLabels && !isPacked   // NVIDIA's labels are [N]
+                try readRange(d, start: first, count: n, width: rank1 ? nil : block.width(of: d), into: &block[d])
             }
+            picked.append(block.selecting(rows: sorted[i..<j].map { $0 - first }))
             i = j
         }
-        if sorted == wanted { return packed }
+        if sorted == wanted { return picked }
         var slot = [Int: Int](minimumCapacity: sorted.count)
         for (k, r) in sorted.enumerated() { slot[r] = k }
-        let b = packed.batch(rows: wanted.map { slot[$0]! })
-        var out = ShardRows(count: 0, seqLength: seqLength, maxPredictions: maxPredictions)
-        out.count = wanted.count
-        out.inputIds = b.inputIds; out.inputMask = b.inputMask; out.segmentIds = b.segmentIds
-        out.maskedLMPositions = b.maskedLMPositions; out.maskedLMIds = b.maskedLMIds
-        out.nextSentenceLabels = b.nextSentenceLabels
-        return out
+        return picked.selecting(rows: wanted.map { slot[$0]! })
     }
 
     /// Rows `start..<start + count` of dataset `d` (a `[N, width]` array, or `[N]` when `width` is nil),
@@ -524,10 +633,13 @@ public final class ShardReader {
 }
 
 /// Opens a shard, reads all of it and checks its values.
-/// - Parameter vocabSize: the model's vocabulary size, or nil to skip the id range check.
+/// - Parameters:
+///   - vocabSize: the model's vocabulary size, or nil to skip the id range check.
+///   - packed: the layout expected: NVIDIA's (false) or the packed one.
 /// - Throws: `ShardError` with a one-line message.
-public func readAndValidateShard(path: String, vocabSize: Int?) throws -> ShardRows {
+public func readAndValidateShard(path: String, vocabSize: Int?, packed: Bool = false) throws -> ShardRows {
     let reader = try ShardReader(path: path)
+    try reader.expectLayout(packed: packed)
     let rows = try reader.readAll()
     try rows.validate(file: path, vocabSize: vocabSize)
     return rows

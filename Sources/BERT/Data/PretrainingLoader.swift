@@ -24,7 +24,11 @@ public struct LoaderCursor: Codable, Equatable, Sendable {
 /// **Reading.** Each rank keeps from a shard only the rows that fall into its slices, read with simple
 /// hyperslabs over the blocks that hold them (`ShardReader.read(rows:)`), one shard at a time, and reads
 /// the next shard on a background thread while the current one is served. Every row read is validated
-/// (ids below `vocabSize`, positions below S, labels 0/1).
+/// (ids below `vocabSize`, positions below S, labels 0/1, a packed row's structure).
+///
+/// **Layouts.** A run reads one layout: NVIDIA's unpacked shards, or packed shards (`bert pack`) when constructed
+/// with `packed: true`. A packed row is one sample of the stream, so the order, the world-size independence and
+/// the resume above hold per row in both.
 public final class PretrainingLoader: @unchecked Sendable {
     /// The shards, sorted by path.
     public let shardPaths: [String]
@@ -32,8 +36,12 @@ public final class PretrainingLoader: @unchecked Sendable {
     public let shardCounts: [Int]
     /// S of the shards.
     public let seqLength: Int
-    /// P of the shards.
+    /// P of the shards (P' when packed).
     public let maxPredictions: Int
+    /// Whether the shards are packed.
+    public let isPacked: Bool
+    /// K: sequences a row may hold (1 unpacked).
+    public let sequencesPerRow: Int
     /// Samples in one epoch.
     public let samplesPerEpoch: Int
     /// Fixes the global sample order.
@@ -75,10 +83,12 @@ public final class PretrainingLoader: @unchecked Sendable {
     ///   - vocabSize: when given, every row read is checked to hold ids in `[0, vocabSize)`.
     ///   - cursor: where to start (a checkpoint's `cursor`).
     ///   - prefetch: read the next shard in the background (turn off to read on demand).
-    /// - Throws: `ShardError` when a shard is missing, unreadable, or its shape disagrees with the others.
+    ///   - packed: read packed shards; a shard of the other layout is refused.
+    /// - Throws: `ShardError` when a shard is missing, unreadable, of the other layout, or its shape disagrees
+    ///   with the others.
     public init(shardPaths: [String], seed: UInt64, worldSize: Int = 1, rank: Int = 0, microBatchSize: Int,
                 accumulationSteps: Int = 1, vocabSize: Int? = nil, cursor: LoaderCursor = LoaderCursor(),
-                prefetch: Bool = true) throws {
+                prefetch: Bool = true, packed: Bool = false) throws {
         precondition(worldSize >= 1 && rank >= 0 && rank < worldSize, "PretrainingLoader: rank \(rank) of \(worldSize)")
         precondition(microBatchSize >= 1 && accumulationSteps >= 1, "PretrainingLoader: empty batch")
         guard !shardPaths.isEmpty else {
@@ -86,19 +96,22 @@ public final class PretrainingLoader: @unchecked Sendable {
         }
         let paths = shardPaths.sorted()
         var counts: [Int] = []
-        var shape: (Int, Int)?
+        var shape: (Int, Int, Int)?
         for p in paths {
             let r = try ShardReader(path: p)
-            if let (s, q) = shape, s != r.seqLength || q != r.maxPredictions {
-                throw ShardError("\(p): shape S=\(r.seqLength), P=\(r.maxPredictions) differs from \(paths[0]) (S=\(s), P=\(q)); use shards from one `bert prepare` run")
+            try r.expectLayout(packed: packed)
+            if let (s, q, k) = shape, s != r.seqLength || q != r.maxPredictions || k != r.sequencesPerRow {
+                throw ShardError("\(p): shape S=\(r.seqLength), P=\(r.maxPredictions), K=\(r.sequencesPerRow) differs from \(paths[0]) (S=\(s), P=\(q), K=\(k)); use shards from one `bert prepare` (or `bert pack`) run")
             }
-            shape = (r.seqLength, r.maxPredictions)
+            shape = (r.seqLength, r.maxPredictions, r.sequencesPerRow)
             counts.append(r.count)
         }
         self.shardPaths = paths
         shardCounts = counts
         seqLength = shape!.0
         maxPredictions = shape!.1
+        sequencesPerRow = shape!.2
+        isPacked = packed
         samplesPerEpoch = counts.reduce(0, +)
         guard samplesPerEpoch > 0 else { throw ShardError("\(paths[0]): the shards hold no samples; re-run `bert prepare` on more text") }
         guard cursor.epoch >= 0, cursor.position >= 0, cursor.position < samplesPerEpoch else {

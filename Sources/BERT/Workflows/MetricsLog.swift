@@ -6,7 +6,8 @@ import Foundation
 /// ```
 /// {"type":"train","step":12,"loss":7.1,"mlm_loss":6.4,"nsp_loss":0.69,"learning_rate":0.00012,"grad_norm":1.3,...}
 /// {"type":"eval","step":50,"eval_mlm_loss":6.2,"eval_mlm_accuracy":0.081,"eval_nsp_loss":0.68,...,"eval_loss":6.9}
-/// {"type":"summary","step":100,"e2e_train_time":250.1,"training_sequences_per_second":40.9,"final_loss":6.1,...}
+/// {"type":"summary","step":100,"e2e_train_time":250.1,"training_sequences_per_second":40.9,
+///  "training_tokens_per_second":4790.2,"final_loss":6.1,...}
 /// ```
 public struct MetricsRecord: Equatable, Sendable {
     public enum Kind: String, Sendable, CaseIterable {

@@ -47,6 +47,8 @@ public struct PretrainingOptions: Sendable {
     public var backend: any Backend = CPUBackend.shared
     /// Recompute each layer's activations in the backward instead of keeping them (`--checkpoint-activations`).
     public var checkpointActivations = false
+    /// Train on packed shards (`bert pack`, `--packed`); shards of NVIDIA's layout are then refused, and the reverse.
+    public var packed = false
     /// Set from the communicator by `Pretrainer`.
     public internal(set) var worldSize = 1
 
@@ -69,6 +71,8 @@ public struct StepReport: Sendable {
     public var learningRate: Float
     public var gradNorm: Float
     public var sequencesPerSecond: Double
+    /// Real (non-padding) tokens per second: the figure that packed and unpacked runs share.
+    public var tokensPerSecond: Double
     public var elapsed: Double
 }
 
@@ -217,7 +221,7 @@ public final class Pretrainer {
         }
         let loader = try PretrainingLoader(shardPaths: shards, seed: seed, worldSize: o.worldSize, rank: rank,
                                            microBatchSize: o.microBatchSize, accumulationSteps: o.gradientAccumulationSteps,
-                                           vocabSize: model.config.vocabSize, cursor: state.cursor)
+                                           vocabSize: model.config.vocabSize, cursor: state.cursor, packed: o.packed)
         guard loader.seqLength == o.maxSeqLength, loader.maxPredictions == o.maxPredictionsPerSeq else {
             throw BertError.invalidInput("\(o.inputDirectory): shards have sequence length \(loader.seqLength) and \(loader.maxPredictions) predictions per sequence, but --max-seq-length is \(o.maxSeqLength) and --max-predictions-per-seq \(o.maxPredictionsPerSeq)")
         }
@@ -264,8 +268,8 @@ public final class Pretrainer {
     private func train() throws -> [String: Any] {
         let o = options, A = o.gradientAccumulationSteps
         let start = Date()
-        var lastEval: MLMEvaluation?, windowStart = Date(), windowSequences = 0, lastLoss: Float = .nan
-        var stepsRun = 0
+        var lastEval: MLMEvaluation?, windowStart = Date(), windowSequences = 0, windowTokens = 0, lastLoss: Float = .nan
+        var stepsRun = 0, sequencesRun = 0, tokensRun = 0
         onMessage("pre-training: \(model.layout.tensors.reduce(0) { $0 + $1.count }) parameters, global batch \(o.trainBatchSize) = \(o.worldSize) × \(A) × \(o.microBatchSize), steps \(state.step)…\(o.maxSteps) of phase \(state.phase)")
         let comm = communicator, W = comm.size, rank = comm.rank
         if let evaluator, state.step == 0 {   // where the run starts from, as the first point of the accuracy curve
@@ -298,28 +302,35 @@ public final class Pretrainer {
             state.microStep += UInt64(A * W)
             var loss = losses.reduce(0) { $0 + $1.loss } / Float(A)
             var mlm = losses.reduce(0) { $0 + $1.mlmLoss } / Float(A), nsp = losses.reduce(0) { $0 + $1.nspLoss } / Float(A)
+            // A packed row holds several sequences: count sequences and real tokens, not rows.
+            var sequences = batches.reduce(0) { $0 + $1.sequenceCount }
+            var tokens = batches.reduce(0) { $0 + $1.inputMask.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
             if W > 1 {
-                let mean = try comm.allReduceSum([Double(loss), Double(mlm), Double(nsp)]).map { Float($0 / Double(W)) }
-                (loss, mlm, nsp) = (mean[0], mean[1], mean[2])
+                let sums = try comm.allReduceSum([Double(loss), Double(mlm), Double(nsp), Double(sequences), Double(tokens)])
+                (loss, mlm, nsp) = (Float(sums[0] / Double(W)), Float(sums[1] / Double(W)), Float(sums[2] / Double(W)))
+                (sequences, tokens) = (Int(sums[3]), Int(sums[4]))
             }
             state.step += 1
             state.cursor = loader.cursor
             state.loss = loss
             lastLoss = loss
             stepsRun += 1
-            windowSequences += o.trainBatchSize
+            (sequencesRun, tokensRun) = (sequencesRun + sequences, tokensRun + tokens)
+            (windowSequences, windowTokens) = (windowSequences + sequences, windowTokens + tokens)
 
             if rank == 0 && (state.step % max(1, o.logFrequency) == 0 || state.step == o.maxSteps) {
-                let now = Date()
+                let now = Date(), window = max(1e-9, now.timeIntervalSince(windowStart))
                 let report = StepReport(step: state.step, totalSteps: o.maxSteps, loss: loss, mlmLoss: mlm, nspLoss: nsp,
                                         learningRate: lr, gradNorm: gradNorm,
-                                        sequencesPerSecond: Double(windowSequences) / max(1e-9, now.timeIntervalSince(windowStart)),
+                                        sequencesPerSecond: Double(windowSequences) / window,
+                                        tokensPerSecond: Double(windowTokens) / window,
                                         elapsed: now.timeIntervalSince(start))
                 windowStart = now
-                windowSequences = 0
+                (windowSequences, windowTokens) = (0, 0)
                 try log?.write(["type": "train", "step": report.step, "loss": Double(loss), "mlm_loss": Double(mlm),
                                 "nsp_loss": Double(nsp), "learning_rate": Double(lr), "grad_norm": Double(gradNorm),
-                                "seq_per_s": report.sequencesPerSecond, "elapsed": report.elapsed])
+                                "seq_per_s": report.sequencesPerSecond, "tokens_per_s": report.tokensPerSecond,
+                                "elapsed": report.elapsed])
                 onStep(report)
             }
             var reachedTarget = false
@@ -343,7 +354,8 @@ public final class Pretrainer {
         }
         let elapsed = Date().timeIntervalSince(start)
         var summary: [String: Any] = ["type": "summary", "step": state.step, "e2e_train_time": elapsed,
-                                      "training_sequences_per_second": Double(stepsRun * o.trainBatchSize) / max(1e-9, elapsed),
+                                      "training_sequences_per_second": Double(sequencesRun) / max(1e-9, elapsed),
+                                      "training_tokens_per_second": Double(tokensRun) / max(1e-9, elapsed),
                                       "final_loss": Double(lastLoss)]
         if let lastEval { summary["mlm_accuracy"] = lastEval.mlmAccuracy; summary["nsp_accuracy"] = lastEval.nspAccuracy }
         try log?.write(summary)

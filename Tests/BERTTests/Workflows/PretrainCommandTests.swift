@@ -75,6 +75,12 @@ import Testing
         let early: Double = losses.prefix(3).reduce(0, +) / 3, late: Double = losses.suffix(3).reduce(0, +) / 3
         #expect(late < early - 0.5, "loss did not fall: \(losses)")
         #expect(log.last?.kind == .summary)
+        // Throughput is counted in real tokens too (the figure packed and unpacked runs share): more than one per sequence.
+        for record in log where record.kind != .eval {
+            let (sequences, tokens) = record.kind == .train ? ("seq_per_s", "tokens_per_s")
+                : ("training_sequences_per_second", "training_tokens_per_second")
+            #expect(try #require(record.values[tokens]) > 2 * (try #require(record.values[sequences])))
+        }
         for step in [4, 8, 12] { #expect(throws: Never.self) { _ = try PretrainingCheckpoint.validate(Self.out("straight") + "/ckpt_\(step)") } }
         // The final checkpoint is an ordinary model directory.
         let (model, report) = try BertForPreTraining.load(directory: Self.out("straight") + "/ckpt_12")
