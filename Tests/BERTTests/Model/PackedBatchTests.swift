@@ -1,4 +1,5 @@
 import BERTCUDA
+import Foundation
 import Testing
 @testable import BERT
 
@@ -184,6 +185,45 @@ import Testing
         #expect(r.status == 0 && r.out.contains("\"packed\":true") && r.out.contains("sequences_per_s"), "\(r.err)")
         let refused = try BertProgram.run(["bench", "--model", "bert-tiny", "--head", "qa", "--packed"])
         #expect(refused.status != 0 && refused.err.contains("--packed"))
+    }
+
+    /// As a user runs it: `bert prepare` on short documents, `bert pack` (2–3 sequences a row), `bert pretrain --packed`
+    /// trains on the packed rows (the loss falls) and writes a checkpoint that loads.
+    @Test(.enabled(if: BertProgram.present)) func packedPretrainingRunsFromTheCommandLine() throws {
+        let dir = try temporaryDirectory("bert-packed-pretrain")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Two 8-word sentences a document: sequences of about 20 tokens, so several fit a row of 64.
+        let lines = try String(contentsOfFile: fixture("tokenizer/expected.jsonl"), encoding: .utf8).split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .compactMap { ($0["text"] as? String)?.split(separator: " ") }.filter { $0.count >= 8 }
+            .map { $0.prefix(8).joined(separator: " ") }
+        try lines.enumerated().map { $0.offset % 2 == 1 ? $0.element + "\n" : $0.element }.joined(separator: "\n")
+            .write(toFile: dir + "/corpus.txt", atomically: true, encoding: .utf8)
+        try #"{"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64, "type_vocab_size": 2, "hidden_act": "gelu"}"#
+            .write(toFile: dir + "/bert_config.json", atomically: true, encoding: .utf8)
+        let prepare = try BertProgram.run(["prepare", "--input", dir + "/corpus.txt", "--vocab-file",
+                                           fixture("tokenizer/bert-base-uncased-vocab.txt"), "--output-dir", dir + "/shards",
+                                           "--input-format", "google", "--max-seq-length", "64", "--max-predictions-per-seq", "10",
+                                           "--dupe-factor", "2", "--num-shards", "2", "--random-seed", "3"])
+        #expect(prepare.status == 0, "\(prepare.err)")
+        let pack = try BertProgram.run(["pack", "--input", dir + "/shards", "--output-dir", dir + "/packed"])
+        #expect(pack.status == 0, "\(pack.err)")
+        // "packed 294 sequences into 136 rows of 64 tokens …": more than 1.5 sequences a row.
+        let counts = (pack.out + pack.err).split(separator: " ").compactMap { Double($0) }
+        #expect(counts.count >= 2 && counts[0] > 1.5 * counts[1], "\(pack.out)\(pack.err)")
+        let run = try BertProgram.run(["pretrain", "--input-dir", dir + "/packed", "--packed", "--output-dir", dir + "/run",
+                                       "--config-file", dir + "/bert_config.json", "--max-seq-length", "64",
+                                       "--max-predictions-per-seq", "13", "--train-batch-size", "16",
+                                       "--gradient-accumulation-steps", "2", "--learning-rate", "1e-1", "--warmup-proportion", "0.1",
+                                       "--max-steps", "16", "--num-steps-per-checkpoint", "16", "--json-summary", dir + "/run.jsonl",
+                                       "--threads", "2"])
+        #expect(run.status == 0, "\(run.err)")
+        let records = try String(contentsOfFile: dir + "/run.jsonl", encoding: .utf8).split(separator: "\n")
+            .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let losses = records.filter { $0["type"] as? String == "train" }.compactMap { $0["loss"] as? Double }
+        #expect(losses.count == 16 && losses.suffix(3).reduce(0, +) < losses.prefix(3).reduce(0, +) - 1.5, "\(losses)")
+        let (model, report) = try BertForPreTraining.load(directory: dir + "/run/ckpt_16")
+        #expect(report.missing.isEmpty && model.config.hiddenSize == 32)
     }
 
     /// Bad packed fields are refused with a message that names the field.
