@@ -2,6 +2,8 @@
 // Shapes: B batch, S sequence, A heads, D head size, H = A·D.
 //   qkv [B, S, 3H]: row (b, s) holds q | k | v, head a at columns a·D of each third
 //   keyBias [B, S]: 0 for real keys, −10000 for padded ones (BERT's additive mask)
+//   keyRanges [B, S, 2] (optional, packed rows): query (b, i) sees only keys [lo, hi) of its row — its own sequence,
+//     which is contiguous — so its softmax runs over that range and the other probabilities are exactly 0
 //   probs [B, A, S, S]: softmax(q·kᵀ/√D + keyBias), saved for the backward (before dropout); nil in inference, where
 //     each thread's tile lives in its scratch
 //   context [B, S, H]: dropout(probs) · v, heads side by side
@@ -14,7 +16,8 @@ public enum Attention {
     public static func forward(qkv: UnsafePointer<Float>, keyBias: UnsafePointer<Float>,
                                probs: UnsafeMutablePointer<Float>?, context: UnsafeMutablePointer<Float>,
                                batch B: Int, seqLength S: Int, heads A: Int, headSize D: Int,
-                               dropout p: Float, rng: CounterRNG, scratch: UnsafeMutablePointer<Float>) {
+                               dropout p: Float, rng: CounterRNG, scratch: UnsafeMutablePointer<Float>,
+                               keyRanges: UnsafePointer<Int32>? = nil) {
         let H = A * D, ld = 3 * H, scale = 1 / Float(D).squareRoot()
         Parallel.forChunks(B * A) { chunk, pairs in
             let dropped = scratch + chunk * 2 * S * S
@@ -23,17 +26,21 @@ public enum Attention {
                 let q = qkv + b * S * 3 * H + a * D, k = q + H, v = q + 2 * H
                 let C = context + b * S * H + a * D
                 let P = probs.map { $0 + pair * S * S } ?? dropped + S * S
+                let ranges = keyRanges.map { $0 + 2 * b * S }
                 GEMM.serial(transposeA: false, transposeB: true, M: S, N: S, K: D, alpha: scale, A: q, lda: ld, B: k, ldb: ld,
                             beta: 0, C: P, ldc: S)
                 if probs == nil {
                     // Inference: nothing reads the probabilities, so the rows stay unnormalised and the 1/Σ scales the
                     // D-wide context rows instead of the S-wide probability rows (the first tile holds the factors).
-                    for i in 0..<S { dropped[i] = softmaxRow(P + i * S, bias: keyBias + b * S, count: S, normalize: false) }
+                    for i in 0..<S {
+                        dropped[i] = softmaxVisible(P + i * S, bias: keyBias + b * S, S: S, range: ranges.map { $0 + 2 * i },
+                                                    normalize: false)
+                    }
                     weightValues(P, v, into: C, S: S, D: D, ld: ld, H: H)
                     for i in 0..<S { scaleRow(C + i * H, by: dropped[i], count: D) }
                     continue
                 }
-                for i in 0..<S { softmaxRow(P + i * S, bias: keyBias + b * S, count: S) }
+                for i in 0..<S { softmaxVisible(P + i * S, bias: keyBias + b * S, S: S, range: ranges.map { $0 + 2 * i }) }
                 let used = p > 0 ? dropout(P, into: dropped, pair: pair, S: S, p: p, rng: rng) : UnsafePointer(P)
                 weightValues(used, v, into: C, S: S, D: D, ld: ld, H: H)
             }
@@ -96,6 +103,17 @@ public enum Attention {
         let inv = 1 / hsum(sum)
         if normalize { scaleRow(row, by: inv, count: S) }
         return inv
+    }
+
+    /// `softmaxRow` over the keys [range[0], range[1]) of an S-wide row, the others set to 0; over all S without a range.
+    @discardableResult @inline(__always)
+    static func softmaxVisible(_ row: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, S: Int,
+                               range: UnsafePointer<Int32>?, normalize: Bool = true) -> Float {
+        guard let range else { return softmaxRow(row, bias: bias, count: S, normalize: normalize) }
+        let lo = Int(range[0]), hi = Int(range[1])
+        row.update(repeating: 0, count: lo)
+        (row + hi).update(repeating: 0, count: S - hi)
+        return softmaxRow(row + lo, bias: bias + lo, count: hi - lo, normalize: normalize)
     }
 
     /// Keys per GEMM in `weightValues`.

@@ -40,6 +40,8 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var device: DeviceFlags
     @Flag(help: "Activation checkpointing: keep only each layer's output, recompute the rest in the backward.")
     var checkpointActivations = false
+    @Flag(help: "Pre-training rows packed with 2–3 sequences each (block-diagonal attention); reports sequences_per_s.")
+    var packed = false
 
     func validate() throws {
         try FlagCheck.positive("--max-predictions", maxPredictions)
@@ -55,6 +57,9 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--batch and --steps must be positive, --seq-len at least 2")
         }
         let config = try configFile.map(BertConfig.load(contentsOf:)) ?? BertConfig.preset(model)
+        if packed && (head != .pretraining || seqLength < 6) {
+            throw ValidationError("--packed needs --head pretraining and --seq-len of at least 6")
+        }
         guard seqLength <= config.maxPositionEmbeddings else {
             throw ValidationError("--seq-len \(seqLength) exceeds the model's max_position_embeddings \(config.maxPositionEmbeddings)")
         }
@@ -69,6 +74,7 @@ struct BenchCommand: ParsableCommand {
         bench.head = head
         bench.backend = try device.backend()
         bench.checkpointActivations = checkpointActivations
+        bench.packed = packed
         let result = try bench.run()
         let median = result.stepSeconds.sorted()[result.stepSeconds.count / 2]
         let mean = result.stepSeconds.reduce(0, +) / Double(result.stepSeconds.count)
@@ -81,6 +87,7 @@ struct BenchCommand: ParsableCommand {
             "activation_mb": Double(result.activationBytes) / 1_048_576, "peak_rss_mb": peakResidentMiB(),
             "loss": Double(result.loss), "optimizer": optimizer ?? "none", "device": device.device.rawValue,
             "precision": device.precision.rawValue, "checkpoint_activations": checkpointActivations,
+            "packed": packed, "sequences_per_s": Double(result.sequences) / median,
         ]
         let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))

@@ -3,8 +3,8 @@ import BERTKernels
 // The seam between the model and its kernels. The model (encoder, heads) owns no memory and calls no kernel
 // directly: it plans its buffers in a backend's memory and calls one operation per kernel entry point, with the
 // CPU kernels' arguments and semantics (see `BERTKernels` for the math of each). Host data crosses explicitly:
-// token ids, key bias, labels and row indices go in by `upload`; losses and correct counts come back as the return
-// values of the cross-entropy operations, the only synchronising kernels.
+// token ids, key bias, packed rows' position ids and key ranges, labels and row indices go in by `upload`; losses
+// and correct counts come back as the return values of the cross-entropy operations, the only synchronising kernels.
 // Shapes as in the kernels: N rows, H features, B batch, S sequence, A heads, D head size.
 
 /// A place where BERT's tensors live and its kernels run. `CPUBackend` forwards to `BERTKernels`; a device backend
@@ -33,11 +33,13 @@ public protocol Backend: AnyObject, Sendable {
     func layerNormScratchCount(features: Int) -> Int
 
     // MARK: Kernels (forward and backward side by side, as in `BERTKernels`)
-    func embeddingForward(ids: DeviceInts, segments: DeviceInts, word: DeviceFloats, position: DeviceFloats,
-                          tokenType: DeviceFloats, out: DeviceFloats, batch: Int, seqLength: Int, hidden: Int)
-    func embeddingBackward(dOut: DeviceFloats, ids: DeviceInts, segments: DeviceInts, dWord: DeviceFloats,
-                           dPosition: DeviceFloats, dTokenType: DeviceFloats, batch: Int, seqLength: Int, hidden: Int,
-                           paddingId: Int32?)
+    /// `positions` `[B, S]`: packed rows' position ids; nil means position s.
+    func embeddingForward(ids: DeviceInts, segments: DeviceInts, positions: DeviceInts?, word: DeviceFloats,
+                          position: DeviceFloats, tokenType: DeviceFloats, out: DeviceFloats, batch: Int, seqLength: Int,
+                          hidden: Int)
+    func embeddingBackward(dOut: DeviceFloats, ids: DeviceInts, segments: DeviceInts, positions: DeviceInts?,
+                           dWord: DeviceFloats, dPosition: DeviceFloats, dTokenType: DeviceFloats, batch: Int,
+                           seqLength: Int, hidden: Int, paddingId: Int32?)
     func layerNormForward(x: DeviceFloats, gamma: DeviceFloats, beta: DeviceFloats, y: DeviceFloats, mean: DeviceFloats,
                           rstd: DeviceFloats, rows: Int, features: Int, eps: Float)
     func layerNormBackward(dy: DeviceFloats, x: DeviceFloats, gamma: DeviceFloats, mean: DeviceFloats, rstd: DeviceFloats,
@@ -57,8 +59,10 @@ public protocol Backend: AnyObject, Sendable {
     func activationBackward(_ dy: DeviceFloats, derivative: DeviceFloats, _ dx: DeviceFloats, count: Int)
     /// `dx = dy · f'(x)`.
     func activationBackward(_ f: Activation, _ dy: DeviceFloats, x: DeviceFloats, _ dx: DeviceFloats, count: Int)
-    func attentionForward(qkv: DeviceFloats, keyBias: DeviceFloats, probs: DeviceFloats?, context: DeviceFloats, batch: Int,
-                          seqLength: Int, heads: Int, headSize: Int, dropout: Float, rng: CounterRNG, scratch: DeviceFloats)
+    /// `keyRanges` `[B, S, 2]`: packed rows, each query's visible keys [lo, hi) (its own sequence); nil: all keys.
+    func attentionForward(qkv: DeviceFloats, keyBias: DeviceFloats, keyRanges: DeviceInts?, probs: DeviceFloats?,
+                          context: DeviceFloats, batch: Int, seqLength: Int, heads: Int, headSize: Int, dropout: Float,
+                          rng: CounterRNG, scratch: DeviceFloats)
     func attentionBackward(dContext: DeviceFloats, qkv: DeviceFloats, probs: DeviceFloats, dQKV: DeviceFloats, batch: Int,
                            seqLength: Int, heads: Int, headSize: Int, dropout: Float, rng: CounterRNG, scratch: DeviceFloats)
     /// `y = [residual +] dropout(x)`.

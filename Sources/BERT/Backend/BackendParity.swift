@@ -86,22 +86,43 @@ public enum BackendParity {
     /// Row 1 has its last 6 positions padded.
     static let keyBias: [Float] = (0..<T).map { $0 >= 2 * S - 6 ? -10000 : 0 }
     static let gatherIndices: [Int32] = [0, 5, 19, 20, 33, 5, 39]
+    /// Packed rows: row 0 holds sequences of 8 and 7 tokens, row 1 of 9 and 5; the rest is padding.
+    static let packedSpans: [[Range<Int>]] = [[0..<8, 8..<15], [0..<9, 9..<14]]
+    static let packedPositions: [Int32] = (0..<T).map { t in
+        Int32(packedSpans[t / S].first { $0.contains(t % S) }.map { t % S - $0.lowerBound } ?? 0)
+    }
+    static let packedKeyBias: [Float] = (0..<T).map { t in packedSpans[t / S].contains { $0.contains(t % S) } ? 0 : -10000 }
+    /// Each query's own sequence; a padding query sees the row's real tokens.
+    static let packedKeyRanges: [Int32] = (0..<T).flatMap { t -> [Int32] in
+        let spans = packedSpans[t / S], own = spans.first { $0.contains(t % S) } ?? spans[0].lowerBound..<spans.last!.upperBound
+        return [Int32(own.lowerBound), Int32(own.upperBound)]
+    }
 
     static let cases: [Case] = {
         var all: [Case] = [
             Case(name: "embedding forward", gemm: false) { x in
                 let out = x.floats(T * H)
-                x.backend.embeddingForward(ids: x.ints(ids), segments: x.ints(segments), word: x.floats(V8 * H),
+                x.backend.embeddingForward(ids: x.ints(ids), segments: x.ints(segments), positions: nil, word: x.floats(V8 * H),
                                            position: x.floats(S * H), tokenType: x.floats(2 * H), out: out, batch: B,
                                            seqLength: S, hidden: H)
                 return [x.read(out, T * H)]
             },
             Case(name: "embedding backward", gemm: true) { x in
                 let (dWord, dPosition, dType) = (x.floats(V8 * H, value: 0), x.floats(S * H, value: 0), x.floats(2 * H, value: 0))
-                x.backend.embeddingBackward(dOut: x.floats(T * H), ids: x.ints(ids), segments: x.ints(segments), dWord: dWord,
+                x.backend.embeddingBackward(dOut: x.floats(T * H), ids: x.ints(ids), segments: x.ints(segments), positions: nil, dWord: dWord,
                                             dPosition: dPosition, dTokenType: dType, batch: B, seqLength: S, hidden: H,
                                             paddingId: 3)
                 return [x.read(dWord, V8 * H), x.read(dPosition, S * H), x.read(dType, 2 * H)]
+            },
+            Case(name: "embedding forward and backward, packed positions", gemm: true) { x in
+                let k = x.backend, out = x.floats(T * H), ids = x.ints(ids), segments = x.ints(segments)
+                let positions = x.ints(packedPositions)
+                let (dWord, dPosition, dType) = (x.floats(V8 * H, value: 0), x.floats(S * H, value: 0), x.floats(2 * H, value: 0))
+                k.embeddingForward(ids: ids, segments: segments, positions: positions, word: x.floats(V8 * H),
+                                   position: x.floats(S * H), tokenType: x.floats(2 * H), out: out, batch: B, seqLength: S, hidden: H)
+                k.embeddingBackward(dOut: x.floats(T * H), ids: ids, segments: segments, positions: positions, dWord: dWord,
+                                    dPosition: dPosition, dTokenType: dType, batch: B, seqLength: S, hidden: H, paddingId: nil)
+                return [x.read(out, T * H), x.read(dWord, V8 * H), x.read(dPosition, S * H), x.read(dType, 2 * H)]
             },
             Case(name: "layernorm forward", gemm: false) { x in
                 let (y, mean, rstd) = (x.floats(T * H), x.floats(T), x.floats(T))
@@ -189,15 +210,16 @@ public enum BackendParity {
                 return [x.read(y, T * I), x.read(yBiased, T * I), x.read(value, T * I), x.read(derivative, T * I), x.read(dx, T * I)]
             })
         }
-        for dropout: Float in [0, 0.1] {
-            all.append(Case(name: "attention forward and backward, dropout \(dropout)", gemm: true) { x in
+        for (dropout, packed) in [(Float(0), false), (0.1, false), (0, true), (0.1, true)] {
+            all.append(Case(name: "attention forward and backward, dropout \(dropout)\(packed ? ", packed rows" : "")", gemm: true) { x in
                 let k = x.backend, qkv = x.floats(T * 3 * H), bias = x.floats(T)
-                k.upload(keyBias, to: bias)
+                k.upload(packed ? packedKeyBias : keyBias, to: bias)
+                let ranges = packed ? x.ints(packedKeyRanges) : nil
                 let (probs, context, lean, dQKV) = (x.floats(B * A * S * S), x.floats(T * H), x.floats(T * H), x.floats(T * 3 * H))
                 let scratch = x.floats(k.attentionScratchCount(batch: B, seqLength: S, heads: A))
-                k.attentionForward(qkv: qkv, keyBias: bias, probs: probs, context: context, batch: B, seqLength: S, heads: A,
+                k.attentionForward(qkv: qkv, keyBias: bias, keyRanges: ranges, probs: probs, context: context, batch: B, seqLength: S, heads: A,
                                    headSize: D, dropout: dropout, rng: rng, scratch: scratch)
-                k.attentionForward(qkv: qkv, keyBias: bias, probs: nil, context: lean, batch: B, seqLength: S, heads: A,
+                k.attentionForward(qkv: qkv, keyBias: bias, keyRanges: ranges, probs: nil, context: lean, batch: B, seqLength: S, heads: A,
                                    headSize: D, dropout: 0, rng: rng, scratch: scratch)
                 k.attentionBackward(dContext: x.floats(T * H), qkv: qkv, probs: probs, dQKV: dQKV, batch: B, seqLength: S,
                                     heads: A, headSize: D, dropout: dropout, rng: rng, scratch: scratch)

@@ -49,6 +49,8 @@ public final class CPUBackend: Backend {
         for i in 0..<count { y[i] = roundedToBFloat16(y[i]) }
     }
 
+    @inline(__always) private func p(_ x: DeviceInts?) -> UnsafeMutablePointer<Int32>? { x.map(p) }
+
     @inline(__always) private func ints(_ x: DeviceInts, _ count: Int) -> UnsafeBufferPointer<Int32> {
         UnsafeBufferPointer(start: p(x), count: count)
     }
@@ -92,18 +94,20 @@ public final class CPUBackend: Backend {
 
     public func layerNormScratchCount(features: Int) -> Int { 2 * features * Parallel.threadCount }
 
-    public func embeddingForward(ids: DeviceInts, segments: DeviceInts, word: DeviceFloats, position: DeviceFloats,
-                                 tokenType: DeviceFloats, out: DeviceFloats, batch: Int, seqLength: Int, hidden: Int) {
+    public func embeddingForward(ids: DeviceInts, segments: DeviceInts, positions: DeviceInts?, word: DeviceFloats,
+                                 position: DeviceFloats, tokenType: DeviceFloats, out: DeviceFloats, batch: Int,
+                                 seqLength: Int, hidden: Int) {
         Embedding.forward(ids: p(ids), segments: p(segments), word: p(word), position: p(position), tokenType: p(tokenType),
-                          out: p(out), batch: batch, seqLength: seqLength, hidden: hidden)
+                          out: p(out), batch: batch, seqLength: seqLength, hidden: hidden, positions: p(positions))
         stored(out, batch * seqLength * hidden)
     }
 
-    public func embeddingBackward(dOut: DeviceFloats, ids: DeviceInts, segments: DeviceInts, dWord: DeviceFloats,
-                                  dPosition: DeviceFloats, dTokenType: DeviceFloats, batch: Int, seqLength: Int, hidden: Int,
-                                  paddingId: Int32?) {
+    public func embeddingBackward(dOut: DeviceFloats, ids: DeviceInts, segments: DeviceInts, positions: DeviceInts?,
+                                  dWord: DeviceFloats, dPosition: DeviceFloats, dTokenType: DeviceFloats, batch: Int,
+                                  seqLength: Int, hidden: Int, paddingId: Int32?) {
         Embedding.backward(dOut: p(dOut), ids: p(ids), segments: p(segments), dWord: p(dWord), dPosition: p(dPosition),
-                           dTokenType: p(dTokenType), batch: batch, seqLength: seqLength, hidden: hidden, paddingId: paddingId)
+                           dTokenType: p(dTokenType), batch: batch, seqLength: seqLength, hidden: hidden, paddingId: paddingId,
+                           positions: p(positions))
     }
 
     public func layerNormForward(x: DeviceFloats, gamma: DeviceFloats, beta: DeviceFloats, y: DeviceFloats,
@@ -163,11 +167,12 @@ public final class CPUBackend: Backend {
         f.backward(p(dy), x: p(x), p(dx), count: count)
     }
 
-    public func attentionForward(qkv: DeviceFloats, keyBias: DeviceFloats, probs: DeviceFloats?, context: DeviceFloats,
-                                 batch: Int, seqLength: Int, heads: Int, headSize: Int, dropout: Float, rng: CounterRNG,
-                                 scratch: DeviceFloats) {
+    public func attentionForward(qkv: DeviceFloats, keyBias: DeviceFloats, keyRanges: DeviceInts?, probs: DeviceFloats?,
+                                 context: DeviceFloats, batch: Int, seqLength: Int, heads: Int, headSize: Int,
+                                 dropout: Float, rng: CounterRNG, scratch: DeviceFloats) {
         Attention.forward(qkv: p(qkv), keyBias: p(keyBias), probs: p(probs), context: p(context), batch: batch,
-                          seqLength: seqLength, heads: heads, headSize: headSize, dropout: dropout, rng: rng, scratch: p(scratch))
+                          seqLength: seqLength, heads: heads, headSize: headSize, dropout: dropout, rng: rng, scratch: p(scratch),
+                          keyRanges: p(keyRanges))
         stored(context, batch * seqLength * heads * headSize)
     }
 

@@ -25,18 +25,20 @@ private func int(_ x: Int) -> KernelArgument { .int(Int32(x)) }
 private func long(_ x: Int) -> KernelArgument { .longLong(Int64(x)) }
 
 extension CUDABackend {
-    public func embeddingForward(ids: DeviceInts, segments: DeviceInts, word: DeviceFloats, position: DeviceFloats,
-                                 tokenType: DeviceFloats, out: DeviceFloats, batch: Int, seqLength: Int, hidden: Int) {
+    public func embeddingForward(ids: DeviceInts, segments: DeviceInts, positions: DeviceInts?, word: DeviceFloats,
+                                 position: DeviceFloats, tokenType: DeviceFloats, out: DeviceFloats, batch: Int,
+                                 seqLength: Int, hidden: Int) {
         launch("embedding_forward", grid: Dim3(batch * seqLength), block: Self.rowBlock(hidden),
-               [ptr(out), ptr(ids), ptr(segments), ptr(word), ptr(position), ptr(tokenType), int(seqLength), int(hidden)])
+               [ptr(out), ptr(ids), ptr(segments), ptr(positions), ptr(word), ptr(position), ptr(tokenType),
+                int(seqLength), int(hidden)])
     }
 
-    public func embeddingBackward(dOut: DeviceFloats, ids: DeviceInts, segments: DeviceInts, dWord: DeviceFloats,
-                                  dPosition: DeviceFloats, dTokenType: DeviceFloats, batch: Int, seqLength: Int,
-                                  hidden: Int, paddingId: Int32?) {
+    public func embeddingBackward(dOut: DeviceFloats, ids: DeviceInts, segments: DeviceInts, positions: DeviceInts?,
+                                  dWord: DeviceFloats, dPosition: DeviceFloats, dTokenType: DeviceFloats, batch: Int,
+                                  seqLength: Int, hidden: Int, paddingId: Int32?) {
         launch("embedding_backward", grid: Dim3(batch * seqLength), block: Self.rowBlock(hidden),
-               [ptr(dWord), ptr(dPosition), ptr(dTokenType), ptr(dOut), ptr(ids), ptr(segments), int(seqLength),
-                int(hidden), .int(paddingId ?? -1)])
+               [ptr(dWord), ptr(dPosition), ptr(dTokenType), ptr(dOut), ptr(ids), ptr(segments), ptr(positions),
+                int(seqLength), int(hidden), .int(paddingId ?? -1)])
     }
 
     public func layerNormForward(x: DeviceFloats, gamma: DeviceFloats, beta: DeviceFloats, y: DeviceFloats,
@@ -118,11 +120,12 @@ extension CUDABackend {
     }
 
     /// Per head a, batched over the B sequences: scores = q·kᵀ/√D (into `probs`, or the scratch in inference), the
-    /// softmax kernel (key bias, dropout; the dropped probabilities into the scratch's second half, bf16 in bf16 mode),
-    /// then context = dropped · v. q, k, v of head a sit at columns a·D, H + a·D, 2H + a·D of qkv `[B, S, 3H]`.
-    public func attentionForward(qkv: DeviceFloats, keyBias: DeviceFloats, probs: DeviceFloats?, context: DeviceFloats,
-                                 batch B: Int, seqLength S: Int, heads A: Int, headSize D: Int, dropout p: Float,
-                                 rng: CounterRNG, scratch: DeviceFloats) {
+    /// softmax kernel (key bias, packed rows' key ranges, dropout; the dropped probabilities into the scratch's second
+    /// half, bf16 in bf16 mode), then context = dropped · v. q, k, v of head a sit at columns a·D, H + a·D, 2H + a·D of
+    /// qkv `[B, S, 3H]`.
+    public func attentionForward(qkv: DeviceFloats, keyBias: DeviceFloats, keyRanges: DeviceInts?, probs: DeviceFloats?,
+                                 context: DeviceFloats, batch B: Int, seqLength S: Int, heads A: Int, headSize D: Int,
+                                 dropout p: Float, rng: CounterRNG, scratch: DeviceFloats) {
         let H = A * D, pairs = B * A * S * S, scale = 1 / Float(D).squareRoot()
         let q = gemmInput(qkv, count: B * S * 3 * H, .qkv)
         let P = probs ?? scratch, dropped = scratch + pairs
@@ -133,7 +136,7 @@ extension CUDABackend {
         }
         let bf16 = precision == .bf16
         launch(bf16 ? "attention_softmax_forward_bf16" : "attention_softmax_forward_f32", grid: Dim3(B * A * S),
-               block: Self.rowBlock(S), [ptr(P), ptr(dropped), ptr(P), ptr(keyBias), int(A), int(S), .float(p)]
+               block: Self.rowBlock(S), [ptr(P), ptr(dropped), ptr(P), ptr(keyBias), ptr(keyRanges), int(A), int(S), .float(p)]
                 + rng.kernelArguments)
         let d = CUDABackend.Input(base: UInt64(dropped.address), type: bf16 ? .bf16 : .fp32)
         for a in 0..<A {

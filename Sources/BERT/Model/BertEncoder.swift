@@ -19,16 +19,18 @@ struct BertEncoder {
         p = layout.encoder
     }
 
-    /// Runs the encoder on the ids already copied into `ws` (and the key bias built from the mask); with `pooler`,
-    /// also the [CLS] pooler (which the layout must have). `dropout` nil means evaluation (no dropout).
+    /// Runs the encoder on the ids already copied into `ws` (and the key bias built from the mask, and for packed rows
+    /// the position ids and key ranges); with `pooler`, also the pooler on the `ws.poolerRows` [CLS] rows (which the
+    /// layout must have). `dropout` nil means evaluation (no dropout).
     func forward(_ w: DeviceBuffer, _ ws: EncoderWorkspace, dropout: DropoutStreams?, pooler: Bool) {
         let c = config, B = ws.batch, S = ws.seqLength, T = B * S, H = c.hiddenSize
         let pHidden = dropout == nil ? 0 : c.hiddenDropoutProb, pAttention = dropout == nil ? 0 : c.attentionProbsDropoutProb
         let streams = dropout ?? DropoutStreams(seed: 0, step: 0)
 
-        let k = backend
-        k.embeddingForward(ids: ws.ids, segments: ws.segments, word: w[p.word], position: w[p.position],
-                           tokenType: w[p.tokenType], out: ws.embeddingSum, batch: B, seqLength: S, hidden: H)
+        let k = backend, P = ws.poolerRows
+        k.embeddingForward(ids: ws.ids, segments: ws.segments, positions: ws.packed ? ws.positions : nil, word: w[p.word],
+                           position: w[p.position], tokenType: w[p.tokenType], out: ws.embeddingSum, batch: B, seqLength: S,
+                           hidden: H)
         k.layerNormForward(x: ws.embeddingSum, gamma: w[p.norm.gamma], beta: w[p.norm.beta], y: ws.embeddingOutput,
                            mean: ws.embeddingMean, rstd: ws.embeddingRstd, rows: T, features: H, eps: c.layerNormEps)
         k.dropoutForward(ws.embeddingOutput, residual: nil, ws.embeddingOutput, count: T * H, probability: pHidden,
@@ -42,10 +44,10 @@ struct BertEncoder {
 
         if pooler {
             guard let pooler = p.pooler else { preconditionFailure("the layout has no pooler") }
-            k.gatherRows(ws.sequenceOutput, indices: ws.clsRows, count: B, width: H, into: ws.poolerInput)
+            k.gatherRows(ws.sequenceOutput, indices: ws.clsRows, count: P, width: H, into: ws.poolerInput)
             k.linearForward(x: ws.poolerInput, weight: w[pooler.weight], bias: w[pooler.bias], y: ws.poolerDense,
-                            rows: B, inFeatures: H, outFeatures: H)
-            k.activationForward(.tanh, ws.poolerDense, bias: nil, ws.pooled, rows: B, features: H)
+                            rows: P, inFeatures: H, outFeatures: H)
+            k.activationForward(.tanh, ws.poolerDense, bias: nil, ws.pooled, rows: P, features: H)
         }
     }
 
@@ -69,8 +71,9 @@ struct BertEncoder {
         }
 
         k.linearForward(x: x, weight: w[o.qkv.weight], bias: w[o.qkv.bias], y: a.qkv, rows: T, inFeatures: H, outFeatures: 3 * H)
-        k.attentionForward(qkv: a.qkv, keyBias: ws.keyBias, probs: lean ? nil : a.probs, context: a.context, batch: B,
-                           seqLength: S, heads: c.numAttentionHeads, headSize: c.headSize, dropout: pAttention,
+        k.attentionForward(qkv: a.qkv, keyBias: ws.keyBias, keyRanges: ws.packed ? ws.keyRanges : nil,
+                           probs: lean ? nil : a.probs, context: a.context, batch: B, seqLength: S,
+                           heads: c.numAttentionHeads, headSize: c.headSize, dropout: pAttention,
                            rng: streams.rng(site: DropoutStreams.attentionSite(layer: l)), scratch: ws.attentionScratch)
         k.linearForward(x: a.context, weight: w[o.attentionOutput.weight], bias: lean ? nil : w[o.attentionOutput.bias],
                         y: ws.tempH, rows: T, inFeatures: H, outFeatures: H)
@@ -94,15 +97,15 @@ struct BertEncoder {
         let A = c.numAttentionHeads, pHidden = dropout == nil ? 0 : c.hiddenDropoutProb
         let pAttention = dropout == nil ? 0 : c.attentionProbsDropoutProb
         let streams = dropout ?? DropoutStreams(seed: 0, step: 0)
-        let dx = ws.dHidden, k = backend
+        let dx = ws.dHidden, k = backend, P = ws.poolerRows
 
         if pooler {
             guard let pooler = p.pooler else { preconditionFailure("the layout has no pooler") }
-            k.activationBackward(.tanh, ws.dPooled, x: ws.poolerDense, ws.dPooled, count: B * H)
+            k.activationBackward(.tanh, ws.dPooled, x: ws.poolerDense, ws.dPooled, count: P * H)
             k.linearBackward(dy: ws.dPooled, x: ws.poolerInput, weight: w[pooler.weight], dx: ws.tempH,
-                             dWeight: g[pooler.weight], dBias: g[pooler.bias], rows: B, inFeatures: H, outFeatures: H,
+                             dWeight: g[pooler.weight], dBias: g[pooler.bias], rows: P, inFeatures: H, outFeatures: H,
                              accumulateInput: false)
-            k.scatterAddRows(ws.tempH, indices: ws.clsRows, count: B, width: H, into: dx)
+            k.scatterAddRows(ws.tempH, indices: ws.clsRows, count: P, width: H, into: dx)
         }
 
         for l in stride(from: p.layers.count - 1, through: 0, by: -1) {
@@ -146,8 +149,8 @@ struct BertEncoder {
         k.layerNormBackward(dy: dx, x: ws.embeddingSum, gamma: w[p.norm.gamma], mean: ws.embeddingMean,
                             rstd: ws.embeddingRstd, dx: dx, dGamma: g[p.norm.gamma], dBeta: g[p.norm.beta], rows: T,
                             features: H, scratch: ws.normScratch)
-        k.embeddingBackward(dOut: dx, ids: ws.ids, segments: ws.segments, dWord: g[p.word], dPosition: g[p.position],
-                            dTokenType: g[p.tokenType], batch: B, seqLength: S, hidden: H,
-                            paddingId: c.padTokenId.map(Int32.init))
+        k.embeddingBackward(dOut: dx, ids: ws.ids, segments: ws.segments, positions: ws.packed ? ws.positions : nil,
+                            dWord: g[p.word], dPosition: g[p.position], dTokenType: g[p.tokenType], batch: B,
+                            seqLength: S, hidden: H, paddingId: c.padTokenId.map(Int32.init))
     }
 }

@@ -15,8 +15,8 @@ public final class BertForPreTraining: BertModelBase {
     /// matching `backward` regenerates the same masks.
     /// - Throws: `BertError.invalidInput` naming the offending field when the batch does not fit the config.
     public func forward(_ batch: PretrainingBatch, dropout: DropoutStreams? = nil) throws -> PretrainingLosses {
-        try validateTargets(batch)
-        let enc = try runEncoder(batch, dropout: dropout)
+        let sequences = try validateTargets(batch)
+        let enc = try runEncoder(batch, dropout: dropout, sequences: sequences)
         return pretrainingHeads.forward(parameters, enc, batch: batch)
     }
 
@@ -28,16 +28,15 @@ public final class BertForPreTraining: BertModelBase {
         return (0..<hw.maskedCount).flatMap { m in padded[(m * V8)..<(m * V8 + V)] }
     }
 
-    /// The last forward's NSP logits `[B, 2]`.
+    /// The last forward's NSP logits `[Q, 2]`, one row per sequence (per row unpacked; per weighted NSP slot, row-major,
+    /// packed).
     public func nspLogits() -> [Float] {
         pretrainingHeads.workspace.value.map { backend.download($0.nspLogits, count: $0.sequences * 2) } ?? []
     }
 
-    private func validateTargets(_ b: PretrainingBatch) throws {
+    /// Checks the targets and the packed fields; returns what the encoder reads beyond the tokens.
+    private func validateTargets(_ b: PretrainingBatch) throws -> SequenceLayout {
         let c = config
-        if b.isPacked || b.sequencesPerRow != 1 {
-            throw BertError.invalidInput("packed pre-training rows are not read by the model yet; use unpacked shards")
-        }
         if let bad = b.maskedLMIds.first(where: { $0 < 0 || Int($0) >= c.vocabSize }) {
             throw BertError.invalidInput("masked_lm_ids holds \(bad), outside the vocabulary [0, \(c.vocabSize))")
         }
@@ -47,5 +46,6 @@ public final class BertForPreTraining: BertModelBase {
         if let bad = b.nextSentenceLabels.first(where: { $0 != 0 && $0 != 1 }) {
             throw BertError.invalidInput("next_sentence_labels holds \(bad); labels are 0 or 1")
         }
+        return try b.sequenceLayout(maxPositionEmbeddings: c.maxPositionEmbeddings)
     }
 }

@@ -106,18 +106,29 @@ public class BertModelBase {
     /// Checks `batch`'s tokens, plans the encoder's workspace for its shape (on first use of a shape), copies the
     /// ids and mask in and runs the encoder (with the pooler when the model has one and `pooler`). `dropout` nil is
     /// evaluation mode; otherwise the matching `backward` regenerates the same masks. Without `training` nothing is
-    /// kept for a backward (a lean inference workspace).
+    /// kept for a backward (a lean inference workspace). `sequences` (pre-training) brings packed rows' position ids and
+    /// key ranges and the [CLS] rows to pool; without it, row b's [CLS] is token b·S.
     /// - Throws: `BertError.invalidInput` naming the offending field.
-    func runEncoder(_ batch: some TokenBatch, dropout: DropoutStreams?, pooler: Bool = true, training: Bool = true) throws -> EncoderWorkspace {
+    func runEncoder(_ batch: some TokenBatch, dropout: DropoutStreams?, pooler: Bool = true, training: Bool = true,
+                    sequences: SequenceLayout? = nil) throws -> EncoderWorkspace {
         try validateTokens(batch)
-        let B = batch.batchSize, S = batch.seqLength
-        let enc = encoderWorkspace.planned(for: [B, S, training ? 1 : 0, checkpointActivations ? 1 : 0]) {
-            EncoderWorkspace(config: config, batch: B, seqLength: S, training: training, checkpointed: checkpointActivations,
-                             backend: backend)
+        let B = batch.batchSize, S = batch.seqLength, N = sequences?.sequencesPerRow ?? 1
+        let enc = encoderWorkspace.planned(for: [B, S, training ? 1 : 0, checkpointActivations ? 1 : 0, N]) {
+            EncoderWorkspace(config: config, batch: B, seqLength: S, sequencesPerRow: N, training: training,
+                             checkpointed: checkpointActivations, backend: backend)
         }
         backend.upload(batch.inputIds, to: enc.ids)
         backend.upload(batch.segmentIds, to: enc.segments)
         backend.upload(batch.inputMask.map { $0 == 0 ? -10000 : 0 }, to: enc.keyBias)
+        let clsRows = sequences?.clsRows ?? (0..<B).map { Int32($0 * S) }
+        backend.upload(clsRows, to: enc.clsRows)
+        enc.poolerRows = clsRows.count
+        enc.packed = sequences?.keyRanges != nil
+        if let positions = sequences?.positions { backend.upload(positions, to: enc.positions) }
+        if let keyRanges = sequences?.keyRanges {
+            backend.upload(keyRanges, to: enc.keyRanges)
+            if sequences?.positions == nil { backend.upload((0..<(B * S)).map { Int32($0 % S) }, to: enc.positions) }
+        }
         lastDropout = dropout
         encoder.forward(parameters, enc, dropout: dropout, pooler: pooler && encoder.hasPooler)
         return enc
@@ -153,10 +164,11 @@ public class BertModelBase {
         encoderWorkspace.value.map { backend.download($0.sequenceOutput, count: $0.batch * $0.seqLength * config.hiddenSize) } ?? []
     }
 
-    /// The last forward's pooled output `[B, H]` (empty for a model without a pooler).
+    /// The last forward's pooled output `[B, H]`, or `[sequences, H]` for pre-training's [CLS] rows (empty for a model
+    /// without a pooler).
     public func pooledOutput() -> [Float] {
         guard encoder.hasPooler, let enc = encoderWorkspace.value else { return [] }
-        return backend.download(enc.pooled, count: enc.batch * config.hiddenSize)
+        return backend.download(enc.pooled, count: enc.poolerRows * config.hiddenSize)
     }
 
     /// Floats held by the activation arenas for the current shape.

@@ -1,6 +1,7 @@
 import BERTKernels
 
-// The encoder's activations for one (B, S) shape. T = B·S tokens, H hidden, I intermediate, A heads.
+// The encoder's activations for one (B, S, N) shape. T = B·S tokens, H hidden, I intermediate, A heads, N sequences a
+// row can hold (the pooler runs on up to B·N [CLS] rows).
 
 /// What one layer keeps for its backward.
 struct LayerActivations {
@@ -32,19 +33,25 @@ final class EncoderWorkspace {
     let storage: DeviceBuffer
     let ids: DeviceInts          // [T]
     let segments: DeviceInts     // [T]
-    let clsRows: DeviceInts      // [B] b·S, the [CLS] row of each sequence (the pooler's input)
+    let clsRows: DeviceInts      // [≤ B·N] the token row of each sequence's [CLS] (the pooler's input)
     let keyBias: DeviceFloats     // [B, S] 0 or −10000
+    let positions: DeviceInts    // [T] packed rows' position ids
+    let keyRanges: DeviceInts    // [T, 2] packed rows' visible keys per query
+    /// Whether `positions` and `keyRanges` hold this batch's (packed rows); otherwise position s and every key.
+    var packed = false
+    /// The [CLS] rows in `clsRows` this batch uses: B for one sequence per row, the weighted NSP slots when packed.
+    var poolerRows: Int
     let embeddingSum: DeviceFloats // [T, H] word + position + type, LayerNorm's input
     let embeddingMean: DeviceFloats, embeddingRstd: DeviceFloats // [T]
     let embeddingOutput: DeviceFloats // [T, H] layer 0's input
     let layers: [LayerActivations]
     // Pooler: [CLS] rows → dense → tanh.
-    let poolerInput: DeviceFloats   // [B, H]
-    let poolerDense: DeviceFloats   // [B, H]
-    let pooled: DeviceFloats        // [B, H]
+    let poolerInput: DeviceFloats   // [poolerRows, H]
+    let poolerDense: DeviceFloats   // [poolerRows, H]
+    let pooled: DeviceFloats        // [poolerRows, H]
     // Backward and temporaries.
     let dHidden: DeviceFloats   // [T, H] gradient flowing down through the layers
-    let dPooled: DeviceFloats   // [B, H]
+    let dPooled: DeviceFloats   // [poolerRows, H]
     let tempH: DeviceFloats     // [T, H]
     let tempI: DeviceFloats     // [T, I]
     let derivativeI: DeviceFloats // [T, I] the activation's derivative during the FFN backward
@@ -56,10 +63,11 @@ final class EncoderWorkspace {
     /// The last layer's output `[T, H]` (the sequence output).
     var sequenceOutput: DeviceFloats { layers.last?.output ?? embeddingOutput }
 
-    init(config c: BertConfig, batch B: Int, seqLength S: Int, training: Bool = true, checkpointed: Bool = false,
-         backend: any Backend) {
-        let T = B * S, H = c.hiddenSize, I = c.intermediateSize, A = c.numAttentionHeads
+    init(config c: BertConfig, batch B: Int, seqLength S: Int, sequencesPerRow N: Int = 1, training: Bool = true,
+         checkpointed: Bool = false, backend: any Backend) {
+        let T = B * S, H = c.hiddenSize, I = c.intermediateSize, A = c.numAttentionHeads, BN = B * N
         batch = B
+        poolerRows = B
         seqLength = S
         self.training = training
         self.checkpointed = training && checkpointed
@@ -67,12 +75,14 @@ final class EncoderWorkspace {
         let g = training ? 1 : 0   // gradient buffers only for training
         typealias P = DeviceFloats
         struct Planned {
-            var ids: DeviceInts, segments: DeviceInts, clsRows: DeviceInts, keyBias: P, embeddingSum: P, embeddingMean: P, embeddingRstd: P, embeddingOutput: P
+            var ids: DeviceInts, segments: DeviceInts, clsRows: DeviceInts, keyBias: P, positions: DeviceInts, keyRanges: DeviceInts
+            var embeddingSum: P, embeddingMean: P, embeddingRstd: P, embeddingOutput: P
             var layers: [LayerActivations], poolerInput: P, poolerDense: P, pooled: P
             var dHidden: P, dPooled: P, tempH: P, tempI: P, derivativeI: P, dContext: P, dQKV: P, attentionScratch: P, normScratch: P
         }
         let (p, storage) = Arena.plan(on: backend) { arena -> Planned in
-            Planned(ids: arena.takeInts(T), segments: arena.takeInts(T), clsRows: arena.takeInts(B), keyBias: arena.take(T), embeddingSum: arena.take(T * H),
+            Planned(ids: arena.takeInts(T), segments: arena.takeInts(T), clsRows: arena.takeInts(BN), keyBias: arena.take(T),
+                    positions: arena.takeInts(T), keyRanges: arena.takeInts(2 * T), embeddingSum: arena.take(T * H),
                     embeddingMean: arena.take(T), embeddingRstd: arena.take(T), embeddingOutput: arena.take(T * H),
                     layers: {
                         let planned = (0..<(separateSets ? c.numHiddenLayers : 1)).map { _ in
@@ -91,8 +101,8 @@ final class EncoderWorkspace {
                             return layer
                         }
                     }(),
-                    poolerInput: arena.take(B * H), poolerDense: arena.take(B * H), pooled: arena.take(B * H),
-                    dHidden: arena.take(g * T * H), dPooled: arena.take(g * B * H), tempH: arena.take(T * H),
+                    poolerInput: arena.take(BN * H), poolerDense: arena.take(BN * H), pooled: arena.take(BN * H),
+                    dHidden: arena.take(g * T * H), dPooled: arena.take(g * BN * H), tempH: arena.take(T * H),
                     tempI: arena.take(T * I), derivativeI: arena.take(g * T * I), dContext: arena.take(g * T * H),
                     dQKV: arena.take(g * T * 3 * H),
                     attentionScratch: arena.take(backend.attentionScratchCount(batch: B, seqLength: S, heads: A)),
@@ -102,8 +112,9 @@ final class EncoderWorkspace {
         ids = p.ids
         segments = p.segments
         clsRows = p.clsRows
-        backend.upload((0..<B).map { Int32($0 * S) }, to: clsRows)
         keyBias = p.keyBias
+        positions = p.positions
+        keyRanges = p.keyRanges
         embeddingSum = p.embeddingSum
         embeddingMean = p.embeddingMean
         embeddingRstd = p.embeddingRstd

@@ -2,10 +2,12 @@ import BERTKernels
 
 // BERT's pre-training heads (HF `BertPreTrainingHeads`), with the MLM head applied only to the masked positions
 // (gathered first, as NVIDIA's implementation does) instead of projecting every position onto the vocabulary.
-// Shapes: M masked positions in the batch (≤ B·P), H hidden, V vocabulary, V8 = V padded to a multiple of 8.
+// Shapes: M masked positions in the batch (≤ B·P), H hidden, V vocabulary, V8 = V padded to a multiple of 8,
+// Q sequences in the batch (the weighted NSP slots, ≤ B·N; Q = B unpacked).
 //   MLM: gather → dense(H,H) → act → LayerNorm → ·word_embeddingsᵀ + bias → logits [M, V8]
-//   NSP: pooled [B, H] → Linear(H, 2) → logits [B, 2]
-// loss = mean CE over the M masked positions + mean CE over the B sentence pairs.
+//   NSP: pooled [Q, H] (each sequence's own [CLS]) → Linear(H, 2) → logits [Q, 2]
+// loss = mean CE over the M masked positions + mean CE over the Q sentence pairs, so a packed batch and the same
+// sequences unpacked have the same loss.
 
 /// Losses and counts of one forward pass.
 public struct PretrainingLosses: Sendable, Equatable {
@@ -16,34 +18,35 @@ public struct PretrainingLosses: Sendable, Equatable {
     public var maskedCount: Int
     public var mlmCorrect: Int
     public var nspCorrect: Int
+    /// Q, the sequences (sentence pairs) the NSP loss averages over: B unpacked, the weighted NSP slots packed.
     public var sequences: Int
 }
 
-/// The heads' buffers for one (B, P) shape.
+/// The heads' buffers for one (B, P, N) shape.
 final class PretrainingWorkspace {
     let storage: DeviceBuffer
     var maskedCount = 0           // M
-    var sequences = 0             // B
+    var sequences = 0             // Q
     let rows: DeviceInts          // [≤ B·P] token index b·S + position of each masked position
     let labels: DeviceInts        // [≤ B·P]
-    let nspLabels: DeviceInts     // [B]
+    let nspLabels: DeviceInts     // [≤ B·N]
     let gathered: DeviceFloats    // [M, H] sequence output at the masked positions
     let transform: DeviceFloats   // [M, H] dense output, before the activation
     let activated: DeviceFloats   // [M, H] LayerNorm's input
     let mean: DeviceFloats, rstd: DeviceFloats // [M]
     let normed: DeviceFloats      // [M, H]
     let logits: DeviceFloats      // [M, V8]
-    let nspLogits: DeviceFloats   // [B, 2]
+    let nspLogits: DeviceFloats   // [Q, 2]
     let dNormed: DeviceFloats     // [M, H]
     let logSumExp: DeviceFloats   // [M] per-row log-sum-exp of the MLM logits
-    let nspLogSumExp: DeviceFloats // [B]
+    let nspLogSumExp: DeviceFloats // [Q]
 
-    init(config c: BertConfig, batch B: Int, maxPredictions P: Int, backend: any Backend) {
-        let M = B * P, H = c.hiddenSize
+    init(config c: BertConfig, batch B: Int, maxPredictions P: Int, sequencesPerRow N: Int, backend: any Backend) {
+        let M = B * P, H = c.hiddenSize, BN = B * N
         let (p, storage) = Arena.plan(on: backend) { a -> ([DeviceInts], [DeviceFloats]) in
-            ([a.takeInts(M), a.takeInts(M), a.takeInts(B)],
+            ([a.takeInts(M), a.takeInts(M), a.takeInts(BN)],
              [a.take(M * H), a.take(M * H), a.take(M * H), a.take(M), a.take(M), a.take(M * H),
-              a.take(M * c.paddedVocabSize), a.take(B * 2), a.take(M * H), a.take(M), a.take(B)])
+              a.take(M * c.paddedVocabSize), a.take(BN * 2), a.take(M * H), a.take(M), a.take(BN)])
         }
         self.storage = storage
         (rows, labels, nspLabels) = (p.0[0], p.0[1], p.0[2])
@@ -74,11 +77,14 @@ final class PretrainingHeads: ModelHeads {
 
     var activationCount: Int { workspace.value?.storage.count ?? 0 }
 
-    /// Gathers the masked positions named by `batch`, runs both heads on the encoder's outputs and returns the losses.
+    /// Gathers the masked positions named by `batch`, runs both heads on the encoder's outputs (NSP on the pooled
+    /// [CLS] of each weighted slot, in `enc.clsRows`' order) and returns the losses.
     func forward(_ w: DeviceBuffer, _ enc: EncoderWorkspace, batch: PretrainingBatch) -> PretrainingLosses {
         let c = config, H = c.hiddenSize, V = c.vocabSize, V8 = c.paddedVocabSize, B = batch.batchSize
-        let S = batch.seqLength, P = batch.maxPredictions, k = backend
-        let ws = workspace.planned(for: [B, P]) { PretrainingWorkspace(config: c, batch: B, maxPredictions: P, backend: k) }
+        let S = batch.seqLength, P = batch.maxPredictions, N = batch.sequencesPerRow, k = backend
+        let ws = workspace.planned(for: [B, P, N]) {
+            PretrainingWorkspace(config: c, batch: B, maxPredictions: P, sequencesPerRow: N, backend: k)
+        }
         var rows: [Int32] = [], labels: [Int32] = []
         rows.reserveCapacity(B * P)
         labels.reserveCapacity(B * P)
@@ -90,9 +96,11 @@ final class PretrainingHeads: ModelHeads {
         }
         k.upload(rows, to: ws.rows)
         k.upload(labels, to: ws.labels)
-        k.upload(batch.nextSentenceLabels, to: ws.nspLabels)
-        let M = rows.count
-        (ws.maskedCount, ws.sequences) = (M, B)
+        let nspLabels = zip(batch.nextSentenceLabels, batch.nextSentenceWeights).filter { $0.1 != 0 }.map(\.0)
+        precondition(nspLabels.count == enc.poolerRows, "the encoder pooled another batch's sequences")
+        k.upload(nspLabels, to: ws.nspLabels)
+        let M = rows.count, Q = nspLabels.count
+        (ws.maskedCount, ws.sequences) = (M, Q)
 
         k.gatherRows(enc.sequenceOutput, indices: ws.rows, count: M, width: H, into: ws.gathered)
         k.linearForward(x: ws.gathered, weight: w[transform.weight], bias: w[transform.bias], y: ws.transform,
@@ -102,24 +110,24 @@ final class PretrainingHeads: ModelHeads {
                            rstd: ws.rstd, rows: M, features: H, eps: c.layerNormEps)
         k.linearForward(x: ws.normed, weight: w[word], bias: w[decoderBias], y: ws.logits, rows: M, inFeatures: H,
                         outFeatures: V8)
-        k.linearForward(x: enc.pooled, weight: w[nsp.weight], bias: w[nsp.bias], y: ws.nspLogits, rows: B, inFeatures: H,
+        k.linearForward(x: enc.pooled, weight: w[nsp.weight], bias: w[nsp.bias], y: ws.nspLogits, rows: Q, inFeatures: H,
                         outFeatures: 2)
 
         let mlm = k.crossEntropyForward(logits: ws.logits, labels: ws.labels, rows: M, classes: V, ld: V8,
                                         logSumExp: ws.logSumExp)
-        let nspResult = k.crossEntropyForward(logits: ws.nspLogits, labels: ws.nspLabels, rows: B, classes: 2, ld: 2,
+        let nspResult = k.crossEntropyForward(logits: ws.nspLogits, labels: ws.nspLabels, rows: Q, classes: 2, ld: 2,
                                               logSumExp: ws.nspLogSumExp)
         let mlmLoss = M > 0 ? Float(mlm.lossSum / Double(M)) : 0
-        let nspLoss = Float(nspResult.lossSum / Double(B))
+        let nspLoss = Q > 0 ? Float(nspResult.lossSum / Double(Q)) : 0
         return PretrainingLosses(loss: mlmLoss + nspLoss, mlmLoss: mlmLoss, nspLoss: nspLoss, maskedCount: M,
-                                 mlmCorrect: mlm.correct, nspCorrect: nspResult.correct, sequences: B)
+                                 mlmCorrect: mlm.correct, nspCorrect: nspResult.correct, sequences: Q)
     }
 
     /// Backward of `scale · loss`: writes the sequence-output gradient into `enc.dHidden` (zeroed first) and the pooled
     /// gradient into `enc.dPooled`; accumulates the heads' parameter gradients (the decoder's into the word embeddings').
     func backward(_ w: DeviceBuffer, _ g: DeviceBuffer, _ enc: EncoderWorkspace, scale: Float) {
         guard let ws = workspace.value else { preconditionFailure("backward() before forward()") }
-        let c = config, H = c.hiddenSize, V8 = c.paddedVocabSize, M = ws.maskedCount, B = ws.sequences, k = backend
+        let c = config, H = c.hiddenSize, V8 = c.paddedVocabSize, M = ws.maskedCount, Q = ws.sequences, k = backend
         k.fill(enc.dHidden, count: enc.batch * enc.seqLength * H, value: 0)
         if M > 0 {
             k.crossEntropyBackward(logitsToGradient: ws.logits, labels: ws.labels, rows: M, classes: c.vocabSize, ld: V8,
@@ -135,9 +143,10 @@ final class PretrainingHeads: ModelHeads {
                              outFeatures: H, accumulateInput: false)
             k.scatterAddRows(ws.gathered, indices: ws.rows, count: M, width: H, into: enc.dHidden)
         }
-        k.crossEntropyBackward(logitsToGradient: ws.nspLogits, labels: ws.nspLabels, rows: B, classes: 2, ld: 2,
-                               logSumExp: ws.nspLogSumExp, scale: scale / Float(B))
+        guard Q > 0 else { return }
+        k.crossEntropyBackward(logitsToGradient: ws.nspLogits, labels: ws.nspLabels, rows: Q, classes: 2, ld: 2,
+                               logSumExp: ws.nspLogSumExp, scale: scale / Float(Q))
         k.linearBackward(dy: ws.nspLogits, x: enc.pooled, weight: w[nsp.weight], dx: enc.dPooled, dWeight: g[nsp.weight],
-                         dBias: g[nsp.bias], rows: B, inFeatures: H, outFeatures: 2, accumulateInput: false)
+                         dBias: g[nsp.bias], rows: Q, inFeatures: H, outFeatures: 2, accumulateInput: false)
     }
 }

@@ -23,6 +23,8 @@ public struct StepBenchmark {
     public var backend: any Backend = CPUBackend.shared
     /// Recompute each layer's activations in the backward instead of keeping them.
     public var checkpointActivations = false
+    /// Pre-training rows packed with 2–3 sequences each (MLPerf's layout) instead of one full-length sequence.
+    public var packed = false
 
     public init(config: BertConfig, mode: Mode, batchSize: Int, seqLength: Int, maxPredictions: Int, steps: Int, warmup: Int,
                 optimizer: OptimizerKind? = nil) {
@@ -79,10 +81,44 @@ public struct StepBenchmark {
         public var loss: Float
         public var parameterCount: Int
         public var activationBytes: Int
+        /// Sequences in the timed batch (B unpacked; 2–3 per row packed).
+        public var sequences: Int
+    }
+
+    /// `syntheticBatch`'s rows, each cut into 2 or 3 sequences (lengths from `seed`, each at least 2 tokens) with
+    /// restarting position ids and one NSP slot per sequence; masked positions on a sequence's [CLS] are dropped.
+    public func syntheticPackedBatch(seed: UInt64 = 1) -> PretrainingBatch {
+        let b = syntheticBatch(seed: seed), B = b.batchSize, S = b.seqLength, P = b.maxPredictions, N = 3
+        precondition(S >= 2 * N, "packing 3 sequences needs rows of at least 6 tokens")
+        let rng = CounterRNG(seed: seed, stream: 0x9AC4)
+        var mask = [Int32](repeating: 0, count: B * S), positions = mask, masked = [Int32](), maskedIds = [Int32]()
+        var nspPositions = [Int32](repeating: 0, count: B * N), nspWeights = nspPositions
+        for row in 0..<B {
+            let r = rng.block(UInt64(row)), count = 2 + Int(r[0] % 2)
+            // Cuts at random points, at least 2 tokens apart: sequence n spans starts[n]..<starts[n + 1].
+            var starts = [0]
+            for n in 1..<count { starts.append(starts[n - 1] + 2 + Int(r[n] % UInt32(S - starts[n - 1] - 2 * (count - n + 1) + 1))) }
+            starts.append(S)
+            for n in 0..<count {
+                for s in starts[n]..<starts[n + 1] { (mask[row * S + s], positions[row * S + s]) = (Int32(n + 1), Int32(s - starts[n])) }
+                (nspPositions[row * N + n], nspWeights[row * N + n]) = (Int32(starts[n]), 1)
+            }
+            let kept = (0..<P).filter { p in
+                let at = Int(b.maskedLMPositions[row * P + p])
+                return at != 0 && !starts.contains(at)
+            }
+            masked += kept.map { b.maskedLMPositions[row * P + $0] } + [Int32](repeating: 0, count: P - kept.count)
+            maskedIds += kept.map { b.maskedLMIds[row * P + $0] } + [Int32](repeating: 0, count: P - kept.count)
+        }
+        let labels = (0..<(B * N)).map { nspWeights[$0] == 0 ? 0 : Int32(rng.block(UInt64(B + $0))[0] % 2) }
+        return PretrainingBatch(batchSize: B, seqLength: S, maxPredictions: P, sequencesPerRow: N, inputIds: b.inputIds,
+                                segmentIds: b.segmentIds, inputMask: mask, positions: positions, maskedLMPositions: masked,
+                                maskedLMIds: maskedIds, nextSentencePositions: nspPositions, nextSentenceLabels: labels,
+                                nextSentenceWeights: nspWeights)
     }
 
     public func run() throws -> Result {
-        let b = syntheticBatch()
+        let b = packed ? syntheticPackedBatch() : syntheticBatch()
         let model: BertModelBase
         // The forward of the chosen model, returning its loss (0 for task models in inference, which have no targets).
         let forward: (DropoutStreams?) throws -> Float
@@ -125,7 +161,8 @@ public struct StepBenchmark {
             if step >= warmup { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         }
         let parameters = model.layout.tensors.reduce(0) { $0 + $1.count }
-        return Result(stepSeconds: times, loss: loss, parameterCount: parameters, activationBytes: model.activationCount * 4)
+        return Result(stepSeconds: times, loss: loss, parameterCount: parameters, activationBytes: model.activationCount * 4,
+                      sequences: b.sequenceCount)
     }
 }
 

@@ -106,24 +106,28 @@ enum EmulatedKernels {
         "embedding_forward": { k in
             let S = k.int("S"), H = k.int("H"), tokens = 0..<k.grid.x, T = tokens.count
             let out = try k.floats("out", T * H), ids = try k.ints("ids", T), segments = try k.ints("segments", T)
-            let word = try k.floats("word", (Int(ids.max() ?? 0) + 1) * H), position = try k.floats("position", S * H)
+            let positions = try k.intsOrNull("positions", T), positionId = { (t: Int) in positions.map { Int($0[t]) } ?? t % S }
+            let word = try k.floats("word", (Int(ids.max() ?? 0) + 1) * H)
+            let position = try k.floats("position", (positions.map { Int($0.max() ?? 0) + 1 } ?? S) * H)
             let tokenType = try k.floats("token_type", (Int(segments.max() ?? 0) + 1) * H)
             for t in tokens {
                 for h in 0..<H {
-                    out[t * H + h] = word[Int(ids[t]) * H + h] + position[(t % S) * H + h] + tokenType[Int(segments[t]) * H + h]
+                    out[t * H + h] = word[Int(ids[t]) * H + h] + position[positionId(t) * H + h] + tokenType[Int(segments[t]) * H + h]
                 }
             }
         },
         "embedding_backward": { k in
             let S = k.int("S"), H = k.int("H"), paddingId = Int32(k.int("padding_id")), tokens = 0..<k.grid.x, T = tokens.count
             let dOut = try k.floats("d_out", T * H), ids = try k.ints("ids", T), segments = try k.ints("segments", T)
-            let dWord = try k.floats("d_word", (Int(ids.max() ?? 0) + 1) * H), dPosition = try k.floats("d_position", S * H)
+            let positions = try k.intsOrNull("positions", T), positionId = { (t: Int) in positions.map { Int($0[t]) } ?? t % S }
+            let dWord = try k.floats("d_word", (Int(ids.max() ?? 0) + 1) * H)
+            let dPosition = try k.floats("d_position", (positions.map { Int($0.max() ?? 0) + 1 } ?? S) * H)
             let dTokenType = try k.floats("d_token_type", (Int(segments.max() ?? 0) + 1) * H)
             for t in tokens {
                 for h in 0..<H {
                     let g = dOut[t * H + h]
                     if ids[t] != paddingId { dWord[Int(ids[t]) * H + h] += g }
-                    dPosition[(t % S) * H + h] += g
+                    dPosition[positionId(t) * H + h] += g
                     dTokenType[Int(segments[t]) * H + h] += g
                 }
             }
@@ -221,21 +225,24 @@ enum EmulatedKernels {
         },
     ]
 
-    /// attention_softmax_forward_{f32,bf16}: row q = blockIdx.x of [B·A·S, S], key bias row q / S / A.
+    /// attention_softmax_forward_{f32,bf16}: row q = blockIdx.x of [B·A·S, S], key bias row q / S / A, key range of
+    /// token (q / S / A)·S + q mod S (all S keys without key_ranges).
     private static func softmaxForward(_ k: KernelLaunch, bf16: Bool) throws {
         let A = k.int("A"), S = k.int("S"), p = k.float("p"), seed = k.u64("seed"), stream = k.u64("stream")
         let rows = try k.rowBlocks(), n = rows.count * S
         let probs = try k.floats("probs", n), scores = try k.floats("scores", n)
         let keyBias = try k.floats("key_bias", (rows.count / S / A) * S)
+        let keyRanges = try k.intsOrNull("key_ranges", 2 * (rows.count / A))
         let dropped32 = bf16 ? nil : try k.floats("dropped", n), dropped16 = bf16 ? try k.bf16s("dropped", n) : nil
         let scale = 1 / (1 - p)
         for q in rows {
-            let row = q * S, bias = (q / S / A) * S
+            let row = q * S, bias = (q / S / A) * S, token = bias + q % S
+            let visible = keyRanges.map { Int($0[2 * token])..<Int($0[2 * token + 1]) } ?? 0..<S
             var m = -Float.infinity
-            for j in 0..<S { m = max(m, scores[row + j] + keyBias[bias + j]) }
+            for j in visible { m = max(m, scores[row + j] + keyBias[bias + j]) }
             var sum: Float = 0
             for j in 0..<S {
-                let e = bs_exp(scores[row + j] + keyBias[bias + j] - m)
+                let e = visible.contains(j) ? bs_exp(scores[row + j] + keyBias[bias + j] - m) : 0
                 probs[row + j] = e
                 sum += e
             }

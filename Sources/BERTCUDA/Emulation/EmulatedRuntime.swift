@@ -116,6 +116,11 @@ struct KernelLaunch {
 
     func ints(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<Int32> { try required(name, count, Int32.self) }
 
+    /// `count` ints at pointer parameter `name`; nil for a null pointer.
+    func intsOrNull(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<Int32>? {
+        try buffer(name, count, Int32.self)
+    }
+
     func doubles(_ name: String, _ count: Int) throws -> UnsafeMutableBufferPointer<Double> {
         try required(name, count, Double.self)
     }

@@ -1,6 +1,8 @@
 // Attention softmax with BERT's padding key bias and dropout, between the two batched GEMMs cuBLASLt runs
 // (Attention.swift). Shapes: B batch, A heads, S sequence.
 //   scores [B, A, S, S] = q·kᵀ/√D (the GEMM's alpha holds 1/√D); key_bias [B, S]: 0 real keys, −10000 padded
+//   key_ranges [B, S, 2] or null: packed rows, query (b, i) sees only keys [lo, hi) (its own sequence); the others
+//     get probability exactly 0
 //   probs [B, A, S, S] = softmax(scores + key_bias) in fp32, saved for the backward (may alias scores)
 //   dropped [B, A, S, S] = dropout(probs), the P·V GEMM's input (bf16 in bf16 mode)
 // Row q = (b·A + a)·S + i; dropout element (q, j) is element q·S + j of the stream, as the CPU's per-pair tiles.
@@ -8,17 +10,18 @@
 #include "bert_device.cuh"
 
 template <typename T>
-__device__ void softmax_row(float* probs, T* dropped, const float* scores, const float* key_bias, int A, int S,
-                            float p, bs_u64 seed, bs_u64 stream) {
+__device__ void softmax_row(float* probs, T* dropped, const float* scores, const float* key_bias,
+                            const int* key_ranges, int A, int S, float p, bs_u64 seed, bs_u64 stream) {
     __shared__ float scratch[32];
-    long long q = blockIdx.x, row = q * S;
+    long long q = blockIdx.x, row = q * S, token = (q / S / A) * S + q % S;
     const float* bias = key_bias + (q / S / A) * S;
+    int lo = key_ranges ? key_ranges[2 * token] : 0, hi = key_ranges ? key_ranges[2 * token + 1] : S;
     float m = __int_as_float(0xFF800000);
-    for (int j = threadIdx.x; j < S; j += blockDim.x) m = fmaxf(m, scores[row + j] + bias[j]);
+    for (int j = threadIdx.x; j < S; j += blockDim.x) if (j >= lo && j < hi) m = fmaxf(m, scores[row + j] + bias[j]);
     m = bd_block_max(m, scratch);
     float sum = 0.0f;
     for (int j = threadIdx.x; j < S; j += blockDim.x) {
-        float e = bs_exp(scores[row + j] + bias[j] - m);
+        float e = j >= lo && j < hi ? bs_exp(scores[row + j] + bias[j] - m) : 0.0f;
         probs[row + j] = e;
         sum += e;
     }
@@ -32,15 +35,17 @@ __device__ void softmax_row(float* probs, T* dropped, const float* scores, const
 }
 
 extern "C" __global__ void attention_softmax_forward_f32(float* probs, float* dropped, const float* scores,
-                                                         const float* key_bias, int A, int S, float p,
-                                                         unsigned long long seed, unsigned long long stream) {
-    softmax_row(probs, dropped, scores, key_bias, A, S, p, seed, stream);
+                                                         const float* key_bias, const int* key_ranges, int A,
+                                                         int S, float p, unsigned long long seed,
+                                                         unsigned long long stream) {
+    softmax_row(probs, dropped, scores, key_bias, key_ranges, A, S, p, seed, stream);
 }
 
 extern "C" __global__ void attention_softmax_forward_bf16(float* probs, bf16* dropped, const float* scores,
-                                                          const float* key_bias, int A, int S, float p,
-                                                          unsigned long long seed, unsigned long long stream) {
-    softmax_row(probs, dropped, scores, key_bias, A, S, p, seed, stream);
+                                                          const float* key_bias, const int* key_ranges, int A,
+                                                          int S, float p, unsigned long long seed,
+                                                          unsigned long long stream) {
+    softmax_row(probs, dropped, scores, key_bias, key_ranges, A, S, p, seed, stream);
 }
 
 /// Backward: dP = dropout(d_dropped) with the forward's mask, d_scores = P ⊙ (dP − Σⱼ dP ⊙ P).

@@ -7,7 +7,7 @@ import Testing
 @Suite struct BackendParityTests {
     @Test func theEmulatedDeviceMatchesTheCPUExactly() {
         let results = BackendParity.run(candidate: CPUBackend.emulatedDevice())
-        #expect(results.count == 20)
+        #expect(results.count == 23)
         for r in results { #expect(r.maxRelativeError == 0, "\(r.operation): \(r.maxRelativeError)") }
     }
 
@@ -34,7 +34,7 @@ import Testing
         let ok = try BertProgram.run(["check-device", "--device", "emulated"])
         #expect(ok.status == 0, "\(ok.err)")
         let lines = ok.out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        #expect(lines.count == 20 && lines.allSatisfy { $0["passed"] as? Bool == true })
+        #expect(lines.count == 23 && lines.allSatisfy { $0["passed"] as? Bool == true })
         let cpu = try BertProgram.run(["check-device", "--device", "cpu", "--precision", "bf16"])
         #expect(cpu.status != 0 && cpu.err.contains("--precision bf16 needs --device cuda"))
     }
