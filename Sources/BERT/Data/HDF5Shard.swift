@@ -635,11 +635,11 @@ public final class ShardReader {
 /// Opens a shard, reads all of it and checks its values.
 /// - Parameters:
 ///   - vocabSize: the model's vocabulary size, or nil to skip the id range check.
-///   - packed: the layout expected: NVIDIA's (false) or the packed one.
+///   - packed: the layout expected: NVIDIA's (false), the packed one (true), or either (nil).
 /// - Throws: `ShardError` with a one-line message.
-public func readAndValidateShard(path: String, vocabSize: Int?, packed: Bool = false) throws -> ShardRows {
+public func readAndValidateShard(path: String, vocabSize: Int?, packed: Bool? = false) throws -> ShardRows {
     let reader = try ShardReader(path: path)
-    try reader.expectLayout(packed: packed)
+    if let packed { try reader.expectLayout(packed: packed) }
     let rows = try reader.readAll()
     try rows.validate(file: path, vocabSize: vocabSize)
     return rows

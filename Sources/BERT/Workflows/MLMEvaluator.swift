@@ -27,13 +27,14 @@ public struct MLMEvaluator {
     public let paths: [String]
 
     /// Reads every shard in `directory` (files named like `*test*` when there are any, else every `.hdf5`/`.h5`),
-    /// validating ids against `vocabSize`.
+    /// validating ids against `vocabSize`. Either layout is read: the model gives packed rows the numbers of the same
+    /// sequences unpacked, so the metrics do not depend on it.
     public init(directory: String, vocabSize: Int) throws {
         var paths = try PretrainingLoader.shardFiles(in: directory, kind: "test")
         if paths.isEmpty { paths = try PretrainingLoader.shardFiles(in: directory, kind: ".h") }   // every .hdf5 / .h5
         guard !paths.isEmpty else { throw BertError.invalidInput("\(directory): no .hdf5 shards to evaluate on") }
         self.paths = paths
-        shards = try paths.map { try readAndValidateShard(path: $0, vocabSize: vocabSize) }
+        shards = try paths.map { try readAndValidateShard(path: $0, vocabSize: vocabSize, packed: nil) }
         var counts = [Int](repeating: 0, count: vocabSize), total = 0
         for shard in shards {
             let P = shard.maxPredictions

@@ -211,7 +211,9 @@ import Testing
         // "packed 294 sequences into 136 rows of 64 tokens …": more than 1.5 sequences a row.
         let counts = (pack.out + pack.err).split(separator: " ").compactMap { Double($0) }
         #expect(counts.count >= 2 && counts[0] > 1.5 * counts[1], "\(pack.out)\(pack.err)")
-        let run = try BertProgram.run(["pretrain", "--input-dir", dir + "/packed", "--packed", "--output-dir", dir + "/run",
+        // Trained on packed rows, evaluated on NVIDIA-layout shards (as MLPerf evaluates).
+        let run = try BertProgram.run(["pretrain", "--input-dir", dir + "/packed", "--packed", "--eval-dir", dir + "/shards",
+                                       "--eval-every", "8", "--output-dir", dir + "/run",
                                        "--config-file", dir + "/bert_config.json", "--max-seq-length", "64",
                                        "--max-predictions-per-seq", "13", "--train-batch-size", "16",
                                        "--gradient-accumulation-steps", "2", "--learning-rate", "1e-1", "--warmup-proportion", "0.1",
@@ -224,6 +226,19 @@ import Testing
         #expect(losses.count == 16 && losses.suffix(3).reduce(0, +) < losses.prefix(3).reduce(0, +) - 1.5, "\(losses)")
         let (model, report) = try BertForPreTraining.load(directory: dir + "/run/ckpt_16")
         #expect(report.missing.isEmpty && model.config.hiddenSize == 32)
+        #expect(records.filter { $0["type"] as? String == "eval" }.count == 3)
+        // `bert eval-mlm` reads either layout, and the same sequences packed give the same numbers.
+        func evaluate(_ shards: String) throws -> [String: Double] {
+            let r = try BertProgram.run(["eval-mlm", "--checkpoint", dir + "/run/ckpt_16", "--input-dir", dir + "/" + shards])
+            #expect(r.status == 0, "\(r.err)")
+            return try #require(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Double])
+        }
+        let unpacked = try evaluate("shards"), packed = try evaluate("packed")
+        #expect(packed["sequences"] == unpacked["sequences"] && packed["sequences"].map { $0 > 100 } == true)
+        for key in ["mlm_loss", "nsp_loss", "mlm_accuracy", "nsp_accuracy"] {
+            let (p, u) = (try #require(packed[key]), try #require(unpacked[key]))
+            #expect(abs(p - u) <= 1e-5 * max(1, abs(u)), "\(key): packed \(p), unpacked \(u)")
+        }
     }
 
     /// Bad packed fields are refused with a message that names the field.
