@@ -76,13 +76,3 @@ public typealias Vec8 = SIMD8<Float>
 
 /// Σ lanes.
 @inline(__always) public func hsum(_ v: Vec8) -> Float { v.sum() }
-
-/// `into[i] += from[i]` for `count` floats, threads splitting the range (ZeRO-2's running sum of gradient slices).
-public func accumulate(_ from: UnsafePointer<Float>, into: UnsafeMutablePointer<Float>, count: Int) {
-    Parallel.forChunks((count + 7) / 8, minimumChunk: 4096) { _, blocks in
-        for block in blocks {
-            let i = block * 8, n = min(8, count - i)
-            store8(load8(into + i, n) + load8(from + i, n), into + i, n)
-        }
-    }
-}

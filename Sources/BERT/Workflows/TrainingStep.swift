@@ -8,7 +8,9 @@ import BERTKernels
 /// - 0: every rank all-reduces the whole gradient and updates the whole model;
 /// - 1: the gradient is reduce-scattered, each rank updates its slice of the parameters with its slice of the moments,
 ///   and the slices are all-gathered;
-/// - 2: as 1, but the reduce-scatter runs after every micro-batch and only this rank's slice of the sum is kept.
+/// - 2: as 1, but the reduce-scatter runs after every micro-batch and only this rank's slice of the sum is kept: the
+///   rest of the gradient is zeroed, so the next backward adds onto the running slice and the next reduce-scatter sums
+///   it with the other ranks' new gradients (the sum stays in the backend's memory; nothing crosses to the host).
 /// The collectives take the backend's buffers (`Communicator`'s `DeviceBuffer` forms), and the optimizer updates the
 /// parameters in place in the backend's memory (`BackendOptimizer`), so a device step copies no parameter or gradient.
 public final class TrainingStep {
@@ -21,8 +23,6 @@ public final class TrainingStep {
     public let shardCounts: [Int]
     /// This rank's slice of the flat buffer (all of it without ZeRO).
     public let shard: Range<Int>
-    /// ZeRO-2: this rank's slice of the gradient summed over the step's micro-batches.
-    private let accumulatedSlice: FlatBuffer?
 
     /// - Parameters:
     ///   - optimizer: the update's settings; nil for a step without one.
@@ -42,7 +42,6 @@ public final class TrainingStep {
             BackendOptimizer(settings: $0, segments: model.layout.optimizerSegments(in: shard),
                              tensorCount: model.layout.tensors.count, parameters: model.parameters, gradients: model.gradients)
         }
-        accumulatedSlice = zeroStage == 2 ? FlatBuffer(count: shard.count) : nil
     }
 
     /// Runs one step over `microBatches` micro-batches of this rank.
@@ -56,22 +55,22 @@ public final class TrainingStep {
                             forward: (Int) throws -> Result) throws -> (results: [Result], gradNorm: Float) {
         let comm = communicator, W = comm.size, gradients = model.gradients
         model.zeroGradients()
-        accumulatedSlice?.zero()
         var results: [Result] = []
         for i in 0..<microBatches {
             results.append(try forward(i))
             model.backward(lossScale: 1 / Float(microBatches * W))
-            if let slice = accumulatedSlice {   // ZeRO-2: keep only this rank's slice of the summed gradient
+            if zeroStage == 2 {   // keep only this rank's slice of the running sum
                 try comm.reduceScatterSum(gradients, counts: shardCounts)
-                gradients.withHostFloats(writeBack: false) { accumulate($0 + shard.lowerBound, into: slice.base, count: shard.count) }
-                model.zeroGradients()
+                for outside in [0..<shard.lowerBound, shard.upperBound..<model.layout.totalCount] where !outside.isEmpty {
+                    model.backend.fill(gradients[outside.lowerBound], count: outside.count, value: 0)
+                }
             }
         }
         guard let optimizer else { return (results, 0) }
         switch zeroStage {
         case 0: if W > 1 { try comm.allReduceSum(gradients, count: model.layout.totalCount) }
         case 1: try comm.reduceScatterSum(gradients, counts: shardCounts)
-        default: model.backend.upload(UnsafeBufferPointer(start: accumulatedSlice!.base, count: shard.count), to: gradients[shard.lowerBound])
+        default: break   // ZeRO-2: the slice holds the step's sum already
         }
         let gradNorm = try optimizer.step(learningRate: learningRate, step: step,
                                           allReduce: zeroStage > 0 ? { try comm.allReduceSum($0) } : nil)
