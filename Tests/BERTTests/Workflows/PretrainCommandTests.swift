@@ -87,6 +87,17 @@ import Testing
         #expect(report.missing.isEmpty && model.config.hiddenSize == 32)
     }
 
+    /// A run checkpointed without `--checkpoint-activations` resumes with it (memory is not part of the recipe) and
+    /// ends on the uninterrupted run's weights.
+    @Test func resumingWithCheckpointedActivationsContinuesIdentically() throws {
+        let dir = Self.out("resumed-recomputing")
+        let first = try Self.pretrain(dir, ["--steps-this-run", "6"])
+        #expect(first.status == 0, "\(first.err)")
+        let second = try Self.pretrain(dir, ["--resume", "--checkpoint-activations"])
+        #expect(second.status == 0, "\(second.err)")
+        #expect(Self.weights(dir, step: 12) != nil && Self.weights(dir, step: 12) == Self.reference.weights)
+    }
+
     @Test func resumeIsBitwiseIdentical() throws {
         let dir = Self.out("resumed")
         let first = try Self.pretrain(dir, ["--steps-this-run", "6"])
