@@ -7,6 +7,8 @@
 //   probs [B, A, S, S]: softmax(q·kᵀ/√D + keyBias), saved for the backward (before dropout); nil in inference, where
 //     each thread's tile lives in its scratch
 //   context [B, S, H]: dropout(probs) · v, heads side by side
+//   streamLength: the untrimmed S of a batch cut to its longest real sequence (S itself otherwise); probability (i, j)
+//     of pair (b, a) draws dropout stream element ((b·A + a)·streamLength + i)·streamLength + j, its bit at full length
 // Each (b, a) pair is an independent task of small GEMMs; threads take pairs and call BLAS single-threaded.
 
 public enum Attention {
@@ -16,9 +18,10 @@ public enum Attention {
     public static func forward(qkv: UnsafePointer<Float>, keyBias: UnsafePointer<Float>,
                                probs: UnsafeMutablePointer<Float>?, context: UnsafeMutablePointer<Float>,
                                batch B: Int, seqLength S: Int, heads A: Int, headSize D: Int,
-                               dropout p: Float, rng: CounterRNG, scratch: UnsafeMutablePointer<Float>,
-                               keyRanges: UnsafePointer<Int32>? = nil) {
+                               dropout p: Float, rng: CounterRNG, streamLength: Int? = nil,
+                               scratch: UnsafeMutablePointer<Float>, keyRanges: UnsafePointer<Int32>? = nil) {
         let H = A * D, ld = 3 * H, scale = 1 / Float(D).squareRoot()
+        let layout = DropoutLayout(S: S, W: S, streamS: streamLength ?? S, streamW: streamLength ?? S)
         Parallel.forChunks(B * A) { chunk, pairs in
             let dropped = scratch + chunk * 2 * S * S
             for pair in pairs {
@@ -41,7 +44,7 @@ public enum Attention {
                     continue
                 }
                 for i in 0..<S { softmaxVisible(P + i * S, bias: keyBias + b * S, S: S, range: ranges.map { $0 + 2 * i }) }
-                let used = p > 0 ? dropout(P, into: dropped, pair: pair, S: S, p: p, rng: rng) : UnsafePointer(P)
+                let used = p > 0 ? dropout(P, into: dropped, pair: pair, S: S, layout: layout, p: p, rng: rng) : UnsafePointer(P)
                 weightValues(used, v, into: C, S: S, D: D, ld: ld, H: H)
             }
         }
@@ -51,9 +54,10 @@ public enum Attention {
     ///   dV = P̃ᵀ·dC,  dP̃ = dC·vᵀ,  dP = dropout(dP̃),  dZ = P ⊙ (dP − rowsum(dP ⊙ P)),  dq = dZ·k/√D,  dk = dZᵀ·q/√D
     public static func backward(dContext: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
                                 dQKV: UnsafeMutablePointer<Float>, batch B: Int, seqLength S: Int, heads A: Int,
-                                headSize D: Int, dropout p: Float, rng: CounterRNG,
+                                headSize D: Int, dropout p: Float, rng: CounterRNG, streamLength: Int? = nil,
                                 scratch: UnsafeMutablePointer<Float>) {
         let H = A * D, ld = 3 * H, scale = 1 / Float(D).squareRoot()
+        let layout = DropoutLayout(S: S, W: S, streamS: streamLength ?? S, streamW: streamLength ?? S)
         Parallel.forChunks(B * A) { chunk, pairs in
             let dP = scratch + chunk * 2 * S * S, dropped = dP + S * S
             for pair in pairs {
@@ -62,12 +66,12 @@ public enum Attention {
                 let dq = dQKV + b * S * 3 * H + a * D, dk = dq + H, dv = dq + 2 * H
                 let dC = dContext + b * S * H + a * D
                 let P = probs + pair * S * S
-                let used = p > 0 ? dropout(P, into: dropped, pair: pair, S: S, p: p, rng: rng) : P
+                let used = p > 0 ? dropout(P, into: dropped, pair: pair, S: S, layout: layout, p: p, rng: rng) : P
                 GEMM.serial(transposeA: true, transposeB: false, M: S, N: D, K: S, A: used, lda: S, B: dC, ldb: H,
                             beta: 0, C: dv, ldc: ld)
                 GEMM.serial(transposeA: false, transposeB: true, M: S, N: S, K: D, A: dC, lda: H, B: v, ldb: ld,
                             beta: 0, C: dP, ldc: S)
-                if p > 0 { _ = dropout(dP, into: dP, pair: pair, S: S, p: p, rng: rng) }
+                if p > 0 { _ = dropout(dP, into: dP, pair: pair, S: S, layout: layout, p: p, rng: rng) }
                 for i in 0..<S { softmaxBackwardRow(dP + i * S, probs: P + i * S, count: S) }
                 GEMM.serial(transposeA: false, transposeB: false, M: S, N: D, K: S, alpha: scale, A: dP, lda: S, B: k, ldb: ld,
                             beta: 0, C: dq, ldc: ld)
@@ -147,10 +151,15 @@ public enum Attention {
         while j < S { let n = min(8, S - j); store8(load8(P + j, n) * (load8(dP + j, n) - d), dP + j, n); j += 8 }
     }
 
-    /// Dropout of one (b, a) tile; element (i, j) of pair `pair` is element `(pair·S + i)·S + j` of the stream.
+    /// Dropout of one (b, a) tile; element (i, j) of pair `pair` is stream element `layout.streamIndex((pair·S + i)·S + j)`.
     private static func dropout(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, pair: Int, S: Int,
-                                p: Float, rng: CounterRNG) -> UnsafePointer<Float> {
-        Dropout.apply(src, into: dst, elements: (pair * S * S)..<((pair + 1) * S * S), probability: p, rng: rng)
+                                layout: DropoutLayout, p: Float, rng: CounterRNG) -> UnsafePointer<Float> {
+        var o = 0
+        while o < S * S {
+            let (first, n) = layout.run(from: pair * S * S + o, to: (pair + 1) * S * S)
+            Dropout.apply(src + o, into: dst + o, elements: first..<(first + n), probability: p, rng: rng)
+            o += n
+        }
         return UnsafePointer(dst)
     }
 }

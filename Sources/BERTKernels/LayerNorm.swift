@@ -30,15 +30,18 @@ public enum LayerNorm {
     /// Backward of `forward`. With x̂ = (x − mean)·rstd and g = dy·γ:
     /// `dx = rstd · (g − mean(g) − x̂ · mean(g · x̂))`, `dγ += Σ dy·x̂`, `dβ += Σ dy`.
     /// `dx` may alias `dy` (each row's sums are taken before it is written). `scratch` holds
-    /// `2 · H · Parallel.threadCount` floats for the per-thread partial sums of dγ and dβ.
+    /// `2 · H · Parallel.threadCount` floats for the per-thread partial sums of dγ and dβ. With `sequences`, the
+    /// threads split the rows between whole sequences only (`SequenceRows.swift`: a trimmed batch's bits).
     public static func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
                                 mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                                 dGamma: UnsafeMutablePointer<Float>, dBeta: UnsafeMutablePointer<Float>,
-                                rows N: Int, features H: Int, scratch: UnsafeMutablePointer<Float>) {
+                                rows N: Int, features H: Int, scratch: UnsafeMutablePointer<Float>,
+                                sequences: SequenceRows? = nil) {
         scratch.initialize(repeating: 0, count: 2 * H * Parallel.threadCount)
-        Parallel.forChunks(N, minimumChunk: 8) { chunk, rows in
+        let L = sequences?.length ?? 1
+        Parallel.forChunks(N / L, minimumChunk: max(1, 8 / L)) { chunk, groups in
             let pg = scratch + chunk * 2 * H, pb = pg + H
-            for r in rows {
+            for r in (groups.lowerBound * L)..<(groups.upperBound * L) {
                 let xr = x + r * H, dyr = dy + r * H, dxr = dx + r * H
                 let m = mean[r], s = rstd[r]
                 var sumG = Vec8(), sumGX = Vec8(), h = 0

@@ -35,14 +35,17 @@ public enum Linear {
     }
 
     /// Backward of `forward`: `dW[O, I] += dyᵀ · x`, `db[O] += Σₙ dy`, and `dx[N, I] = dy · W` (or `+=` when
-    /// `accumulateInput`). The weight gradient is taken before `dx` is written, so `dx` may alias `x`.
+    /// `accumulateInput`). The weight gradient is taken before `dx` is written, so `dx` may alias `x`. With
+    /// `sequences`, dW sums the rows in the pieces of `SequenceRows.pieces` (a trimmed batch's bits); else in one call.
     public static func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                 dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>,
                                 dBias: UnsafeMutablePointer<Float>?, rows N: Int, inFeatures I: Int,
-                                outFeatures O: Int, accumulateInput: Bool = false) {
+                                outFeatures O: Int, accumulateInput: Bool = false, sequences: SequenceRows? = nil) {
         guard N > 0 else { return }
-        GEMM.multiply(transposeA: true, transposeB: false, M: O, N: I, K: N, A: dy, lda: O, B: x, ldb: I,
-                      beta: 1, C: dWeight, ldc: I)
+        for rows in sequences?.pieces(rows: N) ?? [0..<N] {
+            GEMM.multiply(transposeA: true, transposeB: false, M: O, N: I, K: rows.count, A: dy + rows.lowerBound * O,
+                          lda: O, B: x + rows.lowerBound * I, ldb: I, beta: 1, C: dWeight, ldc: I)
+        }
         if let dBias { addColumnSums(dy, rows: N, columns: O, into: dBias) }
         if let dx {
             GEMM.multiply(transposeA: false, transposeB: false, M: N, N: I, K: O, A: dy, lda: O, B: weight, ldb: I,

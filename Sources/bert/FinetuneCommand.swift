@@ -27,7 +27,7 @@ struct FineTuningFlags: ParsableArguments {
     @OptionGroup var device: DeviceFlags
     @Flag(help: "Activation checkpointing: keep only each layer's output and recompute the rest in the backward (same gradients, less memory).")
     var checkpointActivations = false
-    @Flag(inversion: .prefixedNo, help: "Run each evaluation batch at its longest real sequence (the same results, without the padding's work).")
+    @Flag(inversion: .prefixedNo, help: "Run each evaluation batch, and each MRPC training batch, at its longest real sequence (the same results, without the padding's work).")
     var trimBatches = true
 
     func validate() throws {

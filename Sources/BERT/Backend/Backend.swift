@@ -42,15 +42,18 @@ public protocol Backend: AnyObject, Sendable {
                            seqLength: Int, hidden: Int, paddingId: Int32?)
     func layerNormForward(x: DeviceFloats, gamma: DeviceFloats, beta: DeviceFloats, y: DeviceFloats, mean: DeviceFloats,
                           rstd: DeviceFloats, rows: Int, features: Int, eps: Float)
+    /// `sequences`: split dγ's and dβ's sums only between whole sequences (`SequenceRows.swift`); the CPU's promise.
     func layerNormBackward(dy: DeviceFloats, x: DeviceFloats, gamma: DeviceFloats, mean: DeviceFloats, rstd: DeviceFloats,
                            dx: DeviceFloats, dGamma: DeviceFloats, dBeta: DeviceFloats, rows: Int, features: Int,
-                           scratch: DeviceFloats)
+                           scratch: DeviceFloats, sequences: SequenceRows?)
     func linearForward(x: DeviceFloats, weight: DeviceFloats, bias: DeviceFloats?, y: DeviceFloats, rows: Int,
                        inFeatures: Int, outFeatures: Int)
     /// `out = y + bias + residual` (the inference path's fused bias and residual add).
     func addBias(_ y: DeviceFloats, bias: DeviceFloats, residual: DeviceFloats, _ out: DeviceFloats, rows: Int, outFeatures: Int)
+    /// `sequences`: sum dW over pieces of whole sequences (`SequenceRows.swift`); the CPU's promise.
     func linearBackward(dy: DeviceFloats, x: DeviceFloats, weight: DeviceFloats, dx: DeviceFloats?, dWeight: DeviceFloats,
-                        dBias: DeviceFloats?, rows: Int, inFeatures: Int, outFeatures: Int, accumulateInput: Bool)
+                        dBias: DeviceFloats?, rows: Int, inFeatures: Int, outFeatures: Int, accumulateInput: Bool,
+                        sequences: SequenceRows?)
     /// `y = f(x)` (or `f(x + bias)` per row when `bias` is given, for `rows × features`).
     func activationForward(_ f: Activation, _ x: DeviceFloats, bias: DeviceFloats?, _ y: DeviceFloats, rows: Int, features: Int)
     /// `y = f(x)` and `d = f'(x)` in one pass.
@@ -60,15 +63,18 @@ public protocol Backend: AnyObject, Sendable {
     /// `dx = dy · f'(x)`.
     func activationBackward(_ f: Activation, _ dy: DeviceFloats, x: DeviceFloats, _ dx: DeviceFloats, count: Int)
     /// `keyRanges` `[B, S, 2]`: packed rows, each query's visible keys [lo, hi) (its own sequence); nil: all keys.
+    /// `streamLength`: the untrimmed S whose dropout bits a trimmed batch keeps (`Attention.swift`); S when untrimmed.
     func attentionForward(qkv: DeviceFloats, keyBias: DeviceFloats, keyRanges: DeviceInts?, probs: DeviceFloats?,
                           context: DeviceFloats, batch: Int, seqLength: Int, heads: Int, headSize: Int, dropout: Float,
-                          rng: CounterRNG, scratch: DeviceFloats)
+                          rng: CounterRNG, streamLength: Int, scratch: DeviceFloats)
     func attentionBackward(dContext: DeviceFloats, qkv: DeviceFloats, probs: DeviceFloats, dQKV: DeviceFloats, batch: Int,
-                           seqLength: Int, heads: Int, headSize: Int, dropout: Float, rng: CounterRNG, scratch: DeviceFloats)
-    /// `y = [residual +] dropout(x)`.
-    func dropoutForward(_ x: DeviceFloats, residual: DeviceFloats?, _ y: DeviceFloats, count: Int, probability: Float,
-                        rng: CounterRNG)
-    func dropoutBackward(_ dy: DeviceFloats, _ dx: DeviceFloats, count: Int, probability: Float, rng: CounterRNG)
+                           seqLength: Int, heads: Int, headSize: Int, dropout: Float, rng: CounterRNG, streamLength: Int,
+                           scratch: DeviceFloats)
+    /// `y = [residual +] dropout(x)`, element i drawing stream element `layout.streamIndex(i)` (Dropout.swift).
+    func dropoutForward(_ x: DeviceFloats, residual: DeviceFloats?, _ y: DeviceFloats, count: Int, layout: DropoutLayout,
+                        probability: Float, rng: CounterRNG)
+    func dropoutBackward(_ dy: DeviceFloats, _ dx: DeviceFloats, count: Int, layout: DropoutLayout, probability: Float,
+                         rng: CounterRNG)
     /// Softmax cross-entropy over `rows` rows; returns the summed loss and the argmax hits (a synchronising crossing).
     func crossEntropyForward(logits: DeviceFloats, labels: DeviceInts, rows: Int, classes: Int, ld: Int,
                              logSumExp: DeviceFloats) -> (lossSum: Double, correct: Int)
@@ -108,5 +114,32 @@ extension Backend {
         var out = [T](repeating: 0, count: count)
         out.withUnsafeMutableBufferPointer { download(pointer, into: $0) }
         return out
+    }
+
+    /// `layerNormBackward` with the backend's own split of the sums.
+    public func layerNormBackward(dy: DeviceFloats, x: DeviceFloats, gamma: DeviceFloats, mean: DeviceFloats,
+                                  rstd: DeviceFloats, dx: DeviceFloats, dGamma: DeviceFloats, dBeta: DeviceFloats, rows: Int,
+                                  features: Int, scratch: DeviceFloats) {
+        layerNormBackward(dy: dy, x: x, gamma: gamma, mean: mean, rstd: rstd, dx: dx, dGamma: dGamma, dBeta: dBeta,
+                          rows: rows, features: features, scratch: scratch, sequences: nil)
+    }
+
+    /// `linearBackward` with the backend's own split of the weight gradient's sum.
+    public func linearBackward(dy: DeviceFloats, x: DeviceFloats, weight: DeviceFloats, dx: DeviceFloats?,
+                               dWeight: DeviceFloats, dBias: DeviceFloats?, rows: Int, inFeatures: Int, outFeatures: Int,
+                               accumulateInput: Bool) {
+        linearBackward(dy: dy, x: x, weight: weight, dx: dx, dWeight: dWeight, dBias: dBias, rows: rows,
+                       inFeatures: inFeatures, outFeatures: outFeatures, accumulateInput: accumulateInput, sequences: nil)
+    }
+
+    /// `dropoutForward` of an untrimmed tensor: element i draws stream element i.
+    public func dropoutForward(_ x: DeviceFloats, residual: DeviceFloats?, _ y: DeviceFloats, count: Int,
+                               probability: Float, rng: CounterRNG) {
+        dropoutForward(x, residual: residual, y, count: count, layout: .flat(count), probability: probability, rng: rng)
+    }
+
+    /// `dropoutBackward` of an untrimmed tensor: element i draws stream element i.
+    public func dropoutBackward(_ dy: DeviceFloats, _ dx: DeviceFloats, count: Int, probability: Float, rng: CounterRNG) {
+        dropoutBackward(dy, dx, count: count, layout: .flat(count), probability: probability, rng: rng)
     }
 }

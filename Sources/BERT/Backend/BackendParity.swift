@@ -218,11 +218,11 @@ public enum BackendParity {
                 let (probs, context, lean, dQKV) = (x.floats(B * A * S * S), x.floats(T * H), x.floats(T * H), x.floats(T * 3 * H))
                 let scratch = x.floats(k.attentionScratchCount(batch: B, seqLength: S, heads: A))
                 k.attentionForward(qkv: qkv, keyBias: bias, keyRanges: ranges, probs: probs, context: context, batch: B, seqLength: S, heads: A,
-                                   headSize: D, dropout: dropout, rng: rng, scratch: scratch)
+                                   headSize: D, dropout: dropout, rng: rng, streamLength: S, scratch: scratch)
                 k.attentionForward(qkv: qkv, keyBias: bias, keyRanges: ranges, probs: nil, context: lean, batch: B, seqLength: S, heads: A,
-                                   headSize: D, dropout: 0, rng: rng, scratch: scratch)
+                                   headSize: D, dropout: 0, rng: rng, streamLength: S, scratch: scratch)
                 k.attentionBackward(dContext: x.floats(T * H), qkv: qkv, probs: probs, dQKV: dQKV, batch: B, seqLength: S,
-                                    heads: A, headSize: D, dropout: dropout, rng: rng, scratch: scratch)
+                                    heads: A, headSize: D, dropout: dropout, rng: rng, streamLength: S, scratch: scratch)
                 return [x.read(probs, B * A * S * S), x.read(context, T * H), x.read(lean, T * H), x.read(dQKV, T * 3 * H)]
             })
         }

@@ -119,9 +119,9 @@ public final class CPUBackend: Backend {
 
     public func layerNormBackward(dy: DeviceFloats, x: DeviceFloats, gamma: DeviceFloats, mean: DeviceFloats,
                                   rstd: DeviceFloats, dx: DeviceFloats, dGamma: DeviceFloats, dBeta: DeviceFloats, rows: Int,
-                                  features: Int, scratch: DeviceFloats) {
+                                  features: Int, scratch: DeviceFloats, sequences: SequenceRows?) {
         LayerNorm.backward(dy: p(dy), x: p(x), gamma: p(gamma), mean: p(mean), rstd: p(rstd), dx: p(dx), dGamma: p(dGamma),
-                           dBeta: p(dBeta), rows: rows, features: features, scratch: p(scratch))
+                           dBeta: p(dBeta), rows: rows, features: features, scratch: p(scratch), sequences: sequences)
     }
 
     public func linearForward(x: DeviceFloats, weight: DeviceFloats, bias: DeviceFloats?, y: DeviceFloats, rows: Int,
@@ -139,9 +139,10 @@ public final class CPUBackend: Backend {
 
     public func linearBackward(dy: DeviceFloats, x: DeviceFloats, weight: DeviceFloats, dx: DeviceFloats?,
                                dWeight: DeviceFloats, dBias: DeviceFloats?, rows: Int, inFeatures: Int, outFeatures: Int,
-                               accumulateInput: Bool) {
+                               accumulateInput: Bool, sequences: SequenceRows?) {
         Linear.backward(dy: p(dy), x: p(x), weight: p(weight), dx: p(dx), dWeight: p(dWeight), dBias: p(dBias), rows: rows,
-                        inFeatures: inFeatures, outFeatures: outFeatures, accumulateInput: accumulateInput)
+                        inFeatures: inFeatures, outFeatures: outFeatures, accumulateInput: accumulateInput,
+                        sequences: sequences)
     }
 
     public func activationForward(_ f: Activation, _ x: DeviceFloats, bias: DeviceFloats?, _ y: DeviceFloats, rows: Int,
@@ -169,29 +170,30 @@ public final class CPUBackend: Backend {
 
     public func attentionForward(qkv: DeviceFloats, keyBias: DeviceFloats, keyRanges: DeviceInts?, probs: DeviceFloats?,
                                  context: DeviceFloats, batch: Int, seqLength: Int, heads: Int, headSize: Int,
-                                 dropout: Float, rng: CounterRNG, scratch: DeviceFloats) {
+                                 dropout: Float, rng: CounterRNG, streamLength: Int, scratch: DeviceFloats) {
         Attention.forward(qkv: p(qkv), keyBias: p(keyBias), probs: p(probs), context: p(context), batch: batch,
-                          seqLength: seqLength, heads: heads, headSize: headSize, dropout: dropout, rng: rng, scratch: p(scratch),
-                          keyRanges: p(keyRanges))
+                          seqLength: seqLength, heads: heads, headSize: headSize, dropout: dropout, rng: rng,
+                          streamLength: streamLength, scratch: p(scratch), keyRanges: p(keyRanges))
         stored(context, batch * seqLength * heads * headSize)
     }
 
     public func attentionBackward(dContext: DeviceFloats, qkv: DeviceFloats, probs: DeviceFloats, dQKV: DeviceFloats,
                                   batch: Int, seqLength: Int, heads: Int, headSize: Int, dropout: Float, rng: CounterRNG,
-                                  scratch: DeviceFloats) {
+                                  streamLength: Int, scratch: DeviceFloats) {
         Attention.backward(dContext: p(dContext), qkv: p(qkv), probs: p(probs), dQKV: p(dQKV), batch: batch,
                            seqLength: seqLength, heads: heads, headSize: headSize, dropout: dropout, rng: rng,
-                           scratch: p(scratch))
+                           streamLength: streamLength, scratch: p(scratch))
     }
 
     public func dropoutForward(_ x: DeviceFloats, residual: DeviceFloats?, _ y: DeviceFloats, count: Int,
-                               probability: Float, rng: CounterRNG) {
-        Dropout.forward(p(x), residual: p(residual), p(y), count: count, probability: probability, rng: rng)
+                               layout: DropoutLayout, probability: Float, rng: CounterRNG) {
+        Dropout.forward(p(x), residual: p(residual), p(y), count: count, layout: layout, probability: probability, rng: rng)
         stored(y, count)
     }
 
-    public func dropoutBackward(_ dy: DeviceFloats, _ dx: DeviceFloats, count: Int, probability: Float, rng: CounterRNG) {
-        Dropout.backward(p(dy), p(dx), count: count, probability: probability, rng: rng)
+    public func dropoutBackward(_ dy: DeviceFloats, _ dx: DeviceFloats, count: Int, layout: DropoutLayout,
+                                probability: Float, rng: CounterRNG) {
+        Dropout.backward(p(dy), p(dx), count: count, layout: layout, probability: probability, rng: rng)
     }
 
     public func crossEntropyForward(logits: DeviceFloats, labels: DeviceInts, rows: Int, classes: Int, ld: Int,

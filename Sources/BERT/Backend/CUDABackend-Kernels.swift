@@ -21,6 +21,11 @@ extension CounterRNG {
     var kernelArguments: [KernelArgument] { [.unsignedLongLong(seed), .unsignedLongLong(stream)] }
 }
 
+extension DropoutLayout {
+    /// The layout arguments of dropout_apply.
+    var kernelArguments: [KernelArgument] { [.longLong(Int64(S)), .longLong(Int64(W)), .longLong(Int64(streamS)), .longLong(Int64(streamW))] }
+}
+
 private func int(_ x: Int) -> KernelArgument { .int(Int32(x)) }
 private func long(_ x: Int) -> KernelArgument { .longLong(Int64(x)) }
 
@@ -51,7 +56,9 @@ extension CUDABackend {
     /// column of partial sums.
     public func layerNormBackward(dy: DeviceFloats, x: DeviceFloats, gamma: DeviceFloats, mean: DeviceFloats,
                                   rstd: DeviceFloats, dx: DeviceFloats, dGamma: DeviceFloats, dBeta: DeviceFloats,
-                                  rows: Int, features H: Int, scratch: DeviceFloats) {
+                                  rows: Int, features H: Int, scratch: DeviceFloats, sequences: SequenceRows?) {
+        // `sequences` is not honoured: the partial sums run over fixed parts of the rows, so a trimmed batch's dγ and
+        // dβ round differently from the full batch's (fine-tuning's trimmed training is bitwise only on the CPU).
         guard rows > 0 else { return }
         let parts = Self.normParts
         launch("layernorm_backward", grid: Dim3(parts), block: Self.rowBlock(H),
@@ -80,7 +87,8 @@ extension CUDABackend {
     /// `dx = dy · W` (`+=` when `accumulateInput`). x's copy is taken before dx is written, so dx may alias x.
     public func linearBackward(dy: DeviceFloats, x: DeviceFloats, weight: DeviceFloats, dx: DeviceFloats?,
                                dWeight: DeviceFloats, dBias: DeviceFloats?, rows N: Int, inFeatures I: Int,
-                               outFeatures O: Int, accumulateInput: Bool) {
+                               outFeatures O: Int, accumulateInput: Bool, sequences: SequenceRows?) {
+        // `sequences` is not honoured: cuBLASLt picks its own reduction over K = N, as the bias's 64-row parts are fixed.
         guard N > 0 else { return }
         let d = gemmInput(dy, count: N * O, .gemmA), xs = gemmInput(x, count: N * I, .gemmB)
         gemm(transposeA: true, transposeB: false, M: O, N: I, K: N, A: d.at(ld: O), B: xs.at(ld: I), beta: 1, C: dWeight,
@@ -125,7 +133,7 @@ extension CUDABackend {
     /// qkv `[B, S, 3H]`.
     public func attentionForward(qkv: DeviceFloats, keyBias: DeviceFloats, keyRanges: DeviceInts?, probs: DeviceFloats?,
                                  context: DeviceFloats, batch B: Int, seqLength S: Int, heads A: Int, headSize D: Int,
-                                 dropout p: Float, rng: CounterRNG, scratch: DeviceFloats) {
+                                 dropout p: Float, rng: CounterRNG, streamLength: Int, scratch: DeviceFloats) {
         let H = A * D, pairs = B * A * S * S, scale = 1 / Float(D).squareRoot()
         let q = gemmInput(qkv, count: B * S * 3 * H, .qkv)
         let P = probs ?? scratch, dropped = scratch + pairs
@@ -137,7 +145,7 @@ extension CUDABackend {
         let bf16 = precision == .bf16
         launch(bf16 ? "attention_softmax_forward_bf16" : "attention_softmax_forward_f32", grid: Dim3(B * A * S),
                block: Self.rowBlock(S), [ptr(P), ptr(dropped), ptr(P), ptr(keyBias), ptr(keyRanges), int(A), int(S), .float(p)]
-                + rng.kernelArguments)
+                + rng.kernelArguments + [int(streamLength)])
         let d = CUDABackend.Input(base: UInt64(dropped.address), type: bf16 ? .bf16 : .fp32)
         for a in 0..<A {
             gemm(transposeA: false, transposeB: false, M: S, N: D, K: S, A: d.at(a * S * S, ld: S, stride: A * S * S),
@@ -150,12 +158,13 @@ extension CUDABackend {
     /// dq = dZ·k/√D and dk = dZᵀ·q/√D: per head, batched over the B sequences, as in the forward.
     public func attentionBackward(dContext: DeviceFloats, qkv: DeviceFloats, probs: DeviceFloats, dQKV: DeviceFloats,
                                   batch B: Int, seqLength S: Int, heads A: Int, headSize D: Int, dropout p: Float,
-                                  rng: CounterRNG, scratch: DeviceFloats) {
+                                  rng: CounterRNG, streamLength: Int, scratch: DeviceFloats) {
         let H = A * D, pairs = B * A * S * S, scale = 1 / Float(D).squareRoot(), ld = 3 * H, rows = S * 3 * H
         let dScores = scratch, dropped = scratch + pairs
         let q = gemmInput(qkv, count: B * S * 3 * H, .qkv), dC = gemmInput(dContext, count: B * S * H, .gemmA)
         launch("dropout_apply", grid: Self.strided(pairs),
-               [ptr(dropped), ptr(probs), ptr(nil as DeviceFloats?), long(pairs), .float(p)] + rng.kernelArguments)
+               [ptr(dropped), ptr(probs), ptr(nil as DeviceFloats?), long(pairs), .float(p)] + rng.kernelArguments
+                + DropoutLayout(S: S, W: S, streamS: streamLength, streamW: streamLength).kernelArguments)
         let P = gemmInput(dropped, count: pairs, .gemmB)
         for a in 0..<A {
             gemm(transposeA: true, transposeB: false, M: S, N: D, K: S, A: P.at(a * S * S, ld: S, stride: A * S * S),
@@ -165,7 +174,7 @@ extension CUDABackend {
                  strideC: A * S * S, batch: B)
         }
         launch("attention_softmax_backward", grid: Dim3(B * A * S), block: Self.rowBlock(S),
-               [ptr(dScores), ptr(dScores), ptr(probs), int(S), .float(p)] + rng.kernelArguments)
+               [ptr(dScores), ptr(dScores), ptr(probs), int(S), .float(p)] + rng.kernelArguments + [int(streamLength)])
         let dZ = gemmInput(dScores, count: pairs, .scores)
         for a in 0..<A {
             gemm(transposeA: false, transposeB: false, M: S, N: D, K: S, alpha: scale,
@@ -178,13 +187,14 @@ extension CUDABackend {
     }
 
     public func dropoutForward(_ x: DeviceFloats, residual: DeviceFloats?, _ y: DeviceFloats, count: Int,
-                               probability: Float, rng: CounterRNG) {
+                               layout: DropoutLayout, probability: Float, rng: CounterRNG) {
         launch("dropout_apply", grid: Self.strided(count),
-               [ptr(y), ptr(x), ptr(residual), long(count), .float(probability)] + rng.kernelArguments)
+               [ptr(y), ptr(x), ptr(residual), long(count), .float(probability)] + rng.kernelArguments + layout.kernelArguments)
     }
 
-    public func dropoutBackward(_ dy: DeviceFloats, _ dx: DeviceFloats, count: Int, probability: Float, rng: CounterRNG) {
-        dropoutForward(dy, residual: nil, dx, count: count, probability: probability, rng: rng)
+    public func dropoutBackward(_ dy: DeviceFloats, _ dx: DeviceFloats, count: Int, layout: DropoutLayout,
+                                probability: Float, rng: CounterRNG) {
+        dropoutForward(dy, residual: nil, dx, count: count, layout: layout, probability: probability, rng: rng)
     }
 
     /// The kernel writes each row's loss and hit; they come back and are summed in row order, as the CPU sums them.

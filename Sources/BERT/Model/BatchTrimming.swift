@@ -1,9 +1,10 @@
 // Running a batch at its longest real sequence instead of the padded length. Padded keys get exactly zero attention
 // (their −10000 bias underflows exp), the softmax sums lanes that only gain zeros, and attention sums its keys in
 // fixed chunks (`Attention.weightValues`), so the real positions' outputs are the bits of the full-length batch:
-// predictions and evaluations do not change, they only stop paying for padding. Training keeps the full length: its
-// dropout masks are indexed by position in the padded batch, and HF's span loss takes the softmax over padded
-// positions too.
+// predictions and evaluations do not change, they only stop paying for padding. Classification training trims too:
+// its loss reads only the pooled [CLS], and its dropout masks are drawn at the full length (`DropoutStreams.
+// streamLength`, `DropoutLayout`), so the loss and every gradient keep their bits. Span (QA) training keeps the full
+// length: HF's span loss takes the softmax over the padded positions too.
 
 extension TokenBatch {
     /// The length to run at: the last real token (or `extra` position) of any row, rounded up to a multiple of 8,
@@ -27,13 +28,25 @@ extension TaskBatch {
     /// The batch cut to its longest real sequence (see the top of this file); for prediction, so targets must be nil.
     public func trimmed() -> TaskBatch {
         precondition(targets == nil, "trim prediction batches only: span targets index the padded length")
+        return cut()
+    }
+
+    /// The batch cut to its longest real sequence, targets kept.
+    fileprivate func cut() -> TaskBatch {
         let S = trimmedLength()
         guard S < seqLength else { return self }
         return TaskBatch(batchSize: batchSize, seqLength: S,
                          inputIds: leading(inputIds, batch: batchSize, seqLength: seqLength, length: S),
                          segmentIds: leading(segmentIds, batch: batchSize, seqLength: seqLength, length: S),
-                         inputMask: leading(inputMask, batch: batchSize, seqLength: seqLength, length: S))
+                         inputMask: leading(inputMask, batch: batchSize, seqLength: seqLength, length: S),
+                         targets: targets)
     }
+}
+
+extension TaskBatch where Targets == [Int32] {
+    /// A labelled classification batch cut to its longest real sequence, for training: its labels index no positions.
+    /// Run it with `DropoutStreams.streamLength` set to this batch's `seqLength` to get the full batch's bits.
+    public func trimmedForTraining() -> TaskBatch { cut() }
 }
 
 extension PretrainingBatch {

@@ -33,7 +33,8 @@ struct BertEncoder {
                            hidden: H)
         k.layerNormForward(x: ws.embeddingSum, gamma: w[p.norm.gamma], beta: w[p.norm.beta], y: ws.embeddingOutput,
                            mean: ws.embeddingMean, rstd: ws.embeddingRstd, rows: T, features: H, eps: c.layerNormEps)
-        k.dropoutForward(ws.embeddingOutput, residual: nil, ws.embeddingOutput, count: T * H, probability: pHidden,
+        k.dropoutForward(ws.embeddingOutput, residual: nil, ws.embeddingOutput, count: T * H,
+                         layout: streams.tokenLayout(S: S, H: H), probability: pHidden,
                          rng: streams.rng(site: DropoutStreams.embeddingSite))
 
         var x = ws.embeddingOutput
@@ -66,7 +67,8 @@ struct BertEncoder {
             if lean {
                 k.addBias(projected, bias: w[bias], residual: x, out, rows: T, outFeatures: H)
             } else {
-                k.dropoutForward(projected, residual: x, out, count: T * H, probability: pHidden, rng: streams.rng(site: site))
+                k.dropoutForward(projected, residual: x, out, count: T * H, layout: streams.tokenLayout(S: S, H: H),
+                                 probability: pHidden, rng: streams.rng(site: site))
             }
         }
 
@@ -74,7 +76,8 @@ struct BertEncoder {
         k.attentionForward(qkv: a.qkv, keyBias: ws.keyBias, keyRanges: ws.packed ? ws.keyRanges : nil,
                            probs: lean ? nil : a.probs, context: a.context, batch: B, seqLength: S,
                            heads: c.numAttentionHeads, headSize: c.headSize, dropout: pAttention,
-                           rng: streams.rng(site: DropoutStreams.attentionSite(layer: l)), scratch: ws.attentionScratch)
+                           rng: streams.rng(site: DropoutStreams.attentionSite(layer: l)),
+                           streamLength: streams.streamLength(S), scratch: ws.attentionScratch)
         k.linearForward(x: a.context, weight: w[o.attentionOutput.weight], bias: lean ? nil : w[o.attentionOutput.bias],
                         y: ws.tempH, rows: T, inFeatures: H, outFeatures: H)
         residual(ws.tempH, bias: o.attentionOutput.bias, x, a.residual1, site: DropoutStreams.attentionOutputSite(layer: l))
@@ -97,7 +100,8 @@ struct BertEncoder {
         let A = c.numAttentionHeads, pHidden = dropout == nil ? 0 : c.hiddenDropoutProb
         let pAttention = dropout == nil ? 0 : c.attentionProbsDropoutProb
         let streams = dropout ?? DropoutStreams(seed: 0, step: 0)
-        let dx = ws.dHidden, k = backend, P = ws.poolerRows
+        let dx = ws.dHidden, k = backend, P = ws.poolerRows, tokens = streams.tokenLayout(S: S, H: H)
+        let sequences = dropout?.sequenceRows(S)   // with a stream length, sums over tokens a trimmed batch keeps
 
         if pooler {
             guard let pooler = p.pooler else { preconditionFailure("the layout has no pooler") }
@@ -117,38 +121,40 @@ struct BertEncoder {
             // LayerNorm 2; the residual carries dx to hidden1, dropout carries it to the output dense.
             k.layerNormBackward(dy: dx, x: a.residual2, gamma: w[o.norm2.gamma], mean: a.mean2, rstd: a.rstd2, dx: dx,
                                 dGamma: g[o.norm2.gamma], dBeta: g[o.norm2.beta], rows: T, features: H,
-                                scratch: ws.normScratch)
-            k.dropoutBackward(dx, ws.tempH, count: T * H, probability: pHidden,
+                                scratch: ws.normScratch, sequences: sequences)
+            k.dropoutBackward(dx, ws.tempH, count: T * H, layout: tokens, probability: pHidden,
                               rng: streams.rng(site: DropoutStreams.outputSite(layer: l)))
             // The activation's output is recomputed rather than kept per layer (with its derivative, in one pass).
             k.activationValueAndDerivative(activation, a.intermediate, ws.tempI, ws.derivativeI, count: T * I)
             k.linearBackward(dy: ws.tempH, x: ws.tempI, weight: w[o.output.weight], dx: ws.tempI,
                              dWeight: g[o.output.weight], dBias: g[o.output.bias], rows: T, inFeatures: I, outFeatures: H,
-                             accumulateInput: false)
+                             accumulateInput: false, sequences: sequences)
             k.activationBackward(ws.tempI, derivative: ws.derivativeI, ws.tempI, count: T * I)
             k.linearBackward(dy: ws.tempI, x: a.hidden1, weight: w[o.intermediate.weight], dx: dx,
                              dWeight: g[o.intermediate.weight], dBias: g[o.intermediate.bias], rows: T, inFeatures: H,
-                             outFeatures: I, accumulateInput: true)
+                             outFeatures: I, accumulateInput: true, sequences: sequences)
             // LayerNorm 1; the residual carries dx to the layer input, dropout to the attention output dense.
             k.layerNormBackward(dy: dx, x: a.residual1, gamma: w[o.norm1.gamma], mean: a.mean1, rstd: a.rstd1, dx: dx,
                                 dGamma: g[o.norm1.gamma], dBeta: g[o.norm1.beta], rows: T, features: H,
-                                scratch: ws.normScratch)
-            k.dropoutBackward(dx, ws.tempH, count: T * H, probability: pHidden,
+                                scratch: ws.normScratch, sequences: sequences)
+            k.dropoutBackward(dx, ws.tempH, count: T * H, layout: tokens, probability: pHidden,
                               rng: streams.rng(site: DropoutStreams.attentionOutputSite(layer: l)))
             k.linearBackward(dy: ws.tempH, x: a.context, weight: w[o.attentionOutput.weight], dx: ws.dContext,
                              dWeight: g[o.attentionOutput.weight], dBias: g[o.attentionOutput.bias], rows: T,
-                             inFeatures: H, outFeatures: H, accumulateInput: false)
+                             inFeatures: H, outFeatures: H, accumulateInput: false, sequences: sequences)
             k.attentionBackward(dContext: ws.dContext, qkv: a.qkv, probs: a.probs, dQKV: ws.dQKV, batch: B, seqLength: S,
                                 heads: A, headSize: c.headSize, dropout: pAttention,
-                                rng: streams.rng(site: DropoutStreams.attentionSite(layer: l)), scratch: ws.attentionScratch)
+                                rng: streams.rng(site: DropoutStreams.attentionSite(layer: l)),
+                                streamLength: streams.streamLength(S), scratch: ws.attentionScratch)
             k.linearBackward(dy: ws.dQKV, x: x, weight: w[o.qkv.weight], dx: dx, dWeight: g[o.qkv.weight],
-                             dBias: g[o.qkv.bias], rows: T, inFeatures: H, outFeatures: 3 * H, accumulateInput: true)
+                             dBias: g[o.qkv.bias], rows: T, inFeatures: H, outFeatures: 3 * H, accumulateInput: true, sequences: sequences)
         }
 
-        k.dropoutBackward(dx, dx, count: T * H, probability: pHidden, rng: streams.rng(site: DropoutStreams.embeddingSite))
+        k.dropoutBackward(dx, dx, count: T * H, layout: tokens, probability: pHidden,
+                          rng: streams.rng(site: DropoutStreams.embeddingSite))
         k.layerNormBackward(dy: dx, x: ws.embeddingSum, gamma: w[p.norm.gamma], mean: ws.embeddingMean,
                             rstd: ws.embeddingRstd, dx: dx, dGamma: g[p.norm.gamma], dBeta: g[p.norm.beta], rows: T,
-                            features: H, scratch: ws.normScratch)
+                            features: H, scratch: ws.normScratch, sequences: sequences)
         k.embeddingBackward(dOut: dx, ids: ws.ids, segments: ws.segments, positions: ws.packed ? ws.positions : nil,
                             dWord: g[p.word], dPosition: g[p.position], dTokenType: g[p.tokenType], batch: B,
                             seqLength: S, hidden: H, paddingId: c.padTokenId.map(Int32.init))

@@ -31,7 +31,10 @@ public struct ClassificationFineTuning: Sendable {
                                     labels: GLUE.mrpcLabels, tokenizer: tokenizer, maxSeqLength: options.maxSeqLength)
         guard !train.isEmpty else { throw BertError.invalidInput("\(dataDirectory)/train.tsv holds no examples") }
         let summary = try options.train(model, rows: train, log: log, onStep: onStep) { rows, dropout in
-            try model.forward(Self.batch(rows, withLabels: true), dropout: dropout)!.loss
+            let full = Self.batch(rows, withLabels: true)
+            var streams = dropout
+            streams.streamLength = full.seqLength   // masks drawn at full length: trimming keeps every bit
+            return try model.forward(options.trimBatches ? full.trimmedForTraining() : full, dropout: streams)!.loss
         }
         let start = Date()
         let metrics = try Self.evaluate(model, dev, batchSize: 64, trim: options.trimBatches)

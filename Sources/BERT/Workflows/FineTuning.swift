@@ -23,7 +23,8 @@ public struct FineTuningOptions: Sendable {
     public var backend: any Backend = CPUBackend.shared
     /// Recompute each layer's activations in the backward instead of keeping them (`--checkpoint-activations`).
     public var checkpointActivations = false
-    /// Evaluate each batch at its longest real sequence (`--no-trim-batches` turns it off; see `BatchTrimming.swift`).
+    /// Evaluate each batch, and train each classification batch, at its longest real sequence (`--no-trim-batches`
+    /// turns it off; see `BatchTrimming.swift`).
     public var trimBatches = true
 
     public init(outputDirectory: String, maxSeqLength: Int, learningRate: Double, epochs: Double) {

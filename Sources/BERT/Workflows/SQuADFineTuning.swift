@@ -40,6 +40,7 @@ public struct SQuADFineTuning: Sendable {
                                       fresh: { try BertForQuestionAnswering(config: $0, seed: options.seed, backend: options.backend) })
         let features = builder.features(for: examples, training: true)
         log("\(examples.count) questions → \(features.count) windows of \(options.maxSeqLength)")
+        // Not trimmed: HF's span loss takes its softmax over the padded positions too (BatchTrimming.swift).
         let summary = try options.train(model, rows: features, log: log, onStep: onStep) { rows, dropout in
             try model.forward(SQuADPredicting.batch(rows, withAnswers: true), dropout: dropout)!.loss
         }

@@ -47,16 +47,16 @@ enum EmulatedKernels {
         "attention_softmax_forward_f32": { k in try softmaxForward(k, bf16: false) },
         "attention_softmax_forward_bf16": { k in try softmaxForward(k, bf16: true) },
         "attention_softmax_backward": { k in
-            let S = k.int("S"), p = k.float("p"), seed = k.u64("seed"), stream = k.u64("stream")
+            let S = k.int("S"), p = k.float("p"), seed = k.u64("seed"), stream = k.u64("stream"), Ss = k.int("stream_S")
             let rows = try k.rowBlocks(), n = rows.count * S
             let dScores = try k.floats("d_scores", n), dDropped = try k.floats("d_dropped", n), probs = try k.floats("probs", n)
             let scale = 1 / (1 - p)
             for q in rows {
-                let row = q * S
+                let row = q * S, bits = ((q / S) * Ss + q % S) * Ss
                 var dot: Float = 0
                 for j in 0..<S {
                     var d = dDropped[row + j]
-                    if p > 0 { d = d * Float(bs_dropout_keep(seed, stream, UInt64(row + j), p)) * scale }
+                    if p > 0 { d = d * Float(bs_dropout_keep(seed, stream, UInt64(bits + j), p)) * scale }
                     dScores[row + j] = d
                     dot += d * probs[row + j]
                 }
@@ -95,10 +95,12 @@ enum EmulatedKernels {
         // dropout.cu
         "dropout_apply": { k in
             let n = k.int("n"), p = k.float("p"), seed = k.u64("seed"), stream = k.u64("stream")
+            let S = k.int("S"), W = k.int("W"), Ss = k.int("stream_S"), Ws = k.int("stream_W")
             let y = try k.floats("y", n), x = try k.floats("x", n), residual = try k.floatsOrNull("residual", n)
             let scale = 1 / (1 - p)
             for i in 0..<n {
-                let v = p > 0 ? x[i] * Float(bs_dropout_keep(seed, stream, UInt64(i), p)) * scale : x[i]
+                let r = i / W, e = ((r / S) * Ss + r % S) * Ws + i % W
+                let v = p > 0 ? x[i] * Float(bs_dropout_keep(seed, stream, UInt64(e), p)) * scale : x[i]
                 y[i] = residual.map { $0[i] + v } ?? v
             }
         },
@@ -226,17 +228,17 @@ enum EmulatedKernels {
     ]
 
     /// attention_softmax_forward_{f32,bf16}: row q = blockIdx.x of [B·A·S, S], key bias row q / S / A, key range of
-    /// token (q / S / A)·S + q mod S (all S keys without key_ranges).
+    /// token (q / S / A)·S + q mod S (all S keys without key_ranges), dropout bits from row q of the stream_S layout.
     private static func softmaxForward(_ k: KernelLaunch, bf16: Bool) throws {
         let A = k.int("A"), S = k.int("S"), p = k.float("p"), seed = k.u64("seed"), stream = k.u64("stream")
-        let rows = try k.rowBlocks(), n = rows.count * S
+        let Ss = k.int("stream_S"), rows = try k.rowBlocks(), n = rows.count * S
         let probs = try k.floats("probs", n), scores = try k.floats("scores", n)
         let keyBias = try k.floats("key_bias", (rows.count / S / A) * S)
         let keyRanges = try k.intsOrNull("key_ranges", 2 * (rows.count / A))
         let dropped32 = bf16 ? nil : try k.floats("dropped", n), dropped16 = bf16 ? try k.bf16s("dropped", n) : nil
         let scale = 1 / (1 - p)
         for q in rows {
-            let row = q * S, bias = (q / S / A) * S, token = bias + q % S
+            let row = q * S, bias = (q / S / A) * S, token = bias + q % S, bits = ((q / S) * Ss + q % S) * Ss
             let visible = keyRanges.map { Int($0[2 * token])..<Int($0[2 * token + 1]) } ?? 0..<S
             var m = -Float.infinity
             for j in visible { m = max(m, scores[row + j] + keyBias[bias + j]) }
@@ -250,7 +252,7 @@ enum EmulatedKernels {
             for j in 0..<S {
                 let P = probs[row + j] * inv
                 probs[row + j] = P
-                let kept = p > 0 ? P * Float(bs_dropout_keep(seed, stream, UInt64(row + j), p)) * scale : P
+                let kept = p > 0 ? P * Float(bs_dropout_keep(seed, stream, UInt64(bits + j), p)) * scale : P
                 if let dropped32 { dropped32[row + j] = kept } else { dropped16![row + j] = bs_bf16_from_float(kept) }
             }
         }

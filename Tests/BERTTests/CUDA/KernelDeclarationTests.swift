@@ -65,12 +65,13 @@ import Testing
     @Test func launchArgumentsAreCheckedAndPacked() throws {
         let kernel = try #require(KernelDeclaration.named("dropout_apply"))
         let arguments: [KernelArgument] = [.pointer(0x7000_0000_1000), .pointer(0x7000_0000_2000), .pointer(0),
-                                           .longLong(-5), .float(0.1), .unsignedLongLong(.max), .unsignedLongLong(3)]
+                                           .longLong(-5), .float(0.1), .unsignedLongLong(.max), .unsignedLongLong(3),
+                                           .longLong(1), .longLong(8), .longLong(2), .longLong(9)]
         let packed = try kernel.withPackedArguments(arguments) { parameters in
-            (0..<7).map { parameters[$0]!.load(as: UInt64.self) }
+            (0..<11).map { parameters[$0]!.load(as: UInt64.self) }
         }
         #expect(packed == [0x7000_0000_1000, 0x7000_0000_2000, 0, UInt64(bitPattern: -5),
-                           UInt64(Float(0.1).bitPattern), .max, 3])
+                           UInt64(Float(0.1).bitPattern), .max, 3, 1, 8, 2, 9])
         #expect(throws: CUDAError.self) { try kernel.withPackedArguments(Array(arguments.dropLast())) { _ in } }
         var wrongType = arguments
         wrongType[4] = .int(1)
