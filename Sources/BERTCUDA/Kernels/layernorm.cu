@@ -1,6 +1,6 @@
-// LayerNorm over the last dimension, with BERT's "dense → dropout → add residual" fused in front (LayerNorm.swift,
-// Dropout.swift). Shapes: N rows, H features. Statistics in fp32 whatever the output type.
-//   y = (s − mean) · rstd · γ + β,  rstd = 1 / sqrt(var + eps) (biased variance),  s = residual + dropout(x)
+// LayerNorm over the last dimension (LayerNorm.swift). Shapes: N rows, H features. Statistics in fp32 whatever the
+// output type.
+//   y = (x − mean) · rstd · γ + β,  rstd = 1 / sqrt(var + eps) (biased variance)
 // Launch: grid (N), one block per row, blockDim.x a multiple of 32.
 #include "bert_device.cuh"
 
@@ -21,21 +21,6 @@ __device__ void layernorm_row(T* y, float* mean, float* rstd, const float* s, co
     if (threadIdx.x == 0) { mean[r] = m; rstd[r] = rs; }
 }
 
-/// s = residual + dropout(x) into `sum` (saved: the backward normalises it again), then y = LayerNorm(s).
-/// Dropout element i is element r·H + h of the stream (seed, stream), as the CPU's Dropout over the [N, H] tensor.
-template <typename T>
-__device__ void residual_dropout_layernorm(T* y, float* sum, float* mean, float* rstd, const float* x,
-                                           const float* residual, const float* gamma, const float* beta, int H,
-                                           float eps, float p, bs_u64 seed, bs_u64 stream) {
-    long long row = (long long)blockIdx.x * H;
-    float scale = 1.0f / (1.0f - p);
-    for (int h = threadIdx.x; h < H; h += blockDim.x) {
-        float kept = p > 0.0f ? x[row + h] * (float)bs_dropout_keep(seed, stream, row + h, p) * scale : x[row + h];
-        sum[row + h] = residual[row + h] + kept;
-    }
-    layernorm_row(y, mean, rstd, sum, gamma, beta, H, eps);
-}
-
 extern "C" __global__ void layernorm_forward_f32(float* y, float* mean, float* rstd, const float* x,
                                                  const float* gamma, const float* beta, int H, float eps) {
     layernorm_row(y, mean, rstd, x, gamma, beta, H, eps);
@@ -44,18 +29,6 @@ extern "C" __global__ void layernorm_forward_f32(float* y, float* mean, float* r
 extern "C" __global__ void layernorm_forward_bf16(bf16* y, float* mean, float* rstd, const float* x,
                                                   const float* gamma, const float* beta, int H, float eps) {
     layernorm_row(y, mean, rstd, x, gamma, beta, H, eps);
-}
-
-extern "C" __global__ void residual_dropout_layernorm_forward_f32(
-    float* y, float* sum, float* mean, float* rstd, const float* x, const float* residual, const float* gamma,
-    const float* beta, int H, float eps, float p, unsigned long long seed, unsigned long long stream) {
-    residual_dropout_layernorm(y, sum, mean, rstd, x, residual, gamma, beta, H, eps, p, seed, stream);
-}
-
-extern "C" __global__ void residual_dropout_layernorm_forward_bf16(
-    bf16* y, float* sum, float* mean, float* rstd, const float* x, const float* residual, const float* gamma,
-    const float* beta, int H, float eps, float p, unsigned long long seed, unsigned long long stream) {
-    residual_dropout_layernorm(y, sum, mean, rstd, x, residual, gamma, beta, H, eps, p, seed, stream);
 }
 
 /// Backward of layernorm_row. With x̂ = (x − mean)·rstd and g = dy·γ: dx = rstd · (g − mean(g) − x̂ · mean(g · x̂)).
