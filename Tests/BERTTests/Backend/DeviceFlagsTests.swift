@@ -20,6 +20,28 @@ import Testing
         #expect(r.out.isEmpty)
     }
 
+    /// On a machine with an NVIDIA driver, every kernel on the real GPU against the CPU (`bert check-device`, fp32 and
+    /// bf16) and a training step's loss; everywhere else it says that it skipped.
+    @Test func theRealGPUMatchesTheCPU() throws {
+        guard CUDAProbe.driverPresent else {
+            print("note: skipping the real-GPU checks (no libcuda.so.1 on this machine): `bert check-device --device cuda` "
+                  + "and a CUDA training step run only where an NVIDIA driver is installed")
+            return
+        }
+        for precision in ["fp32", "bf16"] {
+            let r = try BertProgram.run(["check-device", "--device", "cuda", "--precision", precision])
+            #expect(r.status == 0, "check-device --precision \(precision): \(r.err)\n\(r.out)")
+        }
+        func loss(_ flags: [String]) throws -> Double {
+            let r = try BertProgram.run(Self.bench + ["--mode", "train", "--optimizer", "lamb"] + flags)
+            #expect(r.status == 0, "\(r.err)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+            return try #require(json["loss"] as? Double)
+        }
+        let cpu = try loss([]), gpu = try loss(["--device", "cuda"])
+        #expect(abs(gpu - cpu) / cpu < 1e-4, "CPU loss \(cpu), GPU loss \(gpu)")
+    }
+
     @Test func bf16OnTheCPUIsRefused() throws {
         let r = try BertProgram.run(Self.bench + ["--precision", "bf16"])
         #expect(r.status != 0)
