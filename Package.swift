@@ -27,8 +27,11 @@ let package = Package(
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "CBZip2", path: "Sources/CBZip2", providers: [.apt(["libbz2-dev"])]),
+        /// bf16 GEMM on AMX tiles, in C: Swift cannot mark single functions for AVX-512/AMX while the rest of the binary
+        /// stays on AVX2, and tile intrinsics have no Swift form.
+        .target(name: "CBF16GEMM", cSettings: [.unsafeFlags(["-O3"])]),
         /// Kernels: forward and backward of every op, the thread pool and the counter-based RNG.
-        .target(name: "BERTKernels", dependencies: ["CBLAS"], swiftSettings: fastMath),
+        .target(name: "BERTKernels", dependencies: ["CBLAS", "CBF16GEMM"], swiftSettings: fastMath),
         /// Model, data, runtime and workflows on top of the kernels.
         .target(name: "BERT", dependencies: ["BERTKernels", "BERTCUDA", "CBERTShared", "CHDF5", "CMPI", "CBZip2"], swiftSettings: fastMath),
         /// The CUDA backend's host side: libcuda, NVRTC, cuBLASLt and NCCL through dlopen (no CUDA at build time), and

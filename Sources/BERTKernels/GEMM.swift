@@ -11,10 +11,15 @@ public enum GEMM {
     /// Below this many multiply-adds a single call is cheaper than a fork-join.
     static let parallelThreshold = 1 << 18
 
+    /// With `precision` bf16 the inputs are rounded to bf16 first (`BF16GEMM`).
     public static func multiply(transposeA: Bool, transposeB: Bool, M: Int, N: Int, K: Int, alpha: Float = 1,
                                 A: UnsafePointer<Float>, lda: Int, B: UnsafePointer<Float>, ldb: Int,
-                                beta: Float, C: UnsafeMutablePointer<Float>, ldc: Int) {
+                                beta: Float, C: UnsafeMutablePointer<Float>, ldc: Int, precision: GEMMPrecision = .fp32) {
         guard M > 0, N > 0 else { return }
+        if precision == .bf16 {
+            return BF16GEMM.multiply(transposeA: transposeA, transposeB: transposeB, M: M, N: N, K: K, alpha: alpha, A: A,
+                                     lda: lda, B: B, ldb: ldb, beta: beta, C: C, ldc: ldc)
+        }
         let ta = transposeA ? CblasTrans : CblasNoTrans, tb = transposeB ? CblasTrans : CblasNoTrans
         func call(_ m0: Int, _ m: Int, _ n0: Int, _ n: Int) {
             let a = transposeA ? A + m0 : A + m0 * lda

@@ -3,17 +3,24 @@
 
 public enum Linear {
     /// `y[N, O] = x[N, I] · Wᵀ + b`.
-    /// - Parameters: `x` `[N, I]`, `weight` `[O, I]`, `bias` `[O]` or nil, `y` `[N, O]`.
+    /// - Parameters: `x` `[N, I]`, `weight` `[O, I]`, `bias` `[O]` or nil, `y` `[N, O]`; `precision` the GEMM's inputs;
+    ///   `packedWeight`, when given, is `weight` already packed for bf16 and used in its place.
     public static func forward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                               y: UnsafeMutablePointer<Float>, rows N: Int, inFeatures I: Int, outFeatures O: Int) {
+                               y: UnsafeMutablePointer<Float>, rows N: Int, inFeatures I: Int, outFeatures O: Int,
+                               precision: GEMMPrecision = .fp32, packedWeight: BF16PackedWeight? = nil) {
         guard N > 0 else { return }
         if let bias {
             Parallel.forChunks(N, minimumChunk: 16) { _, rows in
                 for n in rows { (y + n * O).update(from: bias, count: O) }
             }
         }
+        if let packedWeight {
+            precondition(packedWeight.outFeatures == O && packedWeight.inFeatures == I, "packed weight of another shape")
+            return BF16GEMM.multiply(transposeA: false, M: N, N: O, K: I, A: x, lda: I, packedB: packedWeight.values,
+                                     beta: bias == nil ? 0 : 1, C: y, ldc: O)
+        }
         GEMM.multiply(transposeA: false, transposeB: true, M: N, N: O, K: I, A: x, lda: I, B: weight, ldb: I,
-                      beta: bias == nil ? 0 : 1, C: y, ldc: O)
+                      beta: bias == nil ? 0 : 1, C: y, ldc: O, precision: precision)
     }
 
     /// The bias of a `forward` run without one, added later in a pass that is made anyway: `out = y + bias + residual`
@@ -40,16 +47,17 @@ public enum Linear {
     public static func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                 dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>,
                                 dBias: UnsafeMutablePointer<Float>?, rows N: Int, inFeatures I: Int,
-                                outFeatures O: Int, accumulateInput: Bool = false, sequences: SequenceRows? = nil) {
+                                outFeatures O: Int, accumulateInput: Bool = false, sequences: SequenceRows? = nil,
+                                precision: GEMMPrecision = .fp32) {
         guard N > 0 else { return }
         for rows in sequences?.pieces(rows: N) ?? [0..<N] {
             GEMM.multiply(transposeA: true, transposeB: false, M: O, N: I, K: rows.count, A: dy + rows.lowerBound * O,
-                          lda: O, B: x + rows.lowerBound * I, ldb: I, beta: 1, C: dWeight, ldc: I)
+                          lda: O, B: x + rows.lowerBound * I, ldb: I, beta: 1, C: dWeight, ldc: I, precision: precision)
         }
         if let dBias { addColumnSums(dy, rows: N, columns: O, into: dBias) }
         if let dx {
             GEMM.multiply(transposeA: false, transposeB: false, M: N, N: I, K: O, A: dy, lda: O, B: weight, ldb: I,
-                          beta: accumulateInput ? 1 : 0, C: dx, ldc: I)
+                          beta: accumulateInput ? 1 : 0, C: dx, ldc: I, precision: precision)
         }
     }
 

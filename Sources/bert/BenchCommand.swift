@@ -72,7 +72,7 @@ struct BenchCommand: ParsableCommand {
                                   maxPredictions: maxPredictions ?? (seqLength <= 128 ? 20 : 80), steps: steps, warmup: warmup,
                                   optimizer: kind)
         bench.head = head
-        bench.backend = try device.backend()
+        bench.backend = try mode == .infer ? device.inferenceBackend() : device.backend()
         bench.checkpointActivations = checkpointActivations
         bench.packed = packed
         let result = try bench.run()

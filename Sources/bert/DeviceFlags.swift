@@ -8,9 +8,14 @@ extension Precision: ExpressibleByArgument {}
 struct DeviceFlags: ParsableArguments {
     @Option(help: "cpu; cuda (an NVIDIA GPU); or emulated (the CPU kernels behind device-only memory, to check the device path without a GPU).")
     var device: DeviceKind = .cpu
-    @Option(help: "fp32; or bf16 (bf16 activations, fp32 master weights and optimizer state; not on --device cpu).")
+    @Option(help: "fp32; or bf16: fp32 master weights and optimizer state, bf16 activations on a GPU, bf16 GEMM inputs on the CPU (fast where it has AMX).")
     var precision: Precision = .fp32
 
     /// The backend these flags name; it fails with one line when the device cannot start.
     func backend() throws -> any Backend { try Backends.make(device: device, precision: precision) }
+
+    /// The backend for one model that only runs inference (its weights never change).
+    func inferenceBackend() throws -> any Backend {
+        try Backends.make(device: device, precision: precision, inference: true)
+    }
 }

@@ -49,7 +49,7 @@ struct PredictSQuADCommand: ParsableCommand {
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
-        let backend = try device.backend()
+        let backend = try device.inferenceBackend()
         let (model, tokenizer) = try loadFineTuned(checkpoint, task: "squad", cased: cased) {
             try BertForQuestionAnswering.load(directory: $0, backend: backend)
         }
@@ -87,7 +87,7 @@ struct PredictMRPCCommand: ParsableCommand {
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
-        let backend = try device.backend()
+        let backend = try device.inferenceBackend()
         let (model, tokenizer) = try loadFineTuned(checkpoint, task: "mrpc", cased: cased) {
             try BertForSequenceClassification.load(directory: $0, backend: backend)
         }

@@ -170,7 +170,7 @@ struct EvalMLMCommand: ParsableCommand {
 
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
-        let (model, _) = try BertForPreTraining.load(directory: checkpoint, backend: try device.backend())
+        let (model, _) = try BertForPreTraining.load(directory: checkpoint, backend: try device.inferenceBackend())
         let evaluator = try MLMEvaluator(directory: inputDir, vocabSize: model.config.vocabSize)
         let result = try evaluator.evaluate(model, batchSize: batchSize, trim: trimBatches)
         print(String(decoding: try JSONSerialization.data(withJSONObject: result.json(), options: [.sortedKeys]), as: UTF8.self))

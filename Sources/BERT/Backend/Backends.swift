@@ -10,23 +10,23 @@ public enum DeviceKind: String, CaseIterable, Sendable {
     case emulated
 }
 
-/// The arithmetic of the model's activations (`--precision`). Master weights, gradients and optimizer state are
-/// fp32 in both.
+/// The arithmetic of the model (`--precision`). Master weights, gradients and optimizer state are fp32 in both.
 public enum Precision: String, CaseIterable, Sendable {
     case fp32
-    /// bf16 activations and GEMM inputs, fp32 accumulation and statistics (DeepSpeed's bf16 mode).
+    /// On a GPU bf16 activations and GEMM inputs, fp32 accumulation and statistics (DeepSpeed's bf16 mode); on the CPU
+    /// bf16 inputs to the linear layers' GEMMs only (`CPUBackend.bf16`).
     case bf16
 }
 
 public enum Backends {
     /// The backend for `device` at `precision`.
-    /// - Throws: `BertError.invalidInput` for a combination that does not exist (bf16 on the CPU), and the device's
-    ///   own one-line error when it cannot start (no CUDA driver).
-    public static func make(device: DeviceKind, precision: Precision) throws -> any Backend {
+    /// - Throws: the device's own one-line error when it cannot start (no CUDA driver).
+    /// `inference` promises one model whose weights do not change once it runs (prediction, evaluation, inference
+    /// benchmarks), which lets the CPU's bf16 path pack each weight once.
+    public static func make(device: DeviceKind, precision: Precision, inference: Bool = false) throws -> any Backend {
         switch (device, precision) {
         case (.cpu, .fp32): return CPUBackend.shared
-        case (.cpu, .bf16):
-            throw BertError.invalidInput("--precision bf16 needs --device cuda (or emulated): the CPU kernels compute in fp32")
+        case (.cpu, .bf16): return inference ? CPUBackend.bf16Inference() : CPUBackend.bf16
         case (.emulated, _): return CPUBackend.emulatedDevice(bf16Activations: precision == .bf16)
         case (.cuda, _): return try cudaBackend(precision: precision)
         }

@@ -1,4 +1,5 @@
 import BERTCUDA
+import Foundation
 import BERTKernels
 
 /// The backend of host memory and the `BERTKernels` CPU kernels: every operation forwards to its kernel, and a
@@ -6,22 +7,42 @@ import BERTKernels
 ///
 /// `emulatedDevice` builds the same kernels behind device-like memory (see `EmulatedMemory`), optionally rounding
 /// every activation a kernel stores to bf16, as a bf16 device backend stores its activations.
+///
+/// `bf16` is the CPU's mixed precision: the linear layers' GEMMs (the MLM decoder's included) take bf16-rounded
+/// inputs and accumulate in fp32 (`BF16GEMM`, on AMX tiles where the CPU has them), as `torch.autocast("cpu",
+/// dtype=torch.bfloat16)` runs `nn.Linear`; everything else — activations, attention, LayerNorm, softmax, gradients,
+/// master weights, the optimizer — stays fp32.
 public final class CPUBackend: Backend {
     /// One instance serves every model: it holds no state.
     public static let shared = CPUBackend()
+    /// The CPU with bf16 GEMM inputs.
+    public static let bf16 = CPUBackend(gemmPrecision: .bf16)
+
+    /// The CPU with bf16 GEMM inputs for one inference model whose weights never change once it runs: each linear
+    /// layer's weight is rounded and packed for the AMX tiles on its first use and kept. A model that trains, or a
+    /// second model, must not run on it (the packed copies are found by the weights' addresses).
+    public static func bf16Inference() -> CPUBackend { CPUBackend(gemmPrecision: .bf16, packsWeightsOnce: true) }
 
     public let name: String
     /// The emulated device's memory; nil for the CPU itself.
     private let emulated: EmulatedMemory?
     /// Whether stored activations are rounded to bf16 (emulation only).
     private let bf16Activations: Bool
+    /// The inputs of the linear layers' GEMMs.
+    private let gemmPrecision: GEMMPrecision
+    /// Weights packed once (`bf16Inference`), by address; nil where weights may change.
+    private let packedWeights: PackedWeights?
 
-    public init() {
-        (name, emulated, bf16Activations) = ("cpu", nil, false)
+    public convenience init() { self.init(gemmPrecision: .fp32) }
+
+    private init(gemmPrecision: GEMMPrecision, packsWeightsOnce: Bool = false) {
+        (name, emulated, bf16Activations, self.gemmPrecision) = ("cpu", nil, false, gemmPrecision)
+        packedWeights = packsWeightsOnce && BF16GEMM.usesAMX ? PackedWeights() : nil
     }
 
     private init(emulatingWithBFloat16Activations bf16: Bool) {
-        (name, emulated, bf16Activations) = ("emulated", EmulatedMemory(), bf16)
+        (name, emulated, bf16Activations, gemmPrecision) = ("emulated", EmulatedMemory(), bf16, .fp32)
+        packedWeights = nil
     }
 
     /// A device emulated in host memory whose addresses the host cannot use; with `bf16Activations`, every activation
@@ -126,8 +147,9 @@ public final class CPUBackend: Backend {
 
     public func linearForward(x: DeviceFloats, weight: DeviceFloats, bias: DeviceFloats?, y: DeviceFloats, rows: Int,
                               inFeatures: Int, outFeatures: Int) {
+        let packed = packedWeights?.packed(p(weight), outFeatures: outFeatures, inFeatures: inFeatures)
         Linear.forward(x: p(x), weight: p(weight), bias: p(bias), y: p(y), rows: rows, inFeatures: inFeatures,
-                       outFeatures: outFeatures)
+                       outFeatures: outFeatures, precision: gemmPrecision, packedWeight: packed)
         stored(y, rows * outFeatures)
     }
 
@@ -142,7 +164,7 @@ public final class CPUBackend: Backend {
                                accumulateInput: Bool, sequences: SequenceRows?) {
         Linear.backward(dy: p(dy), x: p(x), weight: p(weight), dx: p(dx), dWeight: p(dWeight), dBias: p(dBias), rows: rows,
                         inFeatures: inFeatures, outFeatures: outFeatures, accumulateInput: accumulateInput,
-                        sequences: sequences)
+                        sequences: sequences, precision: gemmPrecision)
     }
 
     public func activationForward(_ f: Activation, _ x: DeviceFloats, bias: DeviceFloats?, _ y: DeviceFloats, rows: Int,
@@ -225,5 +247,22 @@ public final class CPUBackend: Backend {
                                 base: Int) -> any OptimizerPasses {
         HostOptimizerPasses(segments: segments, weightDecay: weightDecay, parameters: p(parameters),
                             gradients: p(gradients), m: p(m), v: p(v), base: base)
+    }
+}
+
+/// `CPUBackend.bf16Inference`'s packed weights, made on first use.
+private final class PackedWeights: @unchecked Sendable {
+    private let lock = NSLock()
+    private var byAddress: [UnsafeMutablePointer<Float>: BF16PackedWeight] = [:]
+
+    func packed(_ weight: UnsafeMutablePointer<Float>, outFeatures: Int, inFeatures: Int) -> BF16PackedWeight {
+        lock.withLock {
+            if let known = byAddress[weight], known.outFeatures == outFeatures, known.inFeatures == inFeatures {
+                return known
+            }
+            let made = BF16PackedWeight(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures)
+            byAddress[weight] = made
+            return made
+        }
     }
 }
