@@ -4,13 +4,16 @@ and thread count.
 
 A training step is forward + backward of the pre-training loss (MLM + NSP), plus with --optimizer lamb the
 LAMB update (apex semantics on both sides). PyTorch is
-measured two ways, each in its own process so that the peak RSS of each is its own:
+measured two ways (three with --precision bf16 or both), each in its own process so that the peak RSS of each is
+its own:
 
-  torch-hf     transformers.BertForPreTraining as is: MLM logits for every position, labels -100 except at
-               the masked positions.
-  torch-dense  the same model with the MLM head applied only to the masked positions (gather the sequence
-               output at the masked positions, then model.cls.predictions on those rows; NSP on the pooled
-               output), like NVIDIA's "dense sequence output". The stronger anchor.
+  torch-hf          transformers.BertForPreTraining as is: MLM logits for every position, labels -100 except at
+                    the masked positions.
+  torch-dense       the same model with the MLM head applied only to the masked positions (gather the sequence
+                    output at the masked positions, then model.cls.predictions on those rows; NSP on the pooled
+                    output), like NVIDIA's "dense sequence output". The stronger anchor.
+  torch-dense-bf16  torch-dense with forward and loss under torch.autocast("cpu", dtype=torch.bfloat16) and the
+                    backward outside it, as PyTorch's autocast docs say; fp32 master weights, the same LAMB.
 
 Inputs: random token ids, full-length sequences (no padding, segment 0 for the first half and 1 for the
 second), P masked positions per sequence (P = 20 at seq <= 128, 80 above), random NSP labels. Dropout 0.1 as
@@ -19,11 +22,15 @@ RSS = ru_maxrss of the process (so it includes the Python/torch runtime itself).
 
 Ours is run as
     bert bench --model M --seq-len S --batch B --mode train --steps N --warmup W --threads T --max-predictions P
-and must print one JSON object on stdout with at least `seq_per_s` and `peak_rss_mb`.
+(plus --precision bf16 for "ours-bf16": bf16 GEMM inputs, fp32 accumulation, weights and optimizer) and must print
+one JSON object on stdout with at least `seq_per_s` and `peak_rss_mb`. --precision fp32 (the default) runs ours in
+fp32, bf16 runs ours-bf16 and torch-dense-bf16, both runs all; ours-bf16 is compared with torch-dense-bf16 and with
+torch-dense.
 
 Example:
     .venv-ref/bin/python bench/compare_torch.py --model bert-mini --seq-len 128 --batch 32 --threads 2
     .venv-ref/bin/python bench/compare_torch.py --model bert-mini --seq-len 128 --batch 32 --threads 2 --skip-ours
+    .venv-ref/bin/python bench/compare_torch.py --model bert-mini --seq-len 128 --batch 32 --threads 2 --precision both
 Needs torch and transformers (see scripts/reference/ for the venv).
 """
 
@@ -34,6 +41,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 # name: (layers, hidden, heads); intermediate = 4 * hidden, vocab 30522, max position 512, type vocab 2, gelu.
@@ -45,7 +53,9 @@ PRESETS = {
     "bert-base": (12, 768, 12),
     "bert-large": (24, 1024, 16),
 }
-VARIANTS = ["torch-hf", "torch-dense"]
+VARIANTS = ["torch-hf", "torch-dense", "torch-dense-bf16"]
+# Our side → the PyTorch variants it is compared with (seq/s and peak RSS ratios).
+COMPARED = {"ours": ["torch-hf", "torch-dense"], "ours-bf16": ["torch-dense-bf16", "torch-dense"]}
 
 
 def bert_config_dict(model):
@@ -129,14 +139,17 @@ def torch_worker(args):
     else:
         flat_rows, flat_pos, flat_ids = rows.reshape(-1), positions.reshape(-1), mlm_ids.reshape(-1)
 
+        bf16 = args.worker == "torch-dense-bf16"
+
         def step():
-            seq, pooled = model.bert(input_ids=input_ids, token_type_ids=token_type_ids,
-                                     attention_mask=attention_mask, return_dict=False)[:2]
-            gathered = seq[flat_rows, flat_pos]  # [B*P, H]
-            mlm_logits = model.cls.predictions(gathered)  # [B*P, V]
-            nsp_logits = model.cls.seq_relationship(pooled)  # [B, 2]
-            loss = F.cross_entropy(mlm_logits, flat_ids) + F.cross_entropy(nsp_logits, nsp_labels)
-            loss.backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                seq, pooled = model.bert(input_ids=input_ids, token_type_ids=token_type_ids,
+                                         attention_mask=attention_mask, return_dict=False)[:2]
+                gathered = seq[flat_rows, flat_pos]  # [B*P, H]
+                mlm_logits = model.cls.predictions(gathered)  # [B*P, V]
+                nsp_logits = model.cls.seq_relationship(pooled)  # [B, 2]
+                loss = F.cross_entropy(mlm_logits, flat_ids) + F.cross_entropy(nsp_logits, nsp_labels)
+            loss.backward()  # outside autocast: backward ops run in the dtype their forward ops chose
             return loss
 
     if args.optimizer == "lamb":
@@ -249,23 +262,37 @@ def run_torch(args, variant):
     return parse_json_stdout(p.stdout, variant)
 
 
-def run_ours(args):
+def run_with_peak_rss(cmd):
+    """Runs cmd to its end; returns its exit code, stdout, stderr and the kernel's account of its peak RSS in MB
+    (wait4's usage is that one child's alone, where RUSAGE_CHILDREN would be the largest of all children so far)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return p.returncode, out.read(), err.read(), usage.ru_maxrss / 1024.0
+
+
+def run_ours(args, precision):
+    name = "ours" if precision == "fp32" else "ours-" + precision
     cmd = [args.bert, "bench", "--model", args.model, "--seq-len", str(args.seq_len), "--batch", str(args.batch),
            "--mode", "train", "--steps", str(args.steps), "--warmup", str(args.warmup),
            "--threads", str(args.threads), "--max-predictions", str(args.max_predictions)]
     if args.optimizer != "none":
         cmd += ["--optimizer", args.optimizer]
+    if precision != "fp32":
+        cmd += ["--precision", precision]
     print("+ " + " ".join(cmd), file=sys.stderr)
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if p.returncode != 0:
-        raise SystemExit(f"ours failed (exit {p.returncode}):\n{p.stderr[-4000:]}")
-    res = parse_json_stdout(p.stdout, "ours")
+    code, stdout, stderr, peak_rss_mb_os = run_with_peak_rss(cmd)
+    if code != 0:
+        raise SystemExit(f"{name} failed (exit {code}):\n{stderr[-4000:]}")
+    res = parse_json_stdout(stdout, name)
     for k in ("seq_per_s", "peak_rss_mb"):
         if k not in res:
-            raise SystemExit(f"ours: JSON lacks '{k}': {res}")
-    # The kernel's own account of the child's peak (ours ran first, so this is its peak alone).
-    res["peak_rss_mb_os"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-    return res
+            raise SystemExit(f"{name}: JSON lacks '{k}': {res}")
+    res["peak_rss_mb_os"] = peak_rss_mb_os
+    return name, res
 
 
 def common_flags(args):
@@ -291,6 +318,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--optimizer", default="none", choices=["none", "lamb"],
                     help="also time the optimizer update (LAMB with apex semantics on both sides)")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "both"],
+                    help="ours in fp32, ours in bf16 beside torch-dense-bf16, or both")
     ap.add_argument("--json", action="store_true", help="also print all results as one JSON object")
     ap.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -299,10 +328,12 @@ def main():
     if args.worker:
         return torch_worker(args)
 
+    bf16 = args.precision != "fp32"
     results = {}
     if not args.skip_ours:
-        results["ours"] = run_ours(args)
-    for v in VARIANTS:
+        for precision in {"fp32": ["fp32"], "bf16": ["bf16"], "both": ["fp32", "bf16"]}[args.precision]:
+            name, results[name] = run_ours(args, precision)
+    for v in [name for name in VARIANTS if bf16 or not name.endswith("-bf16")]:
         print(f"running {v} ...", file=sys.stderr)
         results[v] = run_torch(args, v)
 
@@ -312,21 +343,24 @@ def main():
           f"{args.max_predictions} masked/seq, {args.threads} threads, {args.steps} timed steps after "
           f"{args.warmup} warm-up; train step = forward + backward{' + LAMB' if args.optimizer == 'lamb' else ', no optimizer'}; torch {t['torch']} "
           f"({t['attn_implementation']} attention)")
-    print(f"{'':14s} {'seq/s':>9s} {'step ms':>9s} {'peak RSS MB':>12s} {'loss':>8s}")
+    w = 19 if bf16 else 14  # "vs torch-dense-bf16"
+    print(f"{'':{w}s} {'seq/s':>9s} {'step ms':>9s} {'peak RSS MB':>12s} {'loss':>8s}")
     for name, r in results.items():
         step = r.get("step_ms_median", 1e3 * args.batch / r["seq_per_s"])
         loss = "-" if r.get("loss") is None else f"{r['loss']:.3f}"
-        print(f"{name:14s} {r['seq_per_s']:9.2f} {step:9.1f} {r['peak_rss_mb']:12.1f} {loss:>8s}")
-    if "ours" in results:
-        o = results["ours"]
-        print(f"\n{'ours / torch':14s} {'seq/s':>9s} {'peak RSS':>9s}")
-        for v in VARIANTS:
+        print(f"{name:{w}s} {r['seq_per_s']:9.2f} {step:9.1f} {r['peak_rss_mb']:12.1f} {loss:>8s}")
+    for ours, variants in COMPARED.items():
+        if ours not in results:
+            continue
+        o = results[ours]
+        print(f"\n{ours + ' / torch':{w}s} {'seq/s':>9s} {'peak RSS':>9s}")
+        for v in variants:
             r = results[v]
-            print(f"{'vs ' + v:14s} {o['seq_per_s'] / r['seq_per_s']:9.2f}x {o['peak_rss_mb'] / r['peak_rss_mb']:8.2f}x")
-        print(f"(ours peak RSS as the OS saw it: {o['peak_rss_mb_os']:.1f} MB)")
+            print(f"{'vs ' + v:{w}s} {o['seq_per_s'] / r['seq_per_s']:9.2f}x {o['peak_rss_mb'] / r['peak_rss_mb']:8.2f}x")
+        print(f"({ours} peak RSS as the OS saw it: {o['peak_rss_mb_os']:.1f} MB)")
     if args.json:
-        print(json.dumps({"config": {k: getattr(args, k) for k in
-                                     ("model", "seq_len", "batch", "threads", "steps", "warmup", "max_predictions")},
+        print(json.dumps({"config": {k: getattr(args, k) for k in ("model", "seq_len", "batch", "threads", "steps",
+                                                                    "warmup", "max_predictions", "precision")},
                           "results": results}))
 
 

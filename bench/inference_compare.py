@@ -9,8 +9,15 @@ The model is all-MiniLM-L6-v2's architecture (or --config-file's) with a fresh h
 length 384 (SQuAD) and the two-class classifier at 128 (MRPC). Inputs are full-length random tokens; weights do not
 change the speed. Each engine runs in its own process, so peak RSS is its own.
 
+--precision bf16 measures the bf16 sides instead of ours and PyTorch in fp32, --precision both measures both: ours
+with `bert bench --precision bf16` (bf16 GEMM inputs, fp32 accumulation and everything else), PyTorch under
+`torch.autocast("cpu", dtype=torch.bfloat16)` inside `torch.inference_mode()`. onnxruntime stays fp32 either way: its
+CPU execution provider has no bf16 path for BERT's operators, so its fp32 figures are the anchor of both ratios.
+
     .venv-ref/bin/python bench/inference_compare.py --threads 2
     .venv-ref/bin/python bench/inference_compare.py --threads 2 --cases qa:384:32 classification:128:64
+    .venv-ref/bin/python bench/inference_compare.py --threads 2 --precision both
+    .venv-ref/bin/python bench/inference_compare.py --threads 2 --precision both --skip-ours --config-file config.json
 
 Needs torch, transformers, onnx, onnxscript and onnxruntime in the Python that runs it.
 """
@@ -26,6 +33,13 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What optimize_model fused (operator → count), reported by the fused engine's process.
 FUSIONS = {}
+# Engine → its name in the seq/s columns and in the peak RSS column, in table order.
+COLUMNS = {"ours": ("ours", "ours"), "torch": ("PyTorch", "PyTorch"), "onnxruntime": ("onnxruntime", "onnxruntime"),
+           "onnxruntime-fused": ("onnxruntime fused", "fused"), "ours-bf16": ("ours bf16", "ours bf16"),
+           "torch-bf16": ("PyTorch bf16", "PyTorch bf16")}
+# The same-run speed ratios reported, (numerator, denominator), where both engines ran.
+RATIOS = [("ours", "torch"), ("ours", "onnxruntime-fused"), ("ours-bf16", "onnxruntime-fused"),
+          ("ours-bf16", "torch-bf16")]
 
 
 def default_config():
@@ -63,13 +77,18 @@ def time_steps(step, steps, warmup):
     return sorted(times)[len(times) // 2]
 
 
-def engine_torch(args, head, seq, batch):
+def engine_torch(args, head, seq, batch, bf16=False):
     import torch
     torch.set_num_threads(args.threads)
     model = hf_model(args.config_file, head)
     ids, mask, types = inputs(args.config_file, batch, seq)
-    with torch.no_grad():
-        return time_steps(lambda: model(input_ids=ids, attention_mask=mask, token_type_ids=types), args.steps, args.warmup)
+    step = lambda: model(input_ids=ids, attention_mask=mask, token_type_ids=types)
+    if not bf16:
+        with torch.no_grad():
+            return time_steps(step, args.steps, args.warmup)
+    # How PyTorch users run bf16 inference on a CPU: fp32 weights, autocast casting each Linear's inputs to bf16.
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        return time_steps(step, args.steps, args.warmup)
 
 
 def engine_onnxruntime(args, head, seq, batch, fused=False):
@@ -104,13 +123,51 @@ def engine_onnxruntime(args, head, seq, batch, fused=False):
         return time_steps(lambda: session.run(None, feed), args.steps, args.warmup)
 
 
-def engine_ours(args, head, seq, batch):
-    out = subprocess.run([args.bert, "bench", "--config-file", args.config_file, "--head", head, "--mode", "infer",
-                          "--seq-len", str(seq), "--batch", str(batch), "--steps", str(args.steps),
-                          "--warmup", str(args.warmup), "--threads", str(args.threads)],
-                         check=True, capture_output=True, text=True).stdout
-    report = json.loads(out)
+def engine_ours(args, head, seq, batch, precision="fp32"):
+    command = [args.bert, "bench", "--config-file", args.config_file, "--head", head, "--mode", "infer",
+               "--seq-len", str(seq), "--batch", str(batch), "--steps", str(args.steps),
+               "--warmup", str(args.warmup), "--threads", str(args.threads)]
+    if precision != "fp32":
+        command += ["--precision", precision]
+    run = subprocess.run(command, capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit("%s failed (exit %d): %s" % (" ".join(command), run.returncode, run.stderr.strip()[-2000:]))
+    report = json.loads(run.stdout)
     return report["step_ms"] / 1000, report["peak_rss_mb"]
+
+
+def engines_for(args):
+    """The engines one run measures, in table order: the fp32 and/or bf16 sides of ours and PyTorch as --precision
+    asks (ours unless --skip-ours), and the fp32 onnxruntime pair always."""
+    skipped = {"fp32": {"ours-bf16", "torch-bf16"}, "bf16": {"ours", "torch"}, "both": set()}[args.precision]
+    if args.skip_ours:
+        skipped |= {"ours", "ours-bf16"}
+    return [engine for engine in COLUMNS if engine not in skipped]
+
+
+def engine_child(args, engine, case):
+    """Runs one Python engine on one case in a process of its own, so that its peak RSS is its own."""
+    out = subprocess.run([sys.executable, __file__, "--engine", engine, "--cases", case, "--threads",
+                          str(args.threads), "--steps", str(args.steps), "--warmup", str(args.warmup),
+                          "--config-file", args.config_file], check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def table_header(engines):
+    ratios = [(a, b) for a, b in RATIOS if a in engines and b in engines]
+    columns = (["head, seq, batch"] + ["%s seq/s" % COLUMNS[e][0] for e in engines]
+               + ["%s / %s" % (COLUMNS[a][0], COLUMNS[b][0]) for a, b in ratios]
+               + ["peak RSS MB " + " / ".join(COLUMNS[e][1] for e in engines)])
+    return "| %s |\n|%s" % (" | ".join(columns), " --- |" * len(columns)), ratios
+
+
+def table_row(case, engines, results, ratios):
+    head, seq, batch = case.split(":")
+    rate = {e: int(batch) / results[e][0] for e in engines}
+    cells = (["%s, %s, %d" % (head, seq, int(batch))] + ["%.1f" % rate[e] for e in engines]
+             + ["%.2f×" % (rate[a] / rate[b]) for a, b in ratios]
+             + [" / ".join("%.0f" % results[e][1] for e in engines)])
+    return "| %s |" % " | ".join(cells)
 
 
 def main():
@@ -122,42 +179,38 @@ def main():
                         help="head:seq_len:batch")
     parser.add_argument("--config-file", default=None)
     parser.add_argument("--bert", default=os.path.join(ROOT, ".build", "release", "bert"))
+    parser.add_argument("--precision", choices=["fp32", "bf16", "both"], default="fp32",
+                        help="ours and PyTorch in fp32, in bf16 (onnxruntime stays fp32), or both")
+    parser.add_argument("--skip-ours", action="store_true", help="measure only PyTorch and onnxruntime")
     parser.add_argument("--engine", help=argparse.SUPPRESS)  # one engine, one case, in a child process
     args = parser.parse_args()
     args.config_file = args.config_file or default_config()
 
     if args.engine:
         head, seq, batch = args.cases[0].split(":")
-        engines = {"torch": engine_torch, "onnxruntime": engine_onnxruntime,
-                   "onnxruntime-fused": lambda *a: engine_onnxruntime(*a, fused=True)}
+        engines = {"torch": engine_torch, "torch-bf16": lambda *a: engine_torch(*a, bf16=True),
+                   "onnxruntime": engine_onnxruntime, "onnxruntime-fused": lambda *a: engine_onnxruntime(*a, fused=True)}
         seconds = engines[args.engine](args, head, int(seq), int(batch))
         print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                           "fusions": FUSIONS}))
         return
 
+    engines = engines_for(args)
+    header, ratios = table_header(engines)
     print("threads %d, %s, median of %d steps after %d warm-up" % (args.threads, args.config_file, args.steps, args.warmup))
-    print("| head, seq, batch | ours seq/s | PyTorch seq/s | onnxruntime seq/s | onnxruntime fused seq/s | ours / PyTorch "
-          "| ours / onnxruntime fused | peak RSS MB ours / PyTorch / onnxruntime / fused |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(header)
     for case in args.cases:
         head, seq, batch = case.split(":")
-        batch = int(batch)
         results, fusions = {}, {}
-        results["ours"] = engine_ours(args, head, int(seq), batch)
-        for engine in ("torch", "onnxruntime", "onnxruntime-fused"):
-            out = subprocess.run([sys.executable, __file__, "--engine", engine, "--cases", case, "--threads",
-                                  str(args.threads), "--steps", str(args.steps), "--warmup", str(args.warmup),
-                                  "--config-file", args.config_file], check=True, capture_output=True, text=True).stdout
-            r = json.loads(out.strip().splitlines()[-1])
-            results[engine] = (r["seconds"], r["peak_rss_mb"])
-            if r["fusions"]:
-                fusions = r["fusions"]
-        rate = {e: batch / s for e, (s, _) in results.items()}
-        print("| %s, %s, %d | %.1f | %.1f | %.1f | %.1f | %.2f× | %.2f× | %.0f / %.0f / %.0f / %.0f |" % (
-            head, seq, batch, rate["ours"], rate["torch"], rate["onnxruntime"], rate["onnxruntime-fused"],
-            rate["ours"] / rate["torch"], rate["ours"] / rate["onnxruntime-fused"], results["ours"][1],
-            results["torch"][1], results["onnxruntime"][1], results["onnxruntime-fused"][1]), flush=True)
-        print("<!-- %s, %s, %d: onnxruntime fused %s -->" % (head, seq, batch, json.dumps(fusions, sort_keys=True)), flush=True)
+        for engine in sorted(engines, key=lambda e: not e.startswith("ours")):  # ours first: a bad --bert fails fast
+            if engine.startswith("ours"):
+                results[engine] = engine_ours(args, head, int(seq), int(batch), "bf16" if engine == "ours-bf16" else "fp32")
+            else:
+                r = engine_child(args, engine, case)
+                results[engine] = (r["seconds"], r["peak_rss_mb"])
+                fusions = r["fusions"] or fusions
+        print(table_row(case, engines, results, ratios), flush=True)
+        print("<!-- %s, %s, %d: onnxruntime fused %s -->" % (head, seq, int(batch), json.dumps(fusions, sort_keys=True)), flush=True)
 
 
 if __name__ == "__main__":
