@@ -18,7 +18,7 @@ draws its own data order and dropout from its seed: the curves agree in distribu
 
 Run from the repository root (needs torch, transformers, h5py; see SWIFT-RECIPES.md):
     .venv-ref/bin/python bench/pretrain_compare.py prepare
-    .venv-ref/bin/python bench/pretrain_compare.py ours  --seed 1 --threads 2
+    .venv-ref/bin/python bench/pretrain_compare.py ours  --seed 1 --threads 2 [--precision bf16]
     .venv-ref/bin/python bench/pretrain_compare.py torch --seed 1 --threads 2 [--global-shuffle]
     .venv-ref/bin/python bench/pretrain_compare.py report
 Everything goes under --work (default out/pretrain-compare); `report` writes bench/results/pretrain/.
@@ -83,7 +83,7 @@ def prepare(a):
 # ours
 
 def ours(a):
-    name = f"ours-seed{a.seed}"
+    name = f"ours{'-bf16' if a.precision == 'bf16' else ''}-seed{a.seed}"
     log = os.path.join(a.work, name + ".jsonl")
     out = os.path.join(a.work, "runs", name)
     for path in (log,):
@@ -95,7 +95,8 @@ def ours(a):
          "--learning-rate", str(a.learning_rate), "--warmup-proportion", str(a.warmup), "--lr-schedule", "poly",
          "--poly-power", str(a.poly_power), "--max-steps", str(a.steps), "--eval-dir", os.path.join(a.work, "shards"),
          "--eval-every", str(a.eval_every), "--eval-batch-size", str(a.eval_batch), "--num-steps-per-checkpoint",
-         str(a.steps), "--json-summary", log, "--log-freq", "10", "--threads", str(a.threads), "--seed", str(a.seed)])
+         str(a.steps), "--json-summary", log, "--log-freq", "10", "--threads", str(a.threads), "--seed", str(a.seed),
+         "--precision", a.precision])
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -270,7 +271,7 @@ def time_to(evals, target):
 
 
 def report(a):
-    logs = sorted(glob.glob(os.path.join(a.work, "ours-seed*.jsonl")) + glob.glob(os.path.join(a.work, "pytorch-*seed*.jsonl")))
+    logs = sorted(glob.glob(os.path.join(a.work, "ours-*seed*.jsonl")) + glob.glob(os.path.join(a.work, "pytorch-*seed*.jsonl")))
     if not logs:
         raise SystemExit(f"no logs in {a.work}: run `ours` and `torch` first")
     runs = {os.path.basename(p)[:-6]: read_log(p) for p in logs}
@@ -299,17 +300,17 @@ def report(a):
         if not n.startswith("pytorch-seed"):
             continue
         seed = n[len("pytorch-seed"):]
-        if "ours-seed" + seed not in runs:
-            continue
         target = runs[n][0][-1]["eval_mlm_accuracy"]
-        # A target within a point of the plateau (the first evaluation after step 0) measures nothing.
-        if target < max(e["eval_mlm_accuracy"] for e in runs[n][0] if e["step"] <= a.eval_every) + 0.01:
-            lines.append(f"| {seed} | {target * 100:.2f} % | did not leave the unigram plateau | — | — |")
-            continue
-        t, o = time_to(runs[n][0], target), time_to(runs["ours-seed" + seed][0], target)
-        ratio = f"{o[1] / t[1]:.2f}" if o and t else "not reached"
-        lines.append(f"| {seed} | {target * 100:.2f} % | {t[0]}, {t[1]:.0f} | "
-                     + (f"{o[0]}, {o[1]:.0f}" if o else "not reached") + f" | {ratio} |")
+        for mine in (m for m in ("ours-seed" + seed, "ours-bf16-seed" + seed) if m in runs):
+            label = f"{seed}{' (ours bf16)' if 'bf16' in mine else ''}"
+            # A target within a point of the plateau (the first evaluation after step 0) measures nothing.
+            if target < max(e["eval_mlm_accuracy"] for e in runs[n][0] if e["step"] <= a.eval_every) + 0.01:
+                lines.append(f"| {label} | {target * 100:.2f} % | did not leave the unigram plateau | — | — |")
+                continue
+            t, o = time_to(runs[n][0], target), time_to(runs[mine][0], target)
+            ratio = f"{o[1] / t[1]:.2f}" if o and t else "not reached"
+            lines.append(f"| {label} | {target * 100:.2f} % | {t[0]}, {t[1]:.0f} | "
+                         + (f"{o[0]}, {o[1]:.0f}" if o else "not reached") + f" | {ratio} |")
     table = "\n".join(lines) + "\n"
     with open(os.path.join(a.results, "table.md"), "w") as f:
         f.write(table)
@@ -327,6 +328,8 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--init-seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="ours: `bert pretrain --precision` (bf16: bf16 GEMM inputs, fp32 everything else; logs ours-bf16-seedN)")
     p.add_argument("--global-shuffle", action="store_true",
                    help="torch: one shuffle over all shards' rows instead of NVIDIA's shard-by-shard order")
     recipe_flags(p)

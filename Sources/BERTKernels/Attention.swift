@@ -9,7 +9,9 @@
 //   context [B, S, H]: dropout(probs) · v, heads side by side
 //   streamLength: the untrimmed S of a batch cut to its longest real sequence (S itself otherwise); probability (i, j)
 //     of pair (b, a) draws dropout stream element ((b·A + a)·streamLength + i)·streamLength + j, its bit at full length
-// Each (b, a) pair is an independent task of small GEMMs; threads take pairs and call BLAS single-threaded.
+// Each (b, a) pair is an independent task of small GEMMs; threads take pairs and call BLAS single-threaded. With
+// precision bf16 the products take bf16-rounded inputs (scores from rounded q and k, context from rounded
+// probabilities and v; the backward's four likewise) and accumulate in fp32, as torch.autocast's bf16 matmul.
 
 public enum Attention {
     /// Floats of scratch the kernels need: two `[S, S]` tiles per thread.
@@ -19,7 +21,8 @@ public enum Attention {
                                probs: UnsafeMutablePointer<Float>?, context: UnsafeMutablePointer<Float>,
                                batch B: Int, seqLength S: Int, heads A: Int, headSize D: Int,
                                dropout p: Float, rng: CounterRNG, streamLength: Int? = nil,
-                               scratch: UnsafeMutablePointer<Float>, keyRanges: UnsafePointer<Int32>? = nil) {
+                               scratch: UnsafeMutablePointer<Float>, keyRanges: UnsafePointer<Int32>? = nil,
+                               precision: GEMMPrecision = .fp32) {
         let H = A * D, ld = 3 * H, scale = 1 / Float(D).squareRoot()
         let layout = DropoutLayout(S: S, W: S, streamS: streamLength ?? S, streamW: streamLength ?? S)
         Parallel.forChunks(B * A) { chunk, pairs in
@@ -31,7 +34,7 @@ public enum Attention {
                 let P = probs.map { $0 + pair * S * S } ?? dropped + S * S
                 let ranges = keyRanges.map { $0 + 2 * b * S }
                 GEMM.serial(transposeA: false, transposeB: true, M: S, N: S, K: D, alpha: scale, A: q, lda: ld, B: k, ldb: ld,
-                            beta: 0, C: P, ldc: S)
+                            beta: 0, C: P, ldc: S, precision: precision)
                 if probs == nil {
                     // Inference: nothing reads the probabilities, so the rows stay unnormalised and the 1/Σ scales the
                     // D-wide context rows instead of the S-wide probability rows (the first tile holds the factors).
@@ -39,13 +42,13 @@ public enum Attention {
                         dropped[i] = softmaxVisible(P + i * S, bias: keyBias + b * S, S: S, range: ranges.map { $0 + 2 * i },
                                                     normalize: false)
                     }
-                    weightValues(P, v, into: C, S: S, D: D, ld: ld, H: H)
+                    weightValues(P, v, into: C, S: S, D: D, ld: ld, H: H, precision: precision)
                     for i in 0..<S { scaleRow(C + i * H, by: dropped[i], count: D) }
                     continue
                 }
                 for i in 0..<S { softmaxVisible(P + i * S, bias: keyBias + b * S, S: S, range: ranges.map { $0 + 2 * i }) }
                 let used = p > 0 ? dropout(P, into: dropped, pair: pair, S: S, layout: layout, p: p, rng: rng) : UnsafePointer(P)
-                weightValues(used, v, into: C, S: S, D: D, ld: ld, H: H)
+                weightValues(used, v, into: C, S: S, D: D, ld: ld, H: H, precision: precision)
             }
         }
     }
@@ -55,7 +58,7 @@ public enum Attention {
     public static func backward(dContext: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
                                 dQKV: UnsafeMutablePointer<Float>, batch B: Int, seqLength S: Int, heads A: Int,
                                 headSize D: Int, dropout p: Float, rng: CounterRNG, streamLength: Int? = nil,
-                                scratch: UnsafeMutablePointer<Float>) {
+                                scratch: UnsafeMutablePointer<Float>, precision: GEMMPrecision = .fp32) {
         let H = A * D, ld = 3 * H, scale = 1 / Float(D).squareRoot()
         let layout = DropoutLayout(S: S, W: S, streamS: streamLength ?? S, streamW: streamLength ?? S)
         Parallel.forChunks(B * A) { chunk, pairs in
@@ -68,15 +71,15 @@ public enum Attention {
                 let P = probs + pair * S * S
                 let used = p > 0 ? dropout(P, into: dropped, pair: pair, S: S, layout: layout, p: p, rng: rng) : P
                 GEMM.serial(transposeA: true, transposeB: false, M: S, N: D, K: S, A: used, lda: S, B: dC, ldb: H,
-                            beta: 0, C: dv, ldc: ld)
+                            beta: 0, C: dv, ldc: ld, precision: precision)
                 GEMM.serial(transposeA: false, transposeB: true, M: S, N: S, K: D, A: dC, lda: H, B: v, ldb: ld,
-                            beta: 0, C: dP, ldc: S)
+                            beta: 0, C: dP, ldc: S, precision: precision)
                 if p > 0 { _ = dropout(dP, into: dP, pair: pair, S: S, layout: layout, p: p, rng: rng) }
                 for i in 0..<S { softmaxBackwardRow(dP + i * S, probs: P + i * S, count: S) }
                 GEMM.serial(transposeA: false, transposeB: false, M: S, N: D, K: S, alpha: scale, A: dP, lda: S, B: k, ldb: ld,
-                            beta: 0, C: dq, ldc: ld)
+                            beta: 0, C: dq, ldc: ld, precision: precision)
                 GEMM.serial(transposeA: true, transposeB: false, M: S, N: D, K: S, alpha: scale, A: dP, lda: S, B: q, ldb: ld,
-                            beta: 0, C: dk, ldc: ld)
+                            beta: 0, C: dk, ldc: ld, precision: precision)
             }
         }
     }
@@ -128,10 +131,11 @@ public enum Attention {
     /// differently once S changes; in fixed chunks, a batch trimmed to its longest real sequence (padded keys have
     /// probability exactly 0) gives the real rows the bits of the full-length batch.
     @inline(__always) static func weightValues(_ P: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
-                                               into C: UnsafeMutablePointer<Float>, S: Int, D: Int, ld: Int, H: Int) {
+                                               into C: UnsafeMutablePointer<Float>, S: Int, D: Int, ld: Int, H: Int,
+                                               precision: GEMMPrecision) {
         for first in stride(from: 0, to: S, by: keyChunk) {
             GEMM.serial(transposeA: false, transposeB: false, M: S, N: D, K: min(keyChunk, S - first), A: P + first, lda: S,
-                        B: v + first * ld, ldb: ld, beta: first == 0 ? 0 : 1, C: C, ldc: H)
+                        B: v + first * ld, ldb: ld, beta: first == 0 ? 0 : 1, C: C, ldc: H, precision: precision)
         }
     }
 

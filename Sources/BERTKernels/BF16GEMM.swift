@@ -59,14 +59,38 @@ public enum BF16GEMM {
         }
     }
 
-    /// The same numbers without AMX: bf16-rounded copies of op(A) and op(B), then fp32 `GEMM.multiply`.
+    /// `multiply` in the calling thread alone, for kernels already running on a worker (attention's per-head products).
+    static func serial(transposeA: Bool, transposeB: Bool, M: Int, N: Int, K: Int, alpha: Float,
+                       A: UnsafePointer<Float>, lda: Int, B: UnsafePointer<Float>, ldb: Int, beta: Float,
+                       C: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard M > 0, N > 0 else { return }
+        guard usesAMX else {
+            return reference(transposeA: transposeA, transposeB: transposeB, M: M, N: N, K: K, alpha: alpha, A: A,
+                             lda: lda, B: B, ldb: ldb, beta: beta, C: C, ldc: ldc, serial: true)
+        }
+        let (m32, n32, k32) = (bg_padded(M), bg_padded(N), bg_padded(K))
+        scratch.withBuffer(k32 * n32) { b in
+            scratch.withBuffer(m32 * k32) { a in
+                bg_pack_b(B, ldb, transposeB ? 1 : 0, K, N, 0, n32, b)
+                bg_pack_a(A, lda, transposeA ? 1 : 0, M, K, 0, m32, a)
+                bg_multiply(a, b, M, N, K, alpha, beta, C, ldc, 0, m32 / 32, 0, n32 / 32)
+            }
+        }
+    }
+
+    /// The same numbers without AMX: bf16-rounded copies of op(A) and op(B), then an fp32 GEMM.
     static func reference(transposeA: Bool, transposeB: Bool, M: Int, N: Int, K: Int, alpha: Float,
                           A: UnsafePointer<Float>, lda: Int, B: UnsafePointer<Float>, ldb: Int, beta: Float,
-                          C: UnsafeMutablePointer<Float>, ldc: Int) {
+                          C: UnsafeMutablePointer<Float>, ldc: Int, serial: Bool = false) {
         let a = rounded(A, transposed: transposeA, rows: M, columns: K, ld: lda)
         let b = rounded(B, transposed: transposeB, rows: K, columns: N, ld: ldb)
-        GEMM.multiply(transposeA: false, transposeB: false, M: M, N: N, K: K, alpha: alpha, A: a, lda: K, B: b, ldb: N,
-                      beta: beta, C: C, ldc: ldc)
+        if serial {
+            GEMM.serial(transposeA: false, transposeB: false, M: M, N: N, K: K, alpha: alpha, A: a, lda: K, B: b, ldb: N,
+                        beta: beta, C: C, ldc: ldc)
+        } else {
+            GEMM.multiply(transposeA: false, transposeB: false, M: M, N: N, K: K, alpha: alpha, A: a, lda: K, B: b,
+                          ldb: N, beta: beta, C: C, ldc: ldc)
+        }
     }
 
     /// op(X) `[rows, columns]` rounded to bf16, row-major.

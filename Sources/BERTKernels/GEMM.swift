@@ -43,11 +43,16 @@ public enum GEMM {
         }
     }
 
-    /// One single-threaded BLAS call, for kernels that already run on a worker thread (attention's per-head products).
+    /// One single-threaded BLAS call (or bf16 product), for kernels that already run on a worker thread (attention's
+    /// per-head products).
     @inline(__always)
     static func serial(transposeA: Bool, transposeB: Bool, M: Int, N: Int, K: Int, alpha: Float = 1,
                        A: UnsafePointer<Float>, lda: Int, B: UnsafePointer<Float>, ldb: Int, beta: Float,
-                       C: UnsafeMutablePointer<Float>, ldc: Int) {
+                       C: UnsafeMutablePointer<Float>, ldc: Int, precision: GEMMPrecision = .fp32) {
+        if precision == .bf16 {
+            return BF16GEMM.serial(transposeA: transposeA, transposeB: transposeB, M: M, N: N, K: K, alpha: alpha, A: A,
+                                   lda: lda, B: B, ldb: ldb, beta: beta, C: C, ldc: ldc)
+        }
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(M), Int32(N), Int32(K), alpha, A, Int32(lda), B, Int32(ldb), beta, C, Int32(ldc))
     }

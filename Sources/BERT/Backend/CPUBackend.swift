@@ -8,10 +8,10 @@ import BERTKernels
 /// `emulatedDevice` builds the same kernels behind device-like memory (see `EmulatedMemory`), optionally rounding
 /// every activation a kernel stores to bf16, as a bf16 device backend stores its activations.
 ///
-/// `bf16` is the CPU's mixed precision: the linear layers' GEMMs (the MLM decoder's included) take bf16-rounded
-/// inputs and accumulate in fp32 (`BF16GEMM`, on AMX tiles where the CPU has them), as `torch.autocast("cpu",
-/// dtype=torch.bfloat16)` runs `nn.Linear`; everything else — activations, attention, LayerNorm, softmax, gradients,
-/// master weights, the optimizer — stays fp32.
+/// `bf16` is the CPU's mixed precision: every GEMM — the linear layers' (the MLM decoder's included) and attention's
+/// products — takes bf16-rounded inputs and accumulates in fp32 (`BF16GEMM`, on AMX tiles where the CPU has them), as
+/// `torch.autocast("cpu", dtype=torch.bfloat16)` runs `nn.Linear` and `matmul`; everything else — stored activations,
+/// LayerNorm, softmax, GELU, gradients, master weights, the optimizer — stays fp32.
 public final class CPUBackend: Backend {
     /// One instance serves every model: it holds no state.
     public static let shared = CPUBackend()
@@ -195,7 +195,7 @@ public final class CPUBackend: Backend {
                                  dropout: Float, rng: CounterRNG, streamLength: Int, scratch: DeviceFloats) {
         Attention.forward(qkv: p(qkv), keyBias: p(keyBias), probs: p(probs), context: p(context), batch: batch,
                           seqLength: seqLength, heads: heads, headSize: headSize, dropout: dropout, rng: rng,
-                          streamLength: streamLength, scratch: p(scratch), keyRanges: p(keyRanges))
+                          streamLength: streamLength, scratch: p(scratch), keyRanges: p(keyRanges), precision: gemmPrecision)
         stored(context, batch * seqLength * heads * headSize)
     }
 
@@ -204,7 +204,7 @@ public final class CPUBackend: Backend {
                                   streamLength: Int, scratch: DeviceFloats) {
         Attention.backward(dContext: p(dContext), qkv: p(qkv), probs: p(probs), dQKV: p(dQKV), batch: batch,
                            seqLength: seqLength, heads: heads, headSize: headSize, dropout: dropout, rng: rng,
-                           streamLength: streamLength, scratch: p(scratch))
+                           streamLength: streamLength, scratch: p(scratch), precision: gemmPrecision)
     }
 
     public func dropoutForward(_ x: DeviceFloats, residual: DeviceFloats?, _ y: DeviceFloats, count: Int,
