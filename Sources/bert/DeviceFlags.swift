@@ -1,5 +1,7 @@
 import ArgumentParser
 import BERT
+import BERTKernels
+import Foundation
 
 extension DeviceKind: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
@@ -12,10 +14,21 @@ struct DeviceFlags: ParsableArguments {
     var precision: Precision = .fp32
 
     /// The backend these flags name; it fails with one line when the device cannot start.
-    func backend() throws -> any Backend { try Backends.make(device: device, precision: precision) }
+    func backend() throws -> any Backend {
+        noteSlowBF16()
+        return try Backends.make(device: device, precision: precision)
+    }
 
     /// The backend for one model that only runs inference (its weights never change).
     func inferenceBackend() throws -> any Backend {
-        try Backends.make(device: device, precision: precision, inference: true)
+        noteSlowBF16()
+        return try Backends.make(device: device, precision: precision, inference: true)
+    }
+
+    /// bf16 on a CPU without AMX gives the same numbers but no speed: say so, once, on standard error.
+    private func noteSlowBF16() {
+        guard device == .cpu, precision == .bf16, !BF16GEMM.usesAMX else { return }
+        FileHandle.standardError.write(Data(("note: this CPU has no AMX-BF16 (or the kernel withholds it): --precision bf16 "
+            + "rounds the GEMM inputs and runs fp32 GEMMs, no faster than fp32\n").utf8))
     }
 }

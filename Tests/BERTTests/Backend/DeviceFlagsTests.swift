@@ -1,3 +1,4 @@
+import BERTKernels
 import Foundation
 import Testing
 @testable import BERT
@@ -43,6 +44,8 @@ import Testing
         let r = try BertProgram.run(Self.bench + ["--mode", "infer", "--head", "classification", "--precision", "bf16"])
         #expect(r.status == 0, "\(r.err)")
         #expect(r.out.contains("\"precision\":\"bf16\""), "\(r.out)")
+        // Without AMX the same numbers come at fp32's speed, and the user is told.
+        #expect(r.err.contains("no AMX-BF16") == !BF16GEMM.usesAMX, "\(r.err)")
     }
 
     /// The loss of one LAMB training step of `bench` with `flags`.
