@@ -9,6 +9,7 @@
 
 #include <cpuid.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -22,6 +23,9 @@ static int amx_state;
 static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
 
 static void amx_probe(void) {
+    // BERT_AMX=0 keeps the tiles unused (the portable path), to compare or to work around a platform.
+    const char *setting = getenv("BERT_AMX");
+    if (setting && strcmp(setting, "0") == 0) return;
     unsigned eax, ebx, ecx, edx;
     if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return;
     const unsigned amx_bf16 = 1u << 22, amx_tile = 1u << 24;

@@ -25,10 +25,10 @@ struct DeviceFlags: ParsableArguments {
         return try Backends.make(device: device, precision: precision, inference: true)
     }
 
-    /// bf16 on a CPU without AMX gives the same numbers but no speed: say so, once, on standard error.
+    /// bf16 on a CPU without AMX gives the same numbers but no speed: say so on standard error.
     private func noteSlowBF16() {
         guard device == .cpu, precision == .bf16, !BF16GEMM.usesAMX else { return }
-        FileHandle.standardError.write(Data(("note: this CPU has no AMX-BF16 (or the kernel withholds it): --precision bf16 "
-            + "rounds the GEMM inputs and runs fp32 GEMMs, no faster than fp32\n").utf8))
+        FileHandle.standardError.write(Data(("note: AMX-BF16 is not in use (this CPU or its kernel lacks it, or BERT_AMX=0): "
+            + "--precision bf16 rounds the GEMM inputs and runs fp32 GEMMs, no faster than fp32\n").utf8))
     }
 }

@@ -14,7 +14,8 @@
 
 #include <stdint.h>
 
-/// 1 when the CPU has AMX-BF16 and the kernel lets this process use the tile registers (asked once), else 0.
+/// 1 when the CPU has AMX-BF16 and the kernel lets this process use the tile registers (asked once), else 0; 0 too
+/// when the environment sets BERT_AMX=0.
 int bg_amx_available(void);
 
 /// `x` rounded to the nearest bf16 (ties to even; NaN to the quiet NaN 0x7FC0), as the GPU kernels round.
