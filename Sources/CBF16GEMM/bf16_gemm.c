@@ -247,9 +247,13 @@ void bg_multiply(const uint16_t *a, const uint16_t *b, long rows, long columns, 
             for (long bm = bm0; bm < bm1; bm++)
                 multiply_block(a, b, rows, columns, k32, alpha, beta, c, ldc, bm * 32, bn * 32);
     } else {
-        for (long bm = bm0; bm < bm1; bm++)
-            for (long bn = bn0; bn < bn1; bn++)
-                multiply_block(a, b, rows, columns, k32, alpha, beta, c, ldc, bm * 32, bn * 32);
+        // B by panels of columns that fit in L2 (about 1 MB; a column block is k32 × 32 bf16), each panel met by every
+        // block row of A before the next: a large weight is then read from memory once, not once per block row.
+        const long panel = (1L << 20) / (k32 * 64) > 1 ? (1L << 20) / (k32 * 64) : 1;
+        for (long first = bn0; first < bn1; first += panel)
+            for (long bm = bm0; bm < bm1; bm++)
+                for (long bn = first; bn < first + panel && bn < bn1; bn++)
+                    multiply_block(a, b, rows, columns, k32, alpha, beta, c, ldc, bm * 32, bn * 32);
     }
     _tile_release();
 }

@@ -52,6 +52,18 @@ import Testing
         expectClose("C", out, expected, tolerance: 1e-6)
     }
 
+    /// A weight too large for one cache panel (K 4100: three column blocks a panel) against more rows than columns:
+    /// the panel loop covers every block once.
+    @Test func largeWeightsGoByPanels() {
+        guard BF16GEMM.usesAMX else {
+            print("note: skipping the AMX bf16 GEMM panel check (this CPU or kernel offers no AMX-BF16)")
+            return
+        }
+        let c = Case(ta: false, tb: true, M: 300, N: 260, K: 4100, alpha: 1, beta: 1)
+        let (out, expected) = run(c, amx: true)
+        expectClose("C", out, expected, tolerance: 1e-6)
+    }
+
     @Test(arguments: cases)
     func portablePathMatchesRoundedProducts(c: Case) {
         let (out, expected) = run(c, amx: false)
