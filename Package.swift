@@ -31,7 +31,7 @@ let package = Package(
         /// stays on AVX2, and tile intrinsics have no Swift form.
         .target(name: "CBF16GEMM", cSettings: [.unsafeFlags(["-O3"])]),
         /// Kernels: forward and backward of every op, the thread pool and the counter-based RNG.
-        .target(name: "BERTKernels", dependencies: ["CBLAS", "CBF16GEMM"], swiftSettings: fastMath),
+        .target(name: "BERTKernels", dependencies: ["CBLAS", "CBF16GEMM", "CBERTShared"], swiftSettings: fastMath),
         /// Model, data, runtime and workflows on top of the kernels.
         .target(name: "BERT", dependencies: ["BERTKernels", "BERTCUDA", "CBERTShared", "CHDF5", "CMPI", "CBZip2"], swiftSettings: fastMath),
         /// The CUDA backend's host side: libcuda, NVRTC, cuBLASLt and NCCL through dlopen (no CUDA at build time), and

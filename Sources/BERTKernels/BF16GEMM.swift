@@ -1,5 +1,4 @@
 import CBF16GEMM
-import CBLAS
 import Foundation
 
 /// The inputs a GEMM multiplies: fp32 as stored, or rounded to bf16 (fp32 accumulation either way).
@@ -28,10 +27,7 @@ public enum BF16GEMM {
                              lda: lda, B: B, ldb: ldb, beta: beta, C: C, ldc: ldc)
         }
         scratch.withBuffer(bg_padded(K) * bg_padded(N)) { b in
-            nonisolated(unsafe) let b = b
-            Parallel.forChunks(bg_padded(N) / 32) { _, blocks in
-                bg_pack_b(B, ldb, transposeB ? 1 : 0, K, N, blocks.lowerBound * 32, blocks.upperBound * 32, b)
-            }
+            packB(B, ldb: ldb, transposed: transposeB, K: K, N: N, into: b)
             multiply(transposeA: transposeA, M: M, N: N, K: K, alpha: alpha, A: A, lda: lda, packedB: b, beta: beta,
                      C: C, ldc: ldc)
         }
@@ -56,6 +52,15 @@ public enum BF16GEMM {
                 bg_multiply(a, b, M, N, K, alpha, beta, C, ldc, rows.lowerBound, rows.upperBound,
                             columns.lowerBound, columns.upperBound)
             }
+        }
+    }
+
+    /// op(B) `[K, N]` packed into `b` (`bg_pack_b`'s layout), each thread packing its blocks of columns.
+    static func packB(_ B: UnsafePointer<Float>, ldb: Int, transposed: Bool, K: Int, N: Int,
+                      into b: UnsafeMutablePointer<UInt16>) {
+        nonisolated(unsafe) let b = b
+        Parallel.forChunks(bg_padded(N) / 32) { _, blocks in
+            bg_pack_b(B, ldb, transposed ? 1 : 0, K, N, blocks.lowerBound * 32, blocks.upperBound * 32, b)
         }
     }
 
@@ -99,8 +104,7 @@ public enum BF16GEMM {
         var out = [Float](repeating: 0, count: rows * columns)
         for r in 0..<rows {
             for c in 0..<columns {
-                let v = transposed ? x[c * ld + r] : x[r * ld + c]
-                out[r * columns + c] = Float(bitPattern: UInt32(bg_bf16_from_float(v)) << 16)
+                out[r * columns + c] = roundedToBFloat16(transposed ? x[c * ld + r] : x[r * ld + c])
             }
         }
         return out
@@ -119,10 +123,7 @@ public final class BF16PackedWeight: @unchecked Sendable {
     public init(weight: UnsafePointer<Float>, outFeatures: Int, inFeatures: Int) {
         (self.outFeatures, self.inFeatures) = (outFeatures, inFeatures)
         values = .allocate(capacity: bg_padded(inFeatures) * bg_padded(outFeatures))
-        nonisolated(unsafe) let out = values
-        Parallel.forChunks(bg_padded(outFeatures) / 32) { _, blocks in
-            bg_pack_b(weight, inFeatures, 1, inFeatures, outFeatures, blocks.lowerBound * 32, blocks.upperBound * 32, out)
-        }
+        BF16GEMM.packB(weight, ldb: inFeatures, transposed: true, K: inFeatures, N: outFeatures, into: values)
     }
 
     deinit { values.deallocate() }

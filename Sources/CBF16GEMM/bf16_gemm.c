@@ -39,19 +39,13 @@ int bg_amx_available(void) {
     return amx_state;
 }
 
-uint16_t bg_bf16_from_float(float x) {
-    uint32_t b;
-    memcpy(&b, &x, 4);
-    if ((b & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FC0;
-    return (uint16_t)((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
-}
-
 /// A mask of the first `n` of 16 lanes (all when n >= 16).
 AMX_TARGET static inline __mmask16 lanes(long n) {
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
-/// `bg_bf16_from_float` on 16 floats at once: each 32-bit lane's upper half is the bf16.
+/// bert_shared.cuh's `bs_bf16_from_float` (the GPU kernels' rounding) on 16 floats at once: each 32-bit lane's
+/// upper half is the bf16.
 AMX_TARGET static inline __m512i rounded16(__m512 x) {
     const __m512i b = _mm512_castps_si512(x);
     const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
@@ -240,20 +234,14 @@ void bg_multiply(const uint16_t *a, const uint16_t *b, long rows, long columns, 
     _tile_loadconfig(&config);
 
     const long k32 = bg_padded(depth);
-    // The inner loop re-reads the other operand's blocks once per outer step: keep the smaller operand there, so that
-    // it is re-read from cache (few rows of A against a large weight: A; many rows against a small weight: B).
-    if (bm1 - bm0 <= bn1 - bn0) {
-        for (long bn = bn0; bn < bn1; bn++)
-            for (long bm = bm0; bm < bm1; bm++)
+    // Columns of B go by panels, each met by every block row of A before the next. Few rows against many columns (a
+    // batch-1 forward): panels of one block, so A, the smaller operand, is what gets re-read, from cache. Otherwise
+    // panels of about 1 MB (a column block is k32 × 32 bf16), so that a large weight stays in L2 across the block rows
+    // and is read from memory once, not once per block row.
+    const long fill = (1L << 20) / (k32 * 64), panel = bm1 - bm0 <= bn1 - bn0 || fill < 1 ? 1 : fill;
+    for (long first = bn0; first < bn1; first += panel)
+        for (long bm = bm0; bm < bm1; bm++)
+            for (long bn = first; bn < first + panel && bn < bn1; bn++)
                 multiply_block(a, b, rows, columns, k32, alpha, beta, c, ldc, bm * 32, bn * 32);
-    } else {
-        // B by panels of columns that fit in L2 (about 1 MB; a column block is k32 × 32 bf16), each panel met by every
-        // block row of A before the next: a large weight is then read from memory once, not once per block row.
-        const long panel = (1L << 20) / (k32 * 64) > 1 ? (1L << 20) / (k32 * 64) : 1;
-        for (long first = bn0; first < bn1; first += panel)
-            for (long bm = bm0; bm < bm1; bm++)
-                for (long bn = first; bn < first + panel && bn < bn1; bn++)
-                    multiply_block(a, b, rows, columns, k32, alpha, beta, c, ldc, bm * 32, bn * 32);
-    }
     _tile_release();
 }

@@ -1,5 +1,5 @@
 // bf16 matrix multiply on Intel AMX (Sapphire Rapids and later): C = alpha * op(A) * op(B) + beta * C with op(A) and
-// op(B) rounded to bf16 (to nearest even, as bs_bf16_from_float) and fp32 accumulation.
+// op(B) rounded to bf16 (to nearest even, as bert_shared.cuh's bs_bf16_from_float) and fp32 accumulation.
 //
 // The work is three steps so that the caller's thread pool runs each one in parallel over its own slices:
 //   bg_pack_a   op(A)[M, K] -> bf16, tile by tile: [M32 / 16][K32 / 32][16 rows][32 values of k]
@@ -17,9 +17,6 @@
 /// 1 when the CPU has AMX-BF16 and the kernel lets this process use the tile registers (asked once), else 0; 0 too
 /// when the environment sets BERT_AMX=0.
 int bg_amx_available(void);
-
-/// `x` rounded to the nearest bf16 (ties to even; NaN to the quiet NaN 0x7FC0), as the GPU kernels round.
-uint16_t bg_bf16_from_float(float x);
 
 /// Rounds up to the multiple of 32 the packed layouts use.
 static inline long bg_padded(long n) { return (n + 31) / 32 * 32; }
