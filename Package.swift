@@ -30,8 +30,11 @@ let package = Package(
         /// bf16 GEMM on AMX tiles, in C: Swift cannot mark single functions for AVX-512/AMX while the rest of the binary
         /// stays on AVX2, and tile intrinsics have no Swift form.
         .target(name: "CBF16GEMM", cSettings: [.unsafeFlags(["-O3"])]),
+        /// 16-lane AVX-512 versions of elementwise kernels, in C for the same reason; each matches its Swift kernel bit
+        /// for bit and is picked at run time.
+        .target(name: "CAVX512Kernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
         /// Kernels: forward and backward of every op, the thread pool and the counter-based RNG.
-        .target(name: "BERTKernels", dependencies: ["CBLAS", "CBF16GEMM", "CBERTShared"], swiftSettings: fastMath),
+        .target(name: "BERTKernels", dependencies: ["CBLAS", "CBF16GEMM", "CAVX512Kernels", "CBERTShared"], swiftSettings: fastMath),
         /// Model, data, runtime and workflows on top of the kernels.
         .target(name: "BERT", dependencies: ["BERTKernels", "BERTCUDA", "CBERTShared", "CHDF5", "CMPI", "CBZip2"], swiftSettings: fastMath),
         /// The CUDA backend's host side: libcuda, NVRTC, cuBLASLt and NCCL through dlopen (no CUDA at build time), and

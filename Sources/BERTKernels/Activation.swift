@@ -4,6 +4,8 @@
 //             y' = ½(1 + t) + ½x(1 − t²)·k(1 + 3·0.044715x²)
 //   tanh:     y' = 1 − y²          relu: y' = [x > 0]
 
+import CAVX512Kernels
+
 /// The activation functions BERT configurations use (`hidden_act`), plus the pooler's tanh.
 public enum Activation: Sendable, Equatable {
     /// Exact GELU (HF `gelu`).
@@ -53,9 +55,26 @@ public enum Activation: Sendable, Equatable {
         }
     }
 
+    /// The `tanh_form` argument of the 16-lane GELU kernels (CAVX512Kernels) when this is a GELU and `avx512` is on:
+    /// they give the 8-lane kernels' bits. The public functions below take `avx512: false` to keep to 8 lanes.
+    private func gelu16(_ avx512: Bool) -> Int32? {
+        guard avx512 else { return nil }
+        switch self {
+        case .geluErf: return 0
+        case .geluTanh: return 1
+        case .relu, .tanh: return nil
+        }
+    }
+
     /// `y = f(x)`; `y` may alias `x`.
-    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
+                        avx512: Bool = AVX512.available) {
+        let form = gelu16(avx512)
         Parallel.forChunks((count + 7) / 8, minimumChunk: 512) { _, blocks in
+            if let form {
+                let i = blocks.lowerBound * 8
+                return ak_gelu_forward(form, x + i, y + i, min(count, blocks.upperBound * 8) - i)
+            }
             for block in blocks {
                 let i = block * 8, n = min(8, count - i)
                 store8(value(load8(x + i, n)), y + i, n)
@@ -66,10 +85,15 @@ public enum Activation: Sendable, Equatable {
     /// `y = f(x + bias)` with `bias` `[features]` broadcast over the rows of `x` `[rows, features]`: the inference FFN
     /// folds the intermediate projection's bias in here instead of copying it into the GEMM's output first.
     public func forward(_ x: UnsafePointer<Float>, bias: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                        rows: Int, features: Int) {
+                        rows: Int, features: Int, avx512: Bool = AVX512.available) {
+        let form = gelu16(avx512)
         Parallel.forChunks(rows, minimumChunk: 4) { _, rows in
             for r in rows {
                 let row = r * features
+                if let form {
+                    ak_gelu_forward_bias(form, x + row, bias, y + row, features)
+                    continue
+                }
                 var j = 0
                 while j < features {
                     let n = min(8, features - j)
@@ -83,8 +107,13 @@ public enum Activation: Sendable, Equatable {
     /// `y = f(x)` and `d = f′(x)` in one pass (they share the transcendental work): the FFN backward needs both —
     /// the value for the output projection's weight gradient, the derivative once the value's gradient is known.
     public func valueAndDerivative(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                                   _ d: UnsafeMutablePointer<Float>, count: Int) {
+                                   _ d: UnsafeMutablePointer<Float>, count: Int, avx512: Bool = AVX512.available) {
+        let form = gelu16(avx512)
         Parallel.forChunks((count + 7) / 8, minimumChunk: 512) { _, blocks in
+            if let form {
+                let i = blocks.lowerBound * 8
+                return ak_gelu_value_and_derivative(form, x + i, y + i, d + i, min(count, blocks.upperBound * 8) - i)
+            }
             for block in blocks {
                 let i = block * 8, n = min(8, count - i), v = load8(x + i, n)
                 store8(value(v), y + i, n)
@@ -106,8 +135,13 @@ public enum Activation: Sendable, Equatable {
 
     /// `dx = dy · f′(x)`; `dx` may alias `dy`.
     public func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                         count: Int) {
+                         count: Int, avx512: Bool = AVX512.available) {
+        let form = gelu16(avx512)
         Parallel.forChunks((count + 7) / 8, minimumChunk: 512) { _, blocks in
+            if let form {
+                let i = blocks.lowerBound * 8
+                return ak_gelu_backward(form, dy + i, x + i, dx + i, min(count, blocks.upperBound * 8) - i)
+            }
             for block in blocks {
                 let i = block * 8, n = min(8, count - i)
                 store8(load8(dy + i, n) * derivative(load8(x + i, n)), dx + i, n)

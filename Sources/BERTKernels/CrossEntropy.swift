@@ -1,3 +1,5 @@
+import CAVX512Kernels
+
 // Softmax cross-entropy over the rows of a logits matrix. Shapes: N rows, C classes, row stride ld ≥ C
 // (the MLM decoder's logits are [N, V8] with the vocabulary padded to a multiple of 8; columns ≥ C are ignored).
 
@@ -24,18 +26,22 @@ public enum CrossEntropy {
     }
 
     /// Backward of `scale · Σ losses`: overwrites the logits with `scale · (softmax − onehot)` (padding columns 0),
-    /// softmax from the forward's saved log-sum-exp.
+    /// softmax from the forward's saved log-sum-exp (16 lanes on AVX-512 unless `avx512` is false, with the same bits).
     public static func backward(logitsToGradient g: UnsafeMutablePointer<Float>, labels: UnsafeBufferPointer<Int32>, classes C: Int,
-                                ld: Int, logSumExp: UnsafePointer<Float>, scale: Float) {
+                                ld: Int, logSumExp: UnsafePointer<Float>, scale: Float, avx512: Bool = AVX512.available) {
         Parallel.forChunks(labels.count) { _, rows in
             for n in rows {
                 let row = g + n * ld
                 let lse = logSumExp[n]
-                var j = 0
-                while j < C {
-                    let k = min(8, C - j)
-                    store8(vexp(load8(row + j, k) - lse) * scale, row + j, k)
-                    j += 8
+                if avx512 {
+                    ak_exp_shifted_scaled(row, C, lse, scale)
+                } else {
+                    var j = 0
+                    while j < C {
+                        let k = min(8, C - j)
+                        store8(vexp(load8(row + j, k) - lse) * scale, row + j, k)
+                        j += 8
+                    }
                 }
                 row[Int(labels[n])] -= scale
                 for j in C..<ld { row[j] = 0 }

@@ -72,4 +72,39 @@ import Testing
         let expected: [Float] = kind == .tanh ? [0, 0] : [0, 1]
         #expect(abs(dx[0] - expected[0]) < 1e-30 && abs(dx[1] - expected[1]) < 1e-30, "\(dx)")
     }
+
+    /// The 16-lane AVX-512 GELUs give the 8-lane kernels' bits in all four passes: inputs across the range (both
+    /// clamps of the exponential, ±0, tiny and huge values, NaN), counts that leave a tail of a vector, aliasing.
+    @Test(.enabled(if: AVX512.available, "the CPU has no AVX-512: only the 8-lane kernels run here"),
+          arguments: [Activation.geluErf, .geluTanh])
+    func avx512GELUGivesTheEightLaneBits(kind: Activation) {
+        var r = TestRandom(9)
+        var x = r.normal(5_003, scale: 4)
+        let special: [Float] = [0, -0, 1e-30, -1e-30, 1e-8, 12, -12, 30, -30, 200, -200, 1e30, -1e30, .infinity,
+                                -.infinity, .nan, 87.3, -87.3, 88.3, 130, -130]
+        for (i, v) in special.enumerated() { x[7 * i + 1] = v }
+        let dy = r.normal(x.count), rows = 7, features = 701, bias = r.normal(features)
+        func same(_ a: [Float], _ b: [Float], _ what: String) {
+            let differing = zip(a, b).filter { !($0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN)) }.count
+            #expect(differing == 0, "\(kind) \(what): \(differing) of \(a.count) differ")
+        }
+        for count in [x.count, 16, 37, 3] {
+            let input = Array(x[..<count])
+            var y8 = [Float](repeating: 9, count: count), y16 = y8, d8 = y8, d16 = y8, g8 = y8, g16 = Array(dy[..<count])
+            kind.forward(input, &y8, count: count, avx512: false)
+            kind.forward(input, &y16, count: count, avx512: true)
+            same(y8, y16, "forward, \(count)")
+            kind.valueAndDerivative(input, &y8, &d8, count: count, avx512: false)
+            kind.valueAndDerivative(input, &y16, &d16, count: count, avx512: true)
+            same(y8, y16, "value, \(count)")
+            same(d8, d16, "derivative, \(count)")
+            kind.backward(Array(dy[..<count]), x: input, &g8, count: count, avx512: false)
+            kind.backward(g16, x: input, &g16, count: count, avx512: true)   // dx aliasing dy
+            same(g8, g16, "backward, \(count)")
+        }
+        var b8 = [Float](repeating: 0, count: rows * features), b16 = b8
+        kind.forward(x, bias: bias, &b8, rows: rows, features: features, avx512: false)
+        kind.forward(x, bias: bias, &b16, rows: rows, features: features, avx512: true)
+        same(b8, b16, "forward with a bias")
+    }
 }

@@ -35,4 +35,25 @@ import Testing
         #expect((0..<(N * ld)).filter { $0 % ld >= C }.allSatisfy { grad[$0] == 0 }, "padded columns get no gradient")
         #expect(abs(real.reduce(0.0) { $0 + Double(grad[$1]) }) < 1e-5, "each row's gradient sums to 0")
     }
+
+    /// The backward's exponentials on 16 AVX-512 lanes give the 8-lane kernel's bits, logits far below the row's
+    /// maximum (exponentials that underflow to 0) included.
+    @Test(.enabled(if: AVX512.available, "the CPU has no AVX-512: only the 8-lane kernel runs here"))
+    func avx512BackwardGivesTheEightLaneBits() {
+        let rows = 5, classes = 1_003, ld = 1_008
+        var r = TestRandom(11)
+        var logits = r.normal(rows * ld, scale: 8)
+        for i in stride(from: 3, to: logits.count, by: 41) { logits[i] = -120 }
+        let labels = (0..<rows).map { Int32($0 * 191 % classes) }
+        var lse = [Float](repeating: 0, count: rows), eight = logits, sixteen = logits
+        labels.withUnsafeBufferPointer { labels in
+            _ = CrossEntropy.forward(logits: logits, labels: labels, classes: classes, ld: ld, logSumExp: &lse)
+            CrossEntropy.backward(logitsToGradient: &eight, labels: labels, classes: classes, ld: ld, logSumExp: lse,
+                                  scale: 0.25, avx512: false)
+            CrossEntropy.backward(logitsToGradient: &sixteen, labels: labels, classes: classes, ld: ld, logSumExp: lse,
+                                  scale: 0.25, avx512: true)
+        }
+        #expect(eight.map(\.bitPattern) == sixteen.map(\.bitPattern))
+        #expect(eight.contains(0) && eight.contains { $0 < 0 }, "some exponentials underflow, the labels' entries go below 0")
+    }
 }

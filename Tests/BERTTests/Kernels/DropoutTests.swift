@@ -54,4 +54,33 @@ import Testing
         let y = forward(x, residual: residual, p: 0.25)
         for i in 0..<41 { #expect((dx[i] == 0) == (y[i] == residual[i] && x[i] != 0)) }
     }
+
+    /// The 16-block AVX-512 kernel gives the 8-lane kernel's bits: ranges that start and end inside runs, one run and
+    /// odd numbers of them, a block counter that crosses 2³² between the two halves of a Philox evaluation, in place,
+    /// negative inputs (−0 when dropped), NaN and infinities.
+    @Test(.enabled(if: AVX512.available, "the CPU has no AVX-512: only the 8-lane kernel runs here"))
+    func avx512KernelGivesTheEightLaneKernelsBits() {
+        var r = TestRandom(8)
+        var x = r.normal(4_000)
+        x[3] = .nan
+        x[40] = -.infinity
+        x[77] = .infinity
+        let wrap = (1 << 37) - 8 * 32  // stream element whose block counter is 2³² − 8
+        let cases: [(first: Int, count: Int)] = [(0, 32), (0, 64), (0, 96), (32, 3_000), (5, 1_000), (31, 33),
+                                                (64, 3_936), (17, 15), (wrap, 512), (wrap + 3, 700)]
+        for p: Float in [0.1, 0.5, 0.9] {
+            for (first, count) in cases {
+                let rng = CounterRNG(seed: 0x1234_5678_9ABC_DEF0, stream: UInt64(first) &* 31 &+ 3)
+                var eight = [Float](repeating: 7, count: count), sixteen = eight, inPlace = Array(x[..<count])
+                Dropout.apply(x, into: &eight, elements: first..<(first + count), probability: p, rng: rng, avx512: false)
+                Dropout.apply(x, into: &sixteen, elements: first..<(first + count), probability: p, rng: rng, avx512: true)
+                inPlace.withUnsafeMutableBufferPointer { b in
+                    Dropout.apply(b.baseAddress!, into: b.baseAddress!, elements: first..<(first + count), probability: p,
+                                  rng: rng, avx512: true)
+                }
+                #expect(eight.map(\.bitPattern) == sixteen.map(\.bitPattern), "p \(p), elements \(first) + \(count)")
+                #expect(eight.map(\.bitPattern) == inPlace.map(\.bitPattern), "in place, p \(p), elements \(first) + \(count)")
+            }
+        }
+    }
 }
