@@ -1,3 +1,5 @@
+import CAVX512Kernels
+
 // Multi-head self-attention core (the projections around it are Linear kernels).
 // Shapes: B batch, S sequence, A heads, D head size, H = A·D.
 //   qkv [B, S, 3H]: row (b, s) holds q | k | v, head a at columns a·D of each third
@@ -88,7 +90,17 @@ public enum Attention {
     /// by the sum. Returns 1 / the sum.
     @discardableResult @inline(__always)
     static func softmaxRow(_ row: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count S: Int,
-                           normalize: Bool = true) -> Float {
+                           normalize: Bool = true, avx512: Bool = AVX512.available) -> Float {
+        if avx512 {
+            // The same two passes on 16 lanes, with the same bits.
+            var sum = Vec8()
+            withUnsafeMutableBytes(of: &sum) {
+                ak_softmax_exponentials(row, bias, S, $0.baseAddress!.assumingMemoryBound(to: Float.self))
+            }
+            let inv = 1 / hsum(sum)
+            if normalize { scaleRow(row, by: inv, count: S) }
+            return inv
+        }
         // Two passes over the row: the max of row + bias (reading only), then the exponentials stored and summed.
         var mx = Vec8(repeating: -.infinity), j = 0
         while j < S {

@@ -27,4 +27,9 @@ void ak_gelu_backward(int tanh_form, const float *dy, const float *x, float *dx,
 /// `row[j] = e^(row[j] − shift) · scale` (the cross-entropy backward's softmax), with Vector.swift's vexp.
 void ak_exp_shifted_scaled(float *row, long count, float shift, float scale);
 
+/// Attention.swift's softmax row up to the sum: `row[j] = e^(row[j] + bias[j] − max)` with max the largest
+/// `row[j] + bias[j]`, and in `sums` the 8 lanes of their sum taken 8 at a time in order (the Swift kernel's partial
+/// sums, to be reduced as it reduces them).
+void ak_softmax_exponentials(float *row, const float *bias, long count, float sums[8]);
+
 #endif

@@ -1,4 +1,4 @@
-import BERTKernels
+@testable import BERTKernels
 import Foundation
 import Testing
 
@@ -81,4 +81,22 @@ import Testing
         let error = finiteDifferenceError(qkv, analytic: dQKV, eps: 1e-3, samples: 200) { weightedSum(forward(s, $0).context, dC) }
         #expect(error < 5e-3, "\(s): \(error)")
     }
+
+    /// The softmax row's 16-lane AVX-512 exponentials give the 8-lane kernel's bits, sum and row: every length from 1
+    /// to 70 and 384, masked keys (bias −10000), scores that put most exponentials below the underflow clamp, NaN.
+    @Test(.enabled(if: AVX512.available, "the CPU has no AVX-512: only the 8-lane kernel runs here"))
+    func avx512SoftmaxRowGivesTheEightLaneBits() {
+        var r = TestRandom(12)
+        for (count, spread) in (1...70).map({ ($0, Float(3)) }) + [(384, 3), (384, 60), (33, 200)] {
+            var scores = r.normal(count, scale: spread), bias = [Float](repeating: 0, count: count)
+            for j in stride(from: 2, to: count, by: 5) { bias[j] = -10_000 }
+            if count == 384 && spread == 60 { scores[100] = .nan }
+            var eight = scores, sixteen = scores
+            let inv8 = Attention.softmaxRow(&eight, bias: bias, count: count, avx512: false)
+            let inv16 = Attention.softmaxRow(&sixteen, bias: bias, count: count, avx512: true)
+            let same = zip(eight, sixteen).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }
+            #expect(same && (inv8.bitPattern == inv16.bitPattern || (inv8.isNaN && inv16.isNaN)), "\(count) keys, spread \(spread)")
+        }
+    }
 }
+
