@@ -77,11 +77,14 @@ public struct HostOptimizerPasses: OptimizerPasses {
         return partial.reduce(0, +)
     }
 
-    /// Adam's moments: m ← β1 m + (1−β1) g, v ← β2 v + (1−β2) g².
+    /// Adam's moments of `n` (≤ 8) elements: m ← β1 m + (1−β1) g, v ← β2 v + (1−β2) g²; returns the new m and v.
     @inline(__always) private static func updateMoments(_ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
-                                                        _ g: Float, _ k: MomentCoefficients) {
-        m.pointee = k.b1 * m.pointee + k.c1 * g
-        v.pointee = k.b2 * v.pointee + k.c2 * g * g
+                                                        _ n: Int, _ g: Vec8, _ k: MomentCoefficients) -> (m: Vec8, v: Vec8) {
+        let m1: Vec8 = k.b1 * load8(m, n) + k.c1 * g
+        let v1: Vec8 = k.b2 * load8(v, n) + k.c2 * g * g
+        store8(m1, m, n)
+        store8(v1, v, n)
+        return (m1, v1)
     }
 
     private func decay(of seg: OptimizerSegment) -> Float { seg.weightDecay ? weightDecay : 0 }
@@ -95,26 +98,29 @@ public struct HostOptimizerPasses: OptimizerPasses {
         let (w, g) = (self.w, self.g)
         for seg in segments {
             let lambda = decay(of: seg)
-            elementwise(seg) { i, mi, vi in
-                Self.updateMoments(mi, vi, g[i] * clip, k)
-                g[i] = (mi.pointee / k.bc1) / ((vi.pointee / k.bc2).squareRoot() + k.epsilon) + lambda * w[i]
+            elementwise(seg) { i, n, mi, vi in
+                let (m1, v1) = Self.updateMoments(mi, vi, n, load8(g + i, n) * clip, k)
+                let direction: Vec8 = (m1 / k.bc1) / ((v1 / k.bc2).squareRoot() + k.epsilon) + lambda * load8(w + i, n)
+                store8(direction, g + i, n)
             }
         }
     }
 
     public func scaledUpdate(scales: [Float]) {
         let (w, g) = (self.w, self.g)
-        for (seg, scale) in zip(segments, scales) { elementwise(seg) { i, _, _ in w[i] -= scale * g[i] } }
+        for (seg, scale) in zip(segments, scales) {
+            elementwise(seg) { i, n, _, _ in store8(load8(w + i, n) - scale * load8(g + i, n), w + i, n) }
+        }
     }
 
     public func adamw(_ k: MomentCoefficients, clip: Float, learningRate lr: Float, stepSize: Float, bc2Root: Float) {
         let (w, g) = (self.w, self.g)
         for seg in segments {
             let shrink = 1 - lr * decay(of: seg)
-            elementwise(seg) { i, mi, vi in
-                w[i] *= shrink
-                Self.updateMoments(mi, vi, g[i] * clip, k)
-                w[i] -= stepSize * mi.pointee / (vi.pointee.squareRoot() / bc2Root + k.epsilon)
+            elementwise(seg) { i, n, mi, vi in
+                let shrunk = load8(w + i, n) * shrink
+                let (m1, v1) = Self.updateMoments(mi, vi, n, load8(g + i, n) * clip, k)
+                store8(shrunk - stepSize * m1 / (v1.squareRoot() / bc2Root + k.epsilon), w + i, n)
             }
         }
     }
@@ -123,9 +129,10 @@ public struct HostOptimizerPasses: OptimizerPasses {
         let (w, g) = (self.w, self.g)
         for seg in segments {
             let lambda = decay(of: seg)
-            elementwise(seg) { i, mi, vi in
-                Self.updateMoments(mi, vi, g[i] * clip, k)
-                w[i] -= lr * (mi.pointee / (vi.pointee.squareRoot() + k.epsilon) + lambda * w[i])
+            elementwise(seg) { i, n, mi, vi in
+                let (m1, v1) = Self.updateMoments(mi, vi, n, load8(g + i, n) * clip, k)
+                let wi = load8(w + i, n)
+                store8(wi - lr * (m1 / (v1.squareRoot() + k.epsilon) + lambda * wi), w + i, n)
             }
         }
     }
@@ -133,8 +140,8 @@ public struct HostOptimizerPasses: OptimizerPasses {
     public func lansMoments(_ k: MomentCoefficients, scales: [Float]) {
         let g = self.g
         for (seg, scale) in zip(segments, scales) {
-            elementwise(seg) { i, mi, vi in
-                Self.updateMoments(mi, vi, g[i] * scale, k)
+            elementwise(seg) { i, n, mi, vi in
+                _ = Self.updateMoments(mi, vi, n, load8(g + i, n) * scale, k)
             }
         }
     }
@@ -167,14 +174,16 @@ public struct HostOptimizerPasses: OptimizerPasses {
         }
     }
 
-    /// Runs `body(index, &m, &v)` over a segment, split over threads.
+    /// Runs `body(index, n, m, v)` over a segment 8 elements at a time (`n` of them, fewer only at its end; `m` and `v`
+    /// point at the index's moments), split over threads. Each lane's arithmetic is its own element's, so the result
+    /// has the bits of an element-by-element loop.
     private func elementwise(_ seg: OptimizerSegment,
-                             _ body: (Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+                             _ body: (Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
         let m = self.m, v = self.v, base = self.base
-        Parallel.forChunks(seg.count, minimumChunk: 16_384) { _, range in
-            for j in range {
-                let i = seg.offset + j
-                body(i, m + (i - base), v + (i - base))
+        Parallel.forChunks((seg.count + 7) / 8, minimumChunk: 2_048) { _, blocks in
+            for block in blocks {
+                let i = seg.offset + 8 * block
+                body(i, min(8, seg.count - 8 * block), m + (i - base), v + (i - base))
             }
         }
     }
