@@ -65,12 +65,32 @@ public enum Linear {
     /// first and added once, so accumulating over micro-batches adds whole per-batch sums, as an all-reduce does.
     public static func addColumnSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int,
                                      into out: UnsafeMutablePointer<Float>) {
-        Parallel.forChunks((columns + 7) / 8, minimumChunk: 64) { _, blocks in
-            for block in blocks {
-                let c = block * 8, width = min(8, columns - c)
-                var acc = Vec8()
-                for r in 0..<rows { acc += load8(m + r * columns + c, width) }
-                store8(load8(out + c, width) + acc, out + c, width)
+        // 32 columns per pass down the rows where they are whole: four independent sums per row keep the adder busy
+        // (one sum alone waits on its own latency), each column still summed in row order.
+        Parallel.forChunks((columns + 31) / 32, minimumChunk: 16) { _, groups in
+            for group in groups {
+                let c = group * 32
+                if c + 32 <= columns {
+                    var (a0, a1, a2, a3) = (Vec8(), Vec8(), Vec8(), Vec8())
+                    for r in 0..<rows {
+                        let row = m + r * columns + c
+                        a0 += load8(row)
+                        a1 += load8(row + 8)
+                        a2 += load8(row + 16)
+                        a3 += load8(row + 24)
+                    }
+                    store8(load8(out + c) + a0, out + c)
+                    store8(load8(out + c + 8) + a1, out + c + 8)
+                    store8(load8(out + c + 16) + a2, out + c + 16)
+                    store8(load8(out + c + 24) + a3, out + c + 24)
+                    continue
+                }
+                for first in stride(from: c, to: columns, by: 8) {
+                    let width = min(8, columns - first)
+                    var acc = Vec8()
+                    for r in 0..<rows { acc += load8(m + r * columns + first, width) }
+                    store8(load8(out + first, width) + acc, out + first, width)
+                }
             }
         }
     }

@@ -50,4 +50,16 @@ import Testing
         expectClose("dx accumulated", dx2, dx.map { 2 * $0 }, tolerance: 1e-6)
         expectClose("db accumulated", db, (0..<O).map { o in 2 * (0..<N).reduce(0) { $0 + dy[$1 * O + o] } }, tolerance: 1e-6)
     }
+
+    /// The bias gradient's column sums, 32 columns per pass, give each column's sum in row order exactly, added once to
+    /// what was there — whole groups of 32 columns and a ragged tail.
+    @Test func columnSumsAreEachColumnInRowOrder() {
+        var r = TestRandom(14)
+        let rows = 203, columns = 77, m = r.normal(rows * columns), start = r.normal(columns)
+        var out = start
+        Linear.addColumnSums(m, rows: rows, columns: columns, into: &out)
+        let expected = (0..<columns).map { c in start[c] + (0..<rows).reduce(Float(0)) { $0 + m[$1 * columns + c] } }
+        #expect(out == expected)
+    }
 }
+
