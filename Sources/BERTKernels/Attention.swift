@@ -91,33 +91,31 @@ public enum Attention {
     @discardableResult @inline(__always)
     static func softmaxRow(_ row: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count S: Int,
                            normalize: Bool = true, avx512: Bool = AVX512.available) -> Float {
+        // Two passes over the row: the max of row + bias (reading only), then the exponentials stored and summed —
+        // on AVX-512 the same passes 16 lanes at a time, with the same bits.
+        var sum = Vec8()
         if avx512 {
-            // The same two passes on 16 lanes, with the same bits.
-            var sum = Vec8()
             withUnsafeMutableBytes(of: &sum) {
                 ak_softmax_exponentials(row, bias, S, $0.baseAddress!.assumingMemoryBound(to: Float.self))
             }
-            let inv = 1 / hsum(sum)
-            if normalize { scaleRow(row, by: inv, count: S) }
-            return inv
-        }
-        // Two passes over the row: the max of row + bias (reading only), then the exponentials stored and summed.
-        var mx = Vec8(repeating: -.infinity), j = 0
-        while j < S {
-            let n = min(8, S - j)
-            let z = load8(row + j, n, fill: -.infinity) + load8(bias + j, n)
-            mx = mx.replacing(with: z, where: z .> mx)
-            j += 8
-        }
-        let m = mx.max()
-        var sum = Vec8(); j = 0
-        while j < S {
-            let n = min(8, S - j)
-            var e = vexp(load8(row + j, n) + load8(bias + j, n) - m)
-            if n < 8 { for lane in n..<8 { e[lane] = 0 } }
-            store8(e, row + j, n)
-            sum += e
-            j += 8
+        } else {
+            var mx = Vec8(repeating: -.infinity), j = 0
+            while j < S {
+                let n = min(8, S - j)
+                let z = load8(row + j, n, fill: -.infinity) + load8(bias + j, n)
+                mx = mx.replacing(with: z, where: z .> mx)
+                j += 8
+            }
+            let m = mx.max()
+            j = 0
+            while j < S {
+                let n = min(8, S - j)
+                var e = vexp(load8(row + j, n) + load8(bias + j, n) - m)
+                if n < 8 { for lane in n..<8 { e[lane] = 0 } }
+                store8(e, row + j, n)
+                sum += e
+                j += 8
+            }
         }
         let inv = 1 / hsum(sum)
         if normalize { scaleRow(row, by: inv, count: S) }

@@ -6,16 +6,26 @@ import CAVX512Kernels
 public enum CrossEntropy {
     /// The summed loss Σₙ −log softmax(logitsₙ)[labelₙ] and the number of rows where the argmax equals the label.
     /// Saves each row's log-sum-exp `[N]` for the backward.
+    /// On AVX-512 (unless `avx512` is false) the max and the exponentials go 16 lanes at a time, with the same bits.
     public static func forward(logits: UnsafePointer<Float>, labels: UnsafeBufferPointer<Int32>, classes C: Int, ld: Int,
-                               logSumExp lse: UnsafeMutablePointer<Float>) -> (lossSum: Double, correct: Int) {
+                               logSumExp lse: UnsafeMutablePointer<Float>,
+                               avx512: Bool = AVX512.available) -> (lossSum: Double, correct: Int) {
         var losses = [Double](repeating: 0, count: labels.count), hits = [Bool](repeating: false, count: labels.count)
         losses.withUnsafeMutableBufferPointer { losses in
             hits.withUnsafeMutableBufferPointer { hits in
                 Parallel.forChunks(labels.count) { _, rows in
                     for n in rows {
                         let row = logits + n * ld, label = Int(labels[n])
-                        let m = rowMax(row, C)
-                        lse[n] = logSumExp(row, C, max: m)
+                        var sums = Vec8(), m: Float
+                        if avx512 {
+                            m = withUnsafeMutableBytes(of: &sums) {
+                                ak_max_and_exponential_sums(row, C, $0.baseAddress!.assumingMemoryBound(to: Float.self))
+                            }
+                        } else {
+                            m = rowMax(row, C)
+                            sums = exponentialSums(row, C, max: m)
+                        }
+                        lse[n] = m + log(hsum(sums))
                         losses[n] = Double(lse[n] - row[label])
                         hits[n] = row[label] == m && (0..<label).allSatisfy { row[$0] < m }   // first argmax, as torch
                     }
@@ -59,7 +69,8 @@ public enum CrossEntropy {
         return m.max()
     }
 
-    private static func logSumExp(_ row: UnsafePointer<Float>, _ C: Int, max m: Float) -> Float {
+    /// Σ e^(row[j] − max), 8 lanes, taken 8 at a time in order.
+    private static func exponentialSums(_ row: UnsafePointer<Float>, _ C: Int, max m: Float) -> Vec8 {
         var sum = Vec8(), j = 0
         while j < C {
             let k = min(8, C - j)
@@ -68,7 +79,7 @@ public enum CrossEntropy {
             sum += e
             j += 8
         }
-        return m + log(hsum(sum))
+        return sum
     }
 }
 

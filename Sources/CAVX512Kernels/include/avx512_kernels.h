@@ -32,4 +32,8 @@ void ak_exp_shifted_scaled(float *row, long count, float shift, float scale);
 /// sums, to be reduced as it reduces them).
 void ak_softmax_exponentials(float *row, const float *bias, long count, float sums[8]);
 
+/// CrossEntropy.swift's forward over one row of logits: returns the row's max and leaves in `sums` the 8 lanes of
+/// Σ e^(row[j] − max) taken 8 at a time in order (the row is only read).
+float ak_max_and_exponential_sums(const float *row, long count, float sums[8]);
+
 #endif

@@ -36,18 +36,22 @@ import Testing
         #expect(abs(real.reduce(0.0) { $0 + Double(grad[$1]) }) < 1e-5, "each row's gradient sums to 0")
     }
 
-    /// The backward's exponentials on 16 AVX-512 lanes give the 8-lane kernel's bits, logits far below the row's
-    /// maximum (exponentials that underflow to 0) included.
-    @Test(.enabled(if: AVX512.available, "the CPU has no AVX-512: only the 8-lane kernel runs here"))
-    func avx512BackwardGivesTheEightLaneBits() {
+    /// The forward's max and exponential sums and the backward's exponentials on 16 AVX-512 lanes give the 8-lane
+    /// kernels' bits, logits far below the row's maximum (exponentials that underflow to 0) included.
+    @Test(.enabled(if: AVX512.available, "the CPU has no AVX-512: only the 8-lane kernels run here"))
+    func avx512ForwardAndBackwardGiveTheEightLaneBits() {
         let rows = 5, classes = 1_003, ld = 1_008
         var r = TestRandom(11)
         var logits = r.normal(rows * ld, scale: 8)
         for i in stride(from: 3, to: logits.count, by: 41) { logits[i] = -120 }
         let labels = (0..<rows).map { Int32($0 * 191 % classes) }
-        var lse = [Float](repeating: 0, count: rows), eight = logits, sixteen = logits
+        var lse = [Float](repeating: 0, count: rows), lse16 = lse, eight = logits, sixteen = logits
         labels.withUnsafeBufferPointer { labels in
-            _ = CrossEntropy.forward(logits: logits, labels: labels, classes: classes, ld: ld, logSumExp: &lse)
+            let loss8 = CrossEntropy.forward(logits: logits, labels: labels, classes: classes, ld: ld, logSumExp: &lse,
+                                             avx512: false)
+            let loss16 = CrossEntropy.forward(logits: logits, labels: labels, classes: classes, ld: ld, logSumExp: &lse16,
+                                              avx512: true)
+            #expect(loss8 == loss16 && lse.map(\.bitPattern) == lse16.map(\.bitPattern))
             CrossEntropy.backward(logitsToGradient: &eight, labels: labels, classes: classes, ld: ld, logSumExp: lse,
                                   scale: 0.25, avx512: false)
             CrossEntropy.backward(logitsToGradient: &sixteen, labels: labels, classes: classes, ld: ld, logSumExp: lse,
