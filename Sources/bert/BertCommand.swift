@@ -29,8 +29,17 @@ struct BertCommand: ParsableCommand {
         ]
     )
 
+    /// Commands that multiply no matrices: they keep the kernels OpenBLAS chose rather than pay for starting twice
+    /// (a fifth of a small `bert prepare`).
+    static let withoutGEMMs: [ParsableCommand.Type] = [TokenizeCommand.self, VocabCommand.self, PrepareCommand.self,
+                                                        PackCommand.self, WikiextractCommand.self, PlotCommand.self,
+                                                        EvaluateCommand.self]
+
     static func main() {
-        BLASCore.restartWithFastKernelsIfNeeded()
+        let subcommand = CommandLine.arguments.dropFirst().first
+        if !withoutGEMMs.contains(where: { $0.configuration.commandName == subcommand }) {
+            BLASCore.restartWithFastKernelsIfNeeded()
+        }
         do {
             var command = try parseAsRoot()
             try command.run()

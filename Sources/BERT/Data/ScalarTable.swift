@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// What BERT's normalizer and pre-tokenizer do with one Unicode scalar, precomputed per mode.
@@ -46,16 +47,34 @@ final class ScalarTable: @unchecked Sendable {
         self.lowercase = lowercase
         bmp = .allocate(capacity: 65536)
         ascii = .allocate(capacity: 128)
+        // 65536 classifications, each with a canonical decomposition through Foundation, are most of a tokenizer's
+        // start-up (≈ 0.1 s): blocks of the plane go to all cores, each with its own outputs, joined in order after.
+        let blockSize = 1024, blockCount = 65536 / blockSize
+        var blocks = [(entries: [UInt32], outputs: [UInt32])](repeating: ([], []), count: blockCount)
+        blocks.withUnsafeMutableBufferPointer { blocks in
+            nonisolated(unsafe) let blocks = blocks
+            DispatchQueue.concurrentPerform(iterations: blockCount) { b in
+                var entries: [UInt32] = [], outputs: [UInt32] = []
+                entries.reserveCapacity(blockSize)
+                for cp in (b * blockSize)..<((b + 1) * blockSize) {
+                    let c = ScalarTable.classify(UInt32(cp), lowercase: lowercase)
+                    precondition(c.outputs.count < 8)
+                    var e = UInt32(outputs.count) | (UInt32(c.outputs.count) << 27)
+                    if c.cjk { e |= ScalarTable.cjkFlag }
+                    if c.isBreak { e |= ScalarTable.breakFlag }
+                    entries.append(e)
+                    outputs.append(contentsOf: c.outputs)
+                }
+                blocks[b] = (entries, outputs)
+            }
+        }
         var outputs: [UInt32] = []
         outputs.reserveCapacity(70000)
-        for cp in 0..<65536 {
-            let c = ScalarTable.classify(UInt32(cp), lowercase: lowercase)
-            precondition(c.outputs.count < 8 && outputs.count < (1 << 27))
-            var e = UInt32(outputs.count) | (UInt32(c.outputs.count) << 27)
-            if c.cjk { e |= ScalarTable.cjkFlag }
-            if c.isBreak { e |= ScalarTable.breakFlag }
-            bmp[cp] = e
-            outputs.append(contentsOf: c.outputs)
+        for (b, block) in blocks.enumerated() {
+            // The offset (bits 0–26) moves from the block's outputs to the pool's; it stays below 2²⁷.
+            for (i, e) in block.entries.enumerated() { bmp[b * blockSize + i] = e + UInt32(outputs.count) }
+            outputs.append(contentsOf: block.outputs)
+            precondition(outputs.count < (1 << 27))
         }
         poolCount = outputs.count
         pool = .allocate(capacity: max(outputs.count, 1))
@@ -184,10 +203,21 @@ final class ScalarTable: @unchecked Sendable {
 
     /// NFD of one scalar (full canonical decomposition, Hangul included).
     static func canonicalDecomposition(_ s: Unicode.Scalar) -> [Unicode.Scalar] {
-        if s.value < 0xC0 { return [s] }
+        if s.value < 0xC0 || undecomposable.contains(where: { $0.contains(s.value) }) { return [s] }
+        if hangulSyllables.contains(s.value) {
+            // Unicode §3.12: a syllable is leading consonant, vowel and (unless index % 28 is 0) trailing consonant.
+            let index = s.value - hangulSyllables.lowerBound
+            let jamo = [0x1100 + index / 588, 0x1161 + index % 588 / 28] + (index % 28 == 0 ? [] : [0x11A7 + index % 28])
+            return jamo.map { Unicode.Scalar($0)! }
+        }
         let d = String(Character(s)).decomposedStringWithCanonicalMapping
         return Array(d.unicodeScalars)
     }
+
+    /// Blocks of the BMP no canonical decomposition starts from (CJK Extension A, CJK Unified Ideographs, Yi, private
+    /// use): their NFD is themselves, without asking Foundation — which is most of building a table.
+    static let undecomposable: [ClosedRange<UInt32>] = [0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF, 0xE000...0xF8FF]
+    static let hangulSyllables: ClosedRange<UInt32> = 0xAC00...0xD7A3
 
     /// Full lower-case mapping of one scalar (no context).
     static func lowercased(_ s: Unicode.Scalar) -> [Unicode.Scalar] {

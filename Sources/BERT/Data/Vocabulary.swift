@@ -32,6 +32,8 @@ public struct Vocabulary: Sendable {
         // Split on `\n` bytes (a `String` split would keep "\r\n", one grapheme, whole), then trim
         // trailing whitespace scalars (Rust `trim_end`, as HF does).
         var lines: [String] = data.split(separator: 10, omittingEmptySubsequences: false).map { bytes in
+            // Most lines end in an ASCII byte that is not white space: nothing to trim, decode them whole.
+            if let last = bytes.last, last > 0x20, last < 0x80 { return String(decoding: bytes, as: UTF8.self) }
             var scalars = Substring(decoding: bytes, as: UTF8.self).unicodeScalars
             while let last = scalars.last, last.properties.isWhitespace { scalars.removeLast() }
             return String(String.UnicodeScalarView(scalars))

@@ -130,3 +130,30 @@ enum TokenizerFixtures {
         #expect(mismatches.isEmpty, "\(mismatches.count) mismatches of \(2 * lines):\n\(mismatches.joined(separator: "\n"))")
     }
 }
+
+/// The scalar table skips Foundation for blocks with no canonical decomposition and decomposes Hangul syllables by
+/// arithmetic; both must give Foundation's NFD exactly (and a vocabulary line that needs no trimming is read whole).
+@Suite struct ScalarTableShortcutTests {
+    @Test func shortcutsGiveFoundationsDecomposition() {
+        var differing: [String] = []
+        for range in ScalarTable.undecomposable + [ScalarTable.hangulSyllables, 0xC0...0x24F] {
+            for value in range {
+                let s = Unicode.Scalar(value)!
+                let foundation = Array(String(Character(s)).decomposedStringWithCanonicalMapping.unicodeScalars)
+                if ScalarTable.canonicalDecomposition(s) != foundation { differing.append(String(value, radix: 16)) }
+            }
+        }
+        #expect(differing.isEmpty, "\(differing.count) differ: \(differing.prefix(10))")
+        #expect(ScalarTable.canonicalDecomposition(Unicode.Scalar(0xD4DB)!).map(\.value) == [0x1111, 0x1171, 0x11B6])
+        #expect(ScalarTable.canonicalDecomposition(Unicode.Scalar(0xAC00)!).map(\.value) == [0x1100, 0x1161])
+    }
+
+    @Test func vocabularyLinesAreTrimmedOnlyOfTrailingWhiteSpace() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vocab-trim-\(getpid()).txt").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let lines = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "plain", "space \u{3000}", "tab\t", "é", "naïve\r"]
+        try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let v = try Vocabulary(contentsOf: path)
+        #expect(v.tokens == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "plain", "space", "tab", "é", "naïve"])
+    }
+}
