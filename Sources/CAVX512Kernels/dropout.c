@@ -1,10 +1,7 @@
 // Dropout masks from Philox4x32-10 on 16 blocks at once. AVX-512 multiplies 32 × 32 → 64 bits natively (even lanes,
 // then odd lanes shifted down), where the 8-lane Swift kernel builds each product from four 16-bit halves.
 #include "avx512_kernels.h"
-
-#include <immintrin.h>
-
-#define AVX512_TARGET __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
+#include "vector_math.h"
 
 /// High and low 32 bits of a · m in each of 16 lanes.
 AVX512_TARGET static inline void multiply_full_width(__m512i a, __m512i m, __m512i *hi, __m512i *lo) {
