@@ -64,8 +64,9 @@ public class BertModelBase {
     public let layout: ParameterLayout
     public let backend: any Backend
     public let parameters: DeviceBuffer
-    /// Accumulated by every `backward` until `zeroGradients()`.
-    public let gradients: DeviceBuffer
+    /// Accumulated by every `backward` until `zeroGradients()`. Made on first use, so a model that only runs
+    /// inference never holds (or touches) a second buffer the size of its parameters.
+    public private(set) lazy var gradients = DeviceBuffer(backend: backend, count: layout.totalCount)
     /// Activation checkpointing (NVIDIA's `--checkpoint_activations`): a training forward keeps only each layer's
     /// output, and the backward runs each layer's forward again before its backward. Dropout masks come from counters,
     /// so the gradients are bit for bit those of a run without it; the cost is one more forward of the encoder.
@@ -87,7 +88,6 @@ public class BertModelBase {
         self.backend = backend
         self.architecture = architecture
         parameters = DeviceBuffer(backend: backend, count: self.layout.totalCount)
-        gradients = DeviceBuffer(backend: backend, count: self.layout.totalCount)
         encoder = try BertEncoder(config: config, layout: self.layout, backend: backend)
         self.heads = try heads(config, self.layout, backend)
         parameters.withHostFloats { self.layout.initialize($0, config: config, seed: seed) }

@@ -23,28 +23,28 @@ public enum Safetensors {
         public var count: Int { shape.reduce(1, *) }
     }
 
-    /// A file read into memory (mapped): its entries by name and typed accessors.
+    /// A file mapped into memory: its entries by name and typed accessors. The pages a tensor was read through are
+    /// dropped once it is copied out (`MappedFile.release`), so a loaded checkpoint is held once (in the model), not
+    /// twice (the model and the mapped file both counted in the process's resident memory).
     public struct File: Sendable {
         public let path: String
         public let entries: [String: Entry]
         public let metadata: [String: String]
-        private let data: Data
+        private let file: MappedFile
         private let dataStart: Int
 
         /// Reads and validates the header: sizes, offsets within the file, byte counts matching shapes.
         public init(path: String) throws {
             self.path = path
             guard FileManager.default.fileExists(atPath: path) else { throw BertError.io("\(path): no such file") }
-            let data: Data
-            do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-                throw BertError.io("\(path): cannot read (\(error.localizedDescription))")
-            }
             func bad(_ why: String) -> BertError { .invalidCheckpoint("\(path) is not a valid safetensors file: \(why)") }
+            let file = try MappedFile(path: path)
+            let data = file.bytes
             guard data.count >= 8 else { throw bad("only \(data.count) bytes") }
-            let headerLength = data.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+            let headerLength = UInt64(littleEndian: data.loadUnaligned(as: UInt64.self))
             guard headerLength > 1, headerLength <= UInt64(data.count - 8) else { throw bad("header length \(headerLength) exceeds the file (truncated?)") }
             let headerSize = Int(headerLength)
-            guard let json = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerSize))),
+            guard let json = try? JSONSerialization.jsonObject(with: Data(data[8..<(8 + headerSize)])),
                   let header = json as? [String: Any] else { throw bad("header is not a JSON object") }
             var entries: [String: Entry] = [:], metadata: [String: String] = [:]
             let payload = data.count - 8 - headerSize
@@ -62,15 +62,21 @@ public enum Safetensors {
             }
             self.entries = entries
             self.metadata = metadata
-            self.data = data
+            self.file = file
             self.dataStart = 8 + headerSize
+        }
+
+        /// Runs `body` on the tensor's bytes, then drops the pages they were read through.
+        private func withBytes<R>(_ e: Entry, _ body: (UnsafeRawPointer) throws -> R) rethrows -> R {
+            let range = (dataStart + e.begin)..<(dataStart + e.end)
+            defer { file.release(range) }
+            return try body(file.bytes.baseAddress! + range.lowerBound)
         }
 
         /// The tensor as Floats (F32, F16, BF16 and F64 convert).
         public func floats(_ name: String) throws -> [Float] {
             let e = try entry(name)
-            return data.withUnsafeBytes { raw -> [Float] in
-                let p = raw.baseAddress! + dataStart + e.begin
+            return withBytes(e) { p -> [Float] in
                 switch e.dtype {
                 case .f32: return (0..<e.count).map { p.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
                 case .f64: return (0..<e.count).map { Float(p.loadUnaligned(fromByteOffset: 8 * $0, as: Double.self)) }
@@ -87,8 +93,7 @@ public enum Safetensors {
         /// The tensor as Int32 (integer dtypes only).
         public func ints(_ name: String) throws -> [Int32] {
             let e = try entry(name)
-            return try data.withUnsafeBytes { raw -> [Int32] in
-                let p = raw.baseAddress! + dataStart + e.begin
+            return try withBytes(e) { p -> [Int32] in
                 switch e.dtype {
                 case .i32: return (0..<e.count).map { p.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self) }
                 case .i64: return (0..<e.count).map { Int32(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
@@ -107,9 +112,7 @@ public enum Safetensors {
                 destination.update(from: values, count: values.count)
                 return
             }
-            data.withUnsafeBytes { raw in
-                UnsafeMutableRawPointer(destination).copyMemory(from: raw.baseAddress! + dataStart + e.begin, byteCount: e.count * 4)
-            }
+            withBytes(e) { UnsafeMutableRawPointer(destination).copyMemory(from: $0, byteCount: e.count * 4) }
         }
 
         public func entry(_ name: String) throws -> Entry {
@@ -154,6 +157,37 @@ public enum Safetensors {
                 }
             }
         }
+    }
+}
+
+/// A whole file mapped read-only and private. Its pages are the file's, so dropping them (`release`) loses nothing:
+/// a later read faults them in again from the file.
+private final class MappedFile: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+    private static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    init(path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw BertError.io("\(path): cannot open (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw BertError.io("\(path): cannot stat (\(String(cString: strerror(errno))))") }
+        let count = Int(status.st_size)
+        guard count > 0 else { bytes = UnsafeRawBufferPointer(start: nil, count: 0); return }
+        guard let base = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw BertError.io("\(path): cannot map (\(String(cString: strerror(errno))))")
+        }
+        bytes = UnsafeRawBufferPointer(start: base, count: count)
+    }
+
+    deinit { if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) } }
+
+    /// Drops the whole pages inside `range` from memory (the pages at its ends may hold a neighbour's bytes too).
+    func release(_ range: Range<Int>) {
+        guard let base = bytes.baseAddress else { return }
+        let page = Self.pageSize
+        let first = (range.lowerBound + page - 1) / page * page, end = range.upperBound / page * page
+        if end > first { madvise(UnsafeMutableRawPointer(mutating: base + first), end - first, MADV_DONTNEED) }
     }
 }
 
