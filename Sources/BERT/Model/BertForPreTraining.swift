@@ -12,11 +12,14 @@ public final class BertForPreTraining: BertModelBase {
     private var pretrainingHeads: PretrainingHeads { heads as! PretrainingHeads }
 
     /// Forward pass and losses. `dropout` nil is evaluation mode; otherwise dropout draws from those streams, and the
-    /// matching `backward` regenerates the same masks.
+    /// matching `backward` regenerates the same masks. `training` false (evaluation only: no dropout, no `backward`
+    /// after it) keeps nothing for a backward, as the task models' inference does: less memory written, the biases
+    /// added in the passes that follow the GEMMs.
     /// - Throws: `BertError.invalidInput` naming the offending field when the batch does not fit the config.
-    public func forward(_ batch: PretrainingBatch, dropout: DropoutStreams? = nil) throws -> PretrainingLosses {
+    public func forward(_ batch: PretrainingBatch, dropout: DropoutStreams? = nil, training: Bool = true) throws -> PretrainingLosses {
+        precondition(training || dropout == nil, "an evaluation forward runs without dropout")
         let sequences = try validateTargets(batch)
-        let enc = try runEncoder(batch, dropout: dropout, sequences: sequences)
+        let enc = try runEncoder(batch, dropout: dropout, training: training, sequences: sequences)
         return pretrainingHeads.forward(parameters, enc, batch: batch)
     }
 

@@ -60,7 +60,7 @@ public struct MLMEvaluator {
         for shard in shards {
             for start in stride(from: 0, to: shard.count, by: batchSize) {
                 let batch = shard.batch(rows: Array(start..<min(shard.count, start + batchSize)))
-                let l = try model.forward(trim ? batch.trimmed() : batch)
+                let l = try model.forward(trim ? batch.trimmed() : batch, training: false)
                 mlm += Double(l.mlmLoss) * Double(l.maskedCount)
                 nsp += Double(l.nspLoss) * Double(l.sequences)
                 masked += l.maskedCount

@@ -125,7 +125,7 @@ public struct StepBenchmark {
         switch head {
         case .pretraining:
             let m = try BertForPreTraining(config: config, backend: backend)
-            (model, forward) = (m, { try m.forward(b, dropout: $0).loss })
+            (model, forward) = (m, { try m.forward(b, dropout: $0, training: $0 != nil).loss })
         case .qa:
             let m = try BertForQuestionAnswering(config: config, backend: backend)
             // Each row's answer spans its first two masked positions (sorted, so start ≤ end).
