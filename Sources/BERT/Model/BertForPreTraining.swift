@@ -4,9 +4,11 @@ import BERTKernels
 /// planned once per (B, S, P).
 public final class BertForPreTraining: BertModelBase {
     /// A model with BERT's random initialisation from `seed`, its tensors and kernels on `backend`.
-    public init(config: BertConfig, seed: UInt64 = 12345, backend: any Backend = CPUBackend.shared) throws {
+    /// `initialized` false skips the initialisation for a model that `load` fills (it draws what the file lacks).
+    public init(config: BertConfig, seed: UInt64 = 12345, backend: any Backend = CPUBackend.shared,
+                initialized: Bool = true) throws {
         try super.init(config: config, seed: seed, backend: backend, architecture: "BertForPreTraining",
-                       layout: ParameterLayout.pretraining, heads: PretrainingHeads.init)
+                       layout: ParameterLayout.pretraining, heads: PretrainingHeads.init, initialized: initialized)
     }
 
     private var pretrainingHeads: PretrainingHeads { heads as! PretrainingHeads }

@@ -21,9 +21,11 @@ public typealias QuestionAnsweringBatch = TaskBatch<AnswerSpans>
 /// pooler, `qa_outputs` on every position giving start and end logits `[B, S]`.
 public final class BertForQuestionAnswering: BertModelBase {
     /// A model with BERT's random initialisation from `seed`, its tensors and kernels on `backend`.
-    public init(config: BertConfig, seed: UInt64 = 12345, backend: any Backend = CPUBackend.shared) throws {
+    /// `initialized` false skips the initialisation for a model that `load` fills (it draws what the file lacks).
+    public init(config: BertConfig, seed: UInt64 = 12345, backend: any Backend = CPUBackend.shared,
+                initialized: Bool = true) throws {
         try super.init(config: config, seed: seed, backend: backend, architecture: "BertForQuestionAnswering",
-                       layout: ParameterLayout.questionAnswering, heads: QuestionAnsweringHead.init)
+                       layout: ParameterLayout.questionAnswering, heads: QuestionAnsweringHead.init, initialized: initialized)
     }
 
     private var head: QuestionAnsweringHead { heads as! QuestionAnsweringHead }
@@ -55,7 +57,8 @@ public final class BertForQuestionAnswering: BertModelBase {
     /// `qa_outputs.*` as missing and the other heads and the pooler as skipped).
     /// - Throws: `BertError.invalidCheckpoint` naming missing encoder tensors, mis-shaped or unknown ones.
     public static func load(directory: String, backend: any Backend = CPUBackend.shared) throws -> (BertForQuestionAnswering, LoadReport) {
-        let model = try BertForQuestionAnswering(config: try Checkpoint.config(in: directory), backend: backend)
+        let model = try BertForQuestionAnswering(config: try Checkpoint.config(in: directory), backend: backend,
+                                                 initialized: false)
         return (model, try model.loadTaskWeights(directory: directory))
     }
 }

@@ -17,8 +17,9 @@ public final class BertForSequenceClassification: BertModelBase {
     /// BERT's random initialisation from `seed`, its tensors and kernels on `backend`.
     /// - Parameter labelNames: the classes' names in id order; nil for `LABEL_0`…
     /// - Throws: `BertError.invalidConfig` for fewer than two labels, names that do not match their count, or a bad config.
+    /// `initialized` false skips the initialisation for a model that `load` fills (it draws what the file lacks).
     public init(config: BertConfig, labels: Int, labelNames: [String]? = nil, seed: UInt64 = 12345,
-                backend: any Backend = CPUBackend.shared) throws {
+                backend: any Backend = CPUBackend.shared, initialized: Bool = true) throws {
         guard labels >= 2 else {
             throw BertError.invalidConfig("num_labels \(labels): single-label classification needs two or more (one is HF's regression)")
         }
@@ -27,7 +28,8 @@ public final class BertForSequenceClassification: BertModelBase {
         }
         self.labelNames = labelNames ?? (0..<labels).map { "LABEL_\($0)" }
         try super.init(config: config, seed: seed, backend: backend, architecture: "BertForSequenceClassification",
-                       layout: { .sequenceClassification($0, labels: labels) }, heads: ClassificationHead.init)
+                       layout: { .sequenceClassification($0, labels: labels) }, heads: ClassificationHead.init,
+                       initialized: initialized)
     }
 
     private var head: ClassificationHead { heads as! ClassificationHead }
@@ -71,7 +73,8 @@ public final class BertForSequenceClassification: BertModelBase {
         let names = try labelNames(in: directory)
         let count = labels ?? names?.count ?? 2
         let model = try BertForSequenceClassification(config: try Checkpoint.config(in: directory), labels: count,
-                                                      labelNames: names?.count == count ? names : nil, backend: backend)
+                                                      labelNames: names?.count == count ? names : nil, backend: backend,
+                                                      initialized: false)
         return (model, try model.loadTaskWeights(directory: directory))
     }
 

@@ -77,20 +77,25 @@ public class BertModelBase {
     let architecture: String
     private var encoderWorkspace = PlannedWorkspace<EncoderWorkspace>()
     private var lastDropout: DropoutStreams?
+    /// The seed of BERT's random initialisation, and whether it is still to be drawn (a model made to be loaded draws
+    /// only the tensors its checkpoint lacks).
+    private let seed: UInt64
+    private var initializationPending: Bool
 
-    /// A model with the tensors of `layout(config)`, BERT's random initialisation from `seed`, and the heads
-    /// `heads` builds over that layout.
+    /// A model with the tensors of `layout(config)`, BERT's random initialisation from `seed` (with `initialized`
+    /// false, none yet: `loadWeights` draws what the checkpoint lacks), and the heads `heads` builds over that layout.
     init(config: BertConfig, seed: UInt64, backend: any Backend, architecture: String, layout: (BertConfig) -> ParameterLayout,
-         heads: (BertConfig, ParameterLayout, any Backend) throws -> any ModelHeads) throws {
+         heads: (BertConfig, ParameterLayout, any Backend) throws -> any ModelHeads, initialized: Bool = true) throws {
         try config.validate()
         self.config = config
         self.layout = layout(config)
         self.backend = backend
         self.architecture = architecture
+        (self.seed, initializationPending) = (seed, !initialized)
         parameters = DeviceBuffer(backend: backend, count: self.layout.totalCount)
         encoder = try BertEncoder(config: config, layout: self.layout, backend: backend)
         self.heads = try heads(config, self.layout, backend)
-        parameters.withHostFloats { self.layout.initialize($0, config: config, seed: seed) }
+        if initialized { parameters.withHostFloats { self.layout.initialize($0, config: config, seed: seed) } }
     }
 
     public func zeroGradients() { gradients.zero() }
@@ -190,12 +195,21 @@ public class BertModelBase {
                          architectures: [architecture], extra: checkpointConfigExtras)
     }
 
-    /// Copies the weights of the checkpoint in `directory` into `parameters` by name (see `Checkpoint.load`).
+    /// Copies the weights of the checkpoint in `directory` into `parameters` by name (see `Checkpoint.load`); a model
+    /// made without its initialisation draws it now for the tensors the checkpoint lacks (a fresh head).
     func loadWeights(directory: String, allowMissing: (String) -> Bool,
                      allowUnexpected: (String) -> Bool = { _ in false }) throws -> LoadReport {
         let file = try Safetensors.File(path: (directory as NSString).appendingPathComponent(Checkpoint.weightsFile))
         return try parameters.withHostFloats {
-            try Checkpoint.load(file, into: $0, layout: layout, allowMissing: allowMissing, allowUnexpected: allowUnexpected)
+            // Zeros first where nothing was drawn: the vocabulary padding must be 0, and a checkpoint fills only rows.
+            if initializationPending { $0.update(repeating: 0, count: layout.totalCount) }
+            let report = try Checkpoint.load(file, into: $0, layout: layout, allowMissing: allowMissing,
+                                             allowUnexpected: allowUnexpected)
+            if initializationPending {
+                layout.initialize($0, config: config, seed: seed, only: Set(report.missing))
+                initializationPending = false
+            }
+            return report
         }
     }
 

@@ -176,15 +176,19 @@ extension ParameterLayout {
 extension ParameterLayout {
     /// BERT's initialisation (Google's and HF's): weights and embeddings ~ N(0, initializer_range), LayerNorm γ = 1,
     /// β = 0, biases 0. Draws come from the counter-based generator, so a seed gives the same model on any machine
-    /// and any thread count.
-    public func initialize(_ buffer: UnsafeMutablePointer<Float>, config: BertConfig, seed: UInt64) {
-        buffer.update(repeating: 0, count: totalCount)
-        for (i, t) in tensors.enumerated() {
+    /// and any thread count. Each tensor draws from its own stream, so initialising only the tensors named in `only`
+    /// gives them the values a whole initialisation gives (the others are left as they are).
+    public func initialize(_ buffer: UnsafeMutablePointer<Float>, config: BertConfig, seed: UInt64,
+                           only: Set<String>? = nil) {
+        if only == nil { buffer.update(repeating: 0, count: totalCount) }   // the vocabulary padding included
+        for (i, t) in tensors.enumerated() where only?.contains(t.name) ?? true {
             let p = buffer + t.offset
             if t.name.contains("LayerNorm.weight") {
                 p.update(repeating: 1, count: t.count)
             } else if t.weightDecay {
                 CounterRNG(seed: seed, stream: UInt64(i)).fillNormal(p, count: t.count, scale: config.initializerRange)
+            } else {
+                p.update(repeating: 0, count: t.count)
             }
         }
     }

@@ -90,7 +90,8 @@ extension BertForPreTraining {
     /// initialisation only when `allowMissingHeads`; the report says which.
     public static func load(directory: String, allowMissingHeads: Bool = false,
                             backend: any Backend = CPUBackend.shared) throws -> (BertForPreTraining, LoadReport) {
-        let model = try BertForPreTraining(config: try Checkpoint.config(in: directory), backend: backend)
+        let model = try BertForPreTraining(config: try Checkpoint.config(in: directory), backend: backend,
+                                           initialized: false)
         let report = try model.loadWeights(directory: directory, allowMissing: {
             allowMissingHeads && (!$0.hasPrefix("bert.") || $0.hasPrefix("bert.pooler."))
         })

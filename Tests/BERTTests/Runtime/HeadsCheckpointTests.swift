@@ -30,6 +30,26 @@ import Testing
         #expect(try BertForSequenceClassification.load(directory: pretraining).0.labelCount == 2)
     }
 
+    /// A loaded model draws BERT's initialisation only for what the checkpoint lacks, and draws the values a model
+    /// initialised whole has there (each tensor has its own stream); the vocabulary padding stays zero.
+    @Test func freshHeadsOfALoadedModelAreTheWholeInitialisations() throws {
+        let (loaded, _) = try BertForSequenceClassification.load(directory: pretraining, labels: 3)
+        let whole = try BertForSequenceClassification(config: loaded.config, labels: 3)
+        let (w, f) = (loaded.parameters.array(), whole.parameters.array())
+        for name in ["classifier.weight", "classifier.bias"] {
+            let t = loaded.layout[name]
+            #expect(Array(w[t.offset..<(t.offset + t.count)]) == Array(f[t.offset..<(t.offset + t.count)]), "\(name)")
+        }
+        #expect(w[loaded.layout.offset("classifier.weight")] != 0)
+        let word = loaded.layout["bert.embeddings.word_embeddings.weight"]
+        #expect(word.storedCount > word.count && w[(word.offset + word.count)..<(word.offset + word.storedCount)].allSatisfy { $0 == 0 })
+        let (qa, _) = try BertForQuestionAnswering.load(directory: pretraining)
+        let qaWhole = try BertForQuestionAnswering(config: qa.config)
+        let head = qa.layout["qa_outputs.weight"]
+        #expect(Array(qa.parameters.array()[head.offset..<(head.offset + head.count)])
+                == Array(qaWhole.parameters.array()[head.offset..<(head.offset + head.count)]))
+    }
+
     /// A `BertModel` checkpoint (encoder names without `bert.`, no heads) initialises the encoder too.
     @Test func bareEncoderCheckpointLoads() throws {
         let dir = try editedCheckpoint(pretraining) { tensors in
