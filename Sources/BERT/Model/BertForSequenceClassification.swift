@@ -15,9 +15,9 @@ public final class BertForSequenceClassification: BertModelBase {
 
     /// A model for `labels` classes (two or more: HF treats one as regression, which this model does not do) with
     /// BERT's random initialisation from `seed`, its tensors and kernels on `backend`.
+    /// `initialized` false skips the initialisation for a model that `load` fills (it draws what the file lacks).
     /// - Parameter labelNames: the classes' names in id order; nil for `LABEL_0`…
     /// - Throws: `BertError.invalidConfig` for fewer than two labels, names that do not match their count, or a bad config.
-    /// `initialized` false skips the initialisation for a model that `load` fills (it draws what the file lacks).
     public init(config: BertConfig, labels: Int, labelNames: [String]? = nil, seed: UInt64 = 12345,
                 backend: any Backend = CPUBackend.shared, initialized: Bool = true) throws {
         guard labels >= 2 else {
