@@ -138,7 +138,8 @@ public enum CheckpointConversion {
             guard architecture == "BertForPreTraining" else {
                 throw BertError.invalidCheckpoint("\(configPath) names \(architecture); \(format.rawValue) checkpoints convert as BertForPreTraining only")
             }
-            let model = try BertForPreTraining(config: try BertConfig.load(contentsOf: configPath))
+            // Every tensor comes from the checkpoint (a missing one is an error), so nothing is drawn first.
+            let model = try BertForPreTraining(config: try BertConfig.load(contentsOf: configPath), initialized: false)
             let (tensors, skipped) = format == .tf
                 ? try googleTensors(prefix: try tfPrefix(checkpoint), layout: model.layout)
                 : try torchTensors(file: try torchFile(checkpoint), config: model.config)
