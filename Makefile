@@ -1,7 +1,7 @@
 # The README's two set-up commands: `make demo` and `make test`. Each installs the system packages it needs
 # (Debian names) when they are missing, so a fresh Debian machine with only Swift installed is enough.
 SWIFT      ?= swift
-APT_NEEDS  := libopenblas-dev libhdf5-dev zlib1g-dev libopenmpi-dev openmpi-bin pkg-config libbz2-dev
+APT_NEEDS  := libopenblas-dev libdnnl-dev libhdf5-dev zlib1g-dev libopenmpi-dev openmpi-bin pkg-config libbz2-dev
 BERT       := .build/release/bert
 
 .PHONY: all deps build test demo bench clean cuda-wheels bundle

@@ -22,6 +22,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        /// oneDNN: its sgemm is our fp32 GEMM (faster than OpenBLAS's on every x86-64 shape we measured; README).
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
@@ -34,7 +36,7 @@ let package = Package(
         /// for bit and is picked at run time.
         .target(name: "CAVX512Kernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
         /// Kernels: forward and backward of every op, the thread pool and the counter-based RNG.
-        .target(name: "BERTKernels", dependencies: ["CBLAS", "CBF16GEMM", "CAVX512Kernels", "CBERTShared"], swiftSettings: fastMath),
+        .target(name: "BERTKernels", dependencies: ["CBLAS", "CDNNL", "CBF16GEMM", "CAVX512Kernels", "CBERTShared"], swiftSettings: fastMath),
         /// Model, data, runtime and workflows on top of the kernels.
         .target(name: "BERT", dependencies: ["BERTKernels", "BERTCUDA", "CBERTShared", "CHDF5", "CMPI", "CBZip2"], swiftSettings: fastMath),
         /// The CUDA backend's host side: libcuda, NVRTC, cuBLASLt and NCCL through dlopen (no CUDA at build time), and

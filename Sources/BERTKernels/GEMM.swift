@@ -1,31 +1,43 @@
 import CBLAS
+import Foundation
 
 /// Row-major single-precision GEMM, `C = α·op(A)·op(B) + β·C` with `op(A)` `[M, K]`, `op(B)` `[K, N]`, `C` `[M, N]`,
 /// split over the kernels' threads by blocks of C's rows (or columns, when N is the larger side), each block one
-/// single-threaded BLAS call.
+/// single-threaded library call.
 ///
-/// Why not BLAS's own threads: its pool busy-waits (`sched_yield`) after every call, and on a 2-core machine that
-/// spinning competes with the threads running the elementwise kernels (≈ 10 % of a step measured). One pool for
-/// everything keeps the cores for work.
+/// Why not the library's own threads: OpenBLAS's pool busy-waits (`sched_yield`) after every call, oneDNN's OpenMP
+/// team spins too, and on a 2-core machine that spinning competes with the threads running the elementwise kernels
+/// (≈ 10 % of a step measured). One pool for everything keeps the cores for work.
 public enum GEMM {
+    /// The library behind the fp32 products.
+    public enum Engine: String, Sendable, CaseIterable {
+        /// oneDNN's `dnnl_sgemm`: 1.0–1.45× OpenBLAS 0.3.21's speed on the training and inference shapes of bert-mini
+        /// and bert-base (one call per thread, two threads, AVX-512 and AVX2 kernels alike; README).
+        case onednn
+        /// OpenBLAS's `cblas_sgemm`.
+        case openblas
+
+        /// oneDNN, unless the environment sets `BERT_GEMM=openblas` (for comparing the two in one build).
+        public static let selected: Engine = ProcessInfo.processInfo.environment["BERT_GEMM"].flatMap(Engine.init) ?? .onednn
+    }
+
     /// Below this many multiply-adds a single call is cheaper than a fork-join.
     static let parallelThreshold = 1 << 18
 
     /// With `precision` bf16 the inputs are rounded to bf16 first (`BF16GEMM`).
     public static func multiply(transposeA: Bool, transposeB: Bool, M: Int, N: Int, K: Int, alpha: Float = 1,
                                 A: UnsafePointer<Float>, lda: Int, B: UnsafePointer<Float>, ldb: Int,
-                                beta: Float, C: UnsafeMutablePointer<Float>, ldc: Int, precision: GEMMPrecision = .fp32) {
+                                beta: Float, C: UnsafeMutablePointer<Float>, ldc: Int, precision: GEMMPrecision = .fp32,
+                                engine: Engine = .selected) {
         guard M > 0, N > 0 else { return }
         if precision == .bf16 {
             return BF16GEMM.multiply(transposeA: transposeA, transposeB: transposeB, M: M, N: N, K: K, alpha: alpha, A: A,
                                      lda: lda, B: B, ldb: ldb, beta: beta, C: C, ldc: ldc)
         }
-        let ta = transposeA ? CblasTrans : CblasNoTrans, tb = transposeB ? CblasTrans : CblasNoTrans
         func call(_ m0: Int, _ m: Int, _ n0: Int, _ n: Int) {
             let a = transposeA ? A + m0 : A + m0 * lda
             let b = transposeB ? B + n0 * ldb : B + n0
-            cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(K), alpha, a, Int32(lda), b, Int32(ldb),
-                        beta, C + m0 * ldc + n0, Int32(ldc))
+            single(engine, transposeA, transposeB, m, n, K, alpha, a, lda, b, ldb, beta, C + m0 * ldc + n0, ldc)
         }
         if Parallel.threadCount == 1 || M * N * K < parallelThreshold {
             call(0, M, 0, N)
@@ -48,12 +60,27 @@ public enum GEMM {
     @inline(__always)
     static func serial(transposeA: Bool, transposeB: Bool, M: Int, N: Int, K: Int, alpha: Float = 1,
                        A: UnsafePointer<Float>, lda: Int, B: UnsafePointer<Float>, ldb: Int, beta: Float,
-                       C: UnsafeMutablePointer<Float>, ldc: Int, precision: GEMMPrecision = .fp32) {
+                       C: UnsafeMutablePointer<Float>, ldc: Int, precision: GEMMPrecision = .fp32,
+                       engine: Engine = .selected) {
         if precision == .bf16 {
             return BF16GEMM.serial(transposeA: transposeA, transposeB: transposeB, M: M, N: N, K: K, alpha: alpha, A: A,
                                    lda: lda, B: B, ldb: ldb, beta: beta, C: C, ldc: ldc)
         }
-        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(M), Int32(N), Int32(K), alpha, A, Int32(lda), B, Int32(ldb), beta, C, Int32(ldc))
+        single(engine, transposeA, transposeB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+    }
+
+    /// One fp32 product on the calling thread.
+    @inline(__always)
+    private static func single(_ engine: Engine, _ transposeA: Bool, _ transposeB: Bool, _ M: Int, _ N: Int, _ K: Int,
+                               _ alpha: Float, _ A: UnsafePointer<Float>, _ lda: Int, _ B: UnsafePointer<Float>,
+                               _ ldb: Int, _ beta: Float, _ C: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        switch engine {
+        case .onednn:
+            OneDNNGEMM.multiply(transposeA: transposeA, transposeB: transposeB, M: M, N: N, K: K, alpha: alpha, A: A,
+                                lda: lda, B: B, ldb: ldb, beta: beta, C: C, ldc: ldc)
+        case .openblas:
+            cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                        Int32(M), Int32(N), Int32(K), alpha, A, Int32(lda), B, Int32(ldb), beta, C, Int32(ldc))
+        }
     }
 }

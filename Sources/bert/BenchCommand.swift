@@ -81,7 +81,8 @@ struct BenchCommand: ParsableCommand {
         let flops = bench.forwardFLOPs * (mode == .train ? 3 : 1)
         let report: [String: Any] = [
             "model": configFile ?? model, "mode": mode.rawValue, "head": head.rawValue, "batch": batch, "seq_len": seqLength,
-            "max_predictions": bench.maxPredictions, "threads": Parallel.threadCount, "blas_core": BLASCore.name, "steps": steps,
+            "max_predictions": bench.maxPredictions, "threads": Parallel.threadCount, "gemm": GEMM.Engine.selected.rawValue,
+            "blas_core": BLASCore.name, "steps": steps,
             "parameters": result.parameterCount, "step_ms": median * 1000, "step_ms_mean": mean * 1000,
             "seq_per_s": Double(batch) / median, "gflops": flops / median / 1e9, "flops_per_step": flops,
             "activation_mb": Double(result.activationBytes) / 1_048_576, "peak_rss_mb": peakResidentMiB(),

@@ -30,14 +30,18 @@ struct BertCommand: ParsableCommand {
     )
 
     /// Commands that multiply no matrices: they keep the kernels OpenBLAS chose rather than pay for starting twice
-    /// (a fifth of a small `bert prepare`).
+    /// (a fifth of a small `bert prepare`). The others restart only when OpenBLAS runs their GEMMs (`BERT_GEMM`).
     static let withoutGEMMs: [ParsableCommand.Type] = [TokenizeCommand.self, VocabCommand.self, PrepareCommand.self,
                                                         PackCommand.self, WikiextractCommand.self, PlotCommand.self,
                                                         EvaluateCommand.self]
 
     static func main() {
         let subcommand = CommandLine.arguments.dropFirst().first
-        if !withoutGEMMs.contains(where: { $0.configuration.commandName == subcommand }) {
+        if let engine = ProcessInfo.processInfo.environment["BERT_GEMM"], GEMM.Engine(rawValue: engine) == nil {
+            FileHandle.standardError.write(Data("bert: BERT_GEMM=\(engine) names no GEMM library; use onednn (the default) or openblas\n".utf8))
+            Foundation.exit(2)
+        }
+        if GEMM.Engine.selected == .openblas, !withoutGEMMs.contains(where: { $0.configuration.commandName == subcommand }) {
             BLASCore.restartWithFastKernelsIfNeeded()
         }
         do {

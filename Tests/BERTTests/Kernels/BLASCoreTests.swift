@@ -15,10 +15,13 @@ import Testing
         }
     }
 
-    /// The program restarts itself onto the fast kernels, and leaves a user's own choice alone.
+    /// With OpenBLAS running the GEMMs the program restarts itself onto its fast kernels, and leaves a user's own
+    /// choice alone; oneDNN, the default, reports itself.
     @Test(.enabled(if: BertProgram.present)) func theProgramRunsOnTheFastKernels() throws {
         let args = ["bench", "--model", "bert-tiny", "--seq-len", "16", "--batch", "2", "--mode", "infer", "--steps", "1", "--warmup", "0"]
-        let fast = try BertProgram.run(args)
+        let byDefault = try BertProgram.run(args)
+        #expect(byDefault.out.contains("\"gemm\":\"onednn\""), "\(byDefault.out) \(byDefault.err)")
+        let fast = try BertProgram.run(args, environment: ["BERT_GEMM": "openblas"])
         #expect(fast.status == 0, "\(fast.err)")
         let report = try JSONSerialization.jsonObject(with: Data(fast.out.utf8)) as? [String: Any]
         let core = try #require(report?["blas_core"] as? String)
@@ -27,7 +30,10 @@ import Testing
         case 1: #expect(BLASCore.better(than: core, isa: 1) == nil, "\(core)")
         default: break
         }
-        let chosen = try BertProgram.run(args, environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        let chosen = try BertProgram.run(args, environment: ["BERT_GEMM": "openblas", "OPENBLAS_CORETYPE": "Prescott"])
         #expect(chosen.out.contains("\"blas_core\":\"Prescott\""), "\(chosen.out)")
+        let misspelt = try BertProgram.run(args, environment: ["BERT_GEMM": "mkl"])
+        #expect(misspelt.status == 2 && misspelt.err == "bert: BERT_GEMM=mkl names no GEMM library; use onednn (the default) or openblas\n",
+                "\(misspelt.status) \(misspelt.err)")
     }
 }
