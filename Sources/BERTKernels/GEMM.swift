@@ -5,14 +5,14 @@ import Foundation
 /// split over the kernels' threads by blocks of C's rows (or columns, when N is the larger side), each block one
 /// single-threaded library call.
 ///
-/// Why not the library's own threads: OpenBLAS's pool busy-waits (`sched_yield`) after every call, oneDNN's OpenMP
-/// team spins too, and on a 2-core machine that spinning competes with the threads running the elementwise kernels
-/// (≈ 10 % of a step measured). One pool for everything keeps the cores for work.
+/// Why not the library's own threads: OpenBLAS's pool busy-waits (`sched_yield`) after every call, and on a 2-core
+/// machine that spinning competes with the threads running the elementwise kernels (≈ 10 % of a step measured);
+/// oneDNN would bring a second pool, OpenMP's. One pool for everything keeps the cores for work.
 public enum GEMM {
     /// The library behind the fp32 products.
     public enum Engine: String, Sendable, CaseIterable {
-        /// oneDNN's `dnnl_sgemm`: 1.0–1.45× OpenBLAS 0.3.21's speed on the training and inference shapes of bert-mini
-        /// and bert-base (one call per thread, two threads, AVX-512 and AVX2 kernels alike; README).
+        /// oneDNN's `dnnl_sgemm` (through `OneDNNGEMM`): faster than OpenBLAS 0.3.21 on most training and inference
+        /// shapes of bert-mini and bert-base, one call per thread (`bench/gemm_libraries.c`, README).
         case onednn
         /// OpenBLAS's `cblas_sgemm`.
         case openblas
