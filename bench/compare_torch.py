@@ -55,7 +55,7 @@ PRESETS = {
 }
 VARIANTS = ["torch-hf", "torch-dense", "torch-dense-bf16"]
 # Our side → the PyTorch variants it is compared with (seq/s and peak RSS ratios).
-COMPARED = {"ours": ["torch-hf", "torch-dense"], "ours-bf16": ["torch-dense-bf16", "torch-dense"]}
+COMPARED = {"ours": ["torch-hf", "torch-dense", "ours-openblas"], "ours-bf16": ["torch-dense-bf16", "torch-dense"]}
 
 
 def bert_config_dict(model):
@@ -262,11 +262,11 @@ def run_torch(args, variant):
     return parse_json_stdout(p.stdout, variant)
 
 
-def run_with_peak_rss(cmd):
+def run_with_peak_rss(cmd, env=None):
     """Runs cmd to its end; returns its exit code, stdout, stderr and the kernel's account of its peak RSS in MB
     (wait4's usage is that one child's alone, where RUSAGE_CHILDREN would be the largest of all children so far)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
         _, status, usage = os.wait4(p.pid, 0)
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -274,8 +274,8 @@ def run_with_peak_rss(cmd):
         return p.returncode, out.read(), err.read(), usage.ru_maxrss / 1024.0
 
 
-def run_ours(args, precision):
-    name = "ours" if precision == "fp32" else "ours-" + precision
+def run_ours(args, precision, gemm="onednn"):
+    name = ("ours" if precision == "fp32" else "ours-" + precision) + ("" if gemm == "onednn" else "-" + gemm)
     cmd = [args.bert, "bench", "--model", args.model, "--seq-len", str(args.seq_len), "--batch", str(args.batch),
            "--mode", "train", "--steps", str(args.steps), "--warmup", str(args.warmup),
            "--threads", str(args.threads), "--max-predictions", str(args.max_predictions)]
@@ -284,7 +284,7 @@ def run_ours(args, precision):
     if precision != "fp32":
         cmd += ["--precision", precision]
     print("+ " + " ".join(cmd), file=sys.stderr)
-    code, stdout, stderr, peak_rss_mb_os = run_with_peak_rss(cmd)
+    code, stdout, stderr, peak_rss_mb_os = run_with_peak_rss(cmd, env=dict(os.environ, BERT_GEMM=gemm))
     if code != 0:
         raise SystemExit(f"{name} failed (exit {code}):\n{stderr[-4000:]}")
     res = parse_json_stdout(stdout, name)
@@ -320,6 +320,8 @@ def main():
                     help="also time the optimizer update (LAMB with apex semantics on both sides)")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "both"],
                     help="ours in fp32, ours in bf16 beside torch-dense-bf16, or both")
+    ap.add_argument("--openblas-too", action="store_true",
+                    help="also ours in fp32 with OpenBLAS's GEMMs (BERT_GEMM=openblas) in place of oneDNN's")
     ap.add_argument("--json", action="store_true", help="also print all results as one JSON object")
     ap.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -333,6 +335,8 @@ def main():
     if not args.skip_ours:
         for precision in {"fp32": ["fp32"], "bf16": ["bf16"], "both": ["fp32", "bf16"]}[args.precision]:
             name, results[name] = run_ours(args, precision)
+        if args.openblas_too and args.precision != "bf16":
+            name, results[name] = run_ours(args, "fp32", gemm="openblas")
     for v in [name for name in VARIANTS if bf16 or not name.endswith("-bf16")]:
         print(f"running {v} ...", file=sys.stderr)
         results[v] = run_torch(args, v)
@@ -354,7 +358,7 @@ def main():
             continue
         o = results[ours]
         print(f"\n{ours + ' / torch':{w}s} {'seq/s':>9s} {'peak RSS':>9s}")
-        for v in variants:
+        for v in [v for v in variants if v in results]:
             r = results[v]
             print(f"{'vs ' + v:{w}s} {o['seq_per_s'] / r['seq_per_s']:9.2f}x {o['peak_rss_mb'] / r['peak_rss_mb']:8.2f}x")
         print(f"({ours} peak RSS as the OS saw it: {o['peak_rss_mb_os']:.1f} MB)")

@@ -36,10 +36,10 @@ FUSIONS = {}
 # Engine → its name in the seq/s columns and in the peak RSS column, in table order.
 COLUMNS = {"ours": ("ours", "ours"), "torch": ("PyTorch", "PyTorch"), "onnxruntime": ("onnxruntime", "onnxruntime"),
            "onnxruntime-fused": ("onnxruntime fused", "fused"), "ours-bf16": ("ours bf16", "ours bf16"),
-           "torch-bf16": ("PyTorch bf16", "PyTorch bf16")}
+           "torch-bf16": ("PyTorch bf16", "PyTorch bf16"), "ours-openblas": ("ours OpenBLAS", "ours OpenBLAS")}
 # The same-run speed ratios reported, (numerator, denominator), where both engines ran.
 RATIOS = [("ours", "torch"), ("ours", "onnxruntime-fused"), ("ours-bf16", "onnxruntime-fused"),
-          ("ours-bf16", "torch-bf16")]
+          ("ours-bf16", "torch-bf16"), ("ours", "ours-openblas")]
 
 
 def default_config():
@@ -123,13 +123,13 @@ def engine_onnxruntime(args, head, seq, batch, fused=False):
         return time_steps(lambda: session.run(None, feed), args.steps, args.warmup)
 
 
-def engine_ours(args, head, seq, batch, precision="fp32"):
+def engine_ours(args, head, seq, batch, precision="fp32", gemm="onednn"):
     command = [args.bert, "bench", "--config-file", args.config_file, "--head", head, "--mode", "infer",
                "--seq-len", str(seq), "--batch", str(batch), "--steps", str(args.steps),
                "--warmup", str(args.warmup), "--threads", str(args.threads)]
     if precision != "fp32":
         command += ["--precision", precision]
-    run = subprocess.run(command, capture_output=True, text=True)
+    run = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, BERT_GEMM=gemm))
     if run.returncode != 0:
         sys.exit("%s failed (exit %d): %s" % (" ".join(command), run.returncode, run.stderr.strip()[-2000:]))
     report = json.loads(run.stdout)
@@ -142,6 +142,8 @@ def engines_for(args):
     skipped = {"fp32": {"ours-bf16", "torch-bf16"}, "bf16": {"ours", "torch"}, "both": set()}[args.precision]
     if args.skip_ours:
         skipped |= {"ours", "ours-bf16"}
+    if args.skip_ours or not args.openblas_too or args.precision == "bf16":
+        skipped.add("ours-openblas")
     return [engine for engine in COLUMNS if engine not in skipped]
 
 
@@ -182,6 +184,8 @@ def main():
     parser.add_argument("--precision", choices=["fp32", "bf16", "both"], default="fp32",
                         help="ours and PyTorch in fp32, in bf16 (onnxruntime stays fp32), or both")
     parser.add_argument("--skip-ours", action="store_true", help="measure only PyTorch and onnxruntime")
+    parser.add_argument("--openblas-too", action="store_true",
+                        help="also ours in fp32 with OpenBLAS's GEMMs (BERT_GEMM=openblas) in place of oneDNN's")
     parser.add_argument("--engine", help=argparse.SUPPRESS)  # one engine, one case, in a child process
     args = parser.parse_args()
     args.config_file = args.config_file or default_config()
@@ -204,7 +208,8 @@ def main():
         results, fusions = {}, {}
         for engine in sorted(engines, key=lambda e: not e.startswith("ours")):  # ours first: a bad --bert fails fast
             if engine.startswith("ours"):
-                results[engine] = engine_ours(args, head, int(seq), int(batch), "bf16" if engine == "ours-bf16" else "fp32")
+                results[engine] = engine_ours(args, head, int(seq), int(batch), "bf16" if engine == "ours-bf16" else "fp32",
+                                              "openblas" if engine == "ours-openblas" else "onednn")
             else:
                 r = engine_child(args, engine, case)
                 results[engine] = (r["seconds"], r["peak_rss_mb"])
