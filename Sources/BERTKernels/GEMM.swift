@@ -17,8 +17,11 @@ public enum GEMM {
         /// OpenBLAS's `cblas_sgemm`.
         case openblas
 
-        /// oneDNN, unless the environment sets `BERT_GEMM=openblas` (for comparing the two in one build).
-        public static let selected: Engine = ProcessInfo.processInfo.environment["BERT_GEMM"].flatMap(Engine.init) ?? .onednn
+        /// `BERT_GEMM` (onednn or openblas) where the environment sets it, else oneDNN on AVX-512 CPUs and OpenBLAS on
+        /// the others: with AVX2 kernels the two ran even, and oneDNN's gave trimmed QA batches at seq 384 and 512
+        /// other bits than the padded ones (`BatchTrimmingTests` under `DNNL_MAX_CPU_ISA=AVX2`).
+        public static let selected: Engine = ProcessInfo.processInfo.environment["BERT_GEMM"].flatMap(Engine.init)
+            ?? (BLASCore.cpuVectorISA == 2 ? .onednn : .openblas)
     }
 
     /// Below this many multiply-adds a single call is cheaper than a fork-join.

@@ -38,7 +38,7 @@ struct BertCommand: ParsableCommand {
     static func main() {
         let subcommand = CommandLine.arguments.dropFirst().first
         if let engine = ProcessInfo.processInfo.environment["BERT_GEMM"], GEMM.Engine(rawValue: engine) == nil {
-            FileHandle.standardError.write(Data("bert: BERT_GEMM=\(engine) names no GEMM library; use onednn (the default) or openblas\n".utf8))
+            FileHandle.standardError.write(Data("bert: BERT_GEMM=\(engine) names no GEMM library; use onednn or openblas\n".utf8))
             Foundation.exit(2)
         }
         if GEMM.Engine.selected == .openblas, !withoutGEMMs.contains(where: { $0.configuration.commandName == subcommand }) {
