@@ -274,8 +274,9 @@ def run_with_peak_rss(cmd, env=None):
         return p.returncode, out.read(), err.read(), usage.ru_maxrss / 1024.0
 
 
-def run_ours(args, precision, gemm="onednn"):
-    name = ("ours" if precision == "fp32" else "ours-" + precision) + ("" if gemm == "onednn" else "-" + gemm)
+def run_ours(args, precision, gemm=None):
+    """gemm None runs the GEMM library bert picks for this CPU; "openblas" forces OpenBLAS (BERT_GEMM)."""
+    name = ("ours" if precision == "fp32" else "ours-" + precision) + ("-" + gemm if gemm else "")
     cmd = [args.bert, "bench", "--model", args.model, "--seq-len", str(args.seq_len), "--batch", str(args.batch),
            "--mode", "train", "--steps", str(args.steps), "--warmup", str(args.warmup),
            "--threads", str(args.threads), "--max-predictions", str(args.max_predictions)]
@@ -284,7 +285,7 @@ def run_ours(args, precision, gemm="onednn"):
     if precision != "fp32":
         cmd += ["--precision", precision]
     print("+ " + " ".join(cmd), file=sys.stderr)
-    code, stdout, stderr, peak_rss_mb_os = run_with_peak_rss(cmd, env=dict(os.environ, BERT_GEMM=gemm))
+    code, stdout, stderr, peak_rss_mb_os = run_with_peak_rss(cmd, env=dict(os.environ, BERT_GEMM=gemm) if gemm else None)
     if code != 0:
         raise SystemExit(f"{name} failed (exit {code}):\n{stderr[-4000:]}")
     res = parse_json_stdout(stdout, name)
@@ -321,7 +322,7 @@ def main():
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "both"],
                     help="ours in fp32, ours in bf16 beside torch-dense-bf16, or both")
     ap.add_argument("--openblas-too", action="store_true",
-                    help="also ours in fp32 with OpenBLAS's GEMMs (BERT_GEMM=openblas) in place of oneDNN's")
+                    help="also ours in fp32 with OpenBLAS's GEMMs (BERT_GEMM=openblas) beside the library bert picks")
     ap.add_argument("--json", action="store_true", help="also print all results as one JSON object")
     ap.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     args = ap.parse_args()

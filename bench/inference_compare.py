@@ -123,13 +123,14 @@ def engine_onnxruntime(args, head, seq, batch, fused=False):
         return time_steps(lambda: session.run(None, feed), args.steps, args.warmup)
 
 
-def engine_ours(args, head, seq, batch, precision="fp32", gemm="onednn"):
+def engine_ours(args, head, seq, batch, precision="fp32", gemm=None):
+    """gemm None runs the GEMM library bert picks for this CPU; "openblas" forces OpenBLAS (BERT_GEMM)."""
     command = [args.bert, "bench", "--config-file", args.config_file, "--head", head, "--mode", "infer",
                "--seq-len", str(seq), "--batch", str(batch), "--steps", str(args.steps),
                "--warmup", str(args.warmup), "--threads", str(args.threads)]
     if precision != "fp32":
         command += ["--precision", precision]
-    run = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, BERT_GEMM=gemm))
+    run = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, BERT_GEMM=gemm) if gemm else None)
     if run.returncode != 0:
         sys.exit("%s failed (exit %d): %s" % (" ".join(command), run.returncode, run.stderr.strip()[-2000:]))
     report = json.loads(run.stdout)
@@ -185,7 +186,7 @@ def main():
                         help="ours and PyTorch in fp32, in bf16 (onnxruntime stays fp32), or both")
     parser.add_argument("--skip-ours", action="store_true", help="measure only PyTorch and onnxruntime")
     parser.add_argument("--openblas-too", action="store_true",
-                        help="also ours in fp32 with OpenBLAS's GEMMs (BERT_GEMM=openblas) in place of oneDNN's")
+                        help="also ours in fp32 with OpenBLAS's GEMMs (BERT_GEMM=openblas) beside the library bert picks")
     parser.add_argument("--engine", help=argparse.SUPPRESS)  # one engine, one case, in a child process
     args = parser.parse_args()
     args.config_file = args.config_file or default_config()
@@ -209,7 +210,7 @@ def main():
         for engine in sorted(engines, key=lambda e: not e.startswith("ours")):  # ours first: a bad --bert fails fast
             if engine.startswith("ours"):
                 results[engine] = engine_ours(args, head, int(seq), int(batch), "bf16" if engine == "ours-bf16" else "fp32",
-                                              "openblas" if engine == "ours-openblas" else "onednn")
+                                              "openblas" if engine == "ours-openblas" else None)
             else:
                 r = engine_child(args, engine, case)
                 results[engine] = (r["seconds"], r["peak_rss_mb"])
