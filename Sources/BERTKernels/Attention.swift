@@ -11,13 +11,16 @@ import CAVX512Kernels
 //   context [B, S, H]: dropout(probs) · v, heads side by side
 //   streamLength: the untrimmed S of a batch cut to its longest real sequence (S itself otherwise); probability (i, j)
 //     of pair (b, a) draws dropout stream element ((b·A + a)·streamLength + i)·streamLength + j, its bit at full length
-// Each (b, a) pair is an independent task of small GEMMs; threads take pairs and call BLAS single-threaded. With
+// Each (b, a) pair is an independent task of small GEMMs; threads take pairs and call BLAS single-threaded, in blocks of
+// one shape (`AttentionTiles`) so that a position's bits do not depend on S. With
 // precision bf16 the products take bf16-rounded inputs (scores from rounded q and k, context from rounded
 // probabilities and v; the backward's four likewise) and accumulate in fp32, as torch.autocast's bf16 matmul.
 
 public enum Attention {
-    /// Floats of scratch the kernels need: two `[S, S]` tiles per thread.
-    public static func scratchCount(seqLength S: Int) -> Int { 2 * S * S * Parallel.threadCount }
+    /// Floats of scratch the kernels need: two `[S, S]` tiles and the padded blocks of `AttentionTiles` per thread.
+    public static func scratchCount(seqLength S: Int) -> Int { perThread(S) * Parallel.threadCount }
+
+    private static func perThread(_ S: Int) -> Int { 2 * S * S + AttentionTiles.scratchCount }
 
     public static func forward(qkv: UnsafePointer<Float>, keyBias: UnsafePointer<Float>,
                                probs: UnsafeMutablePointer<Float>?, context: UnsafeMutablePointer<Float>,
@@ -28,15 +31,16 @@ public enum Attention {
         let H = A * D, ld = 3 * H, scale = 1 / Float(D).squareRoot()
         let layout = DropoutLayout(S: S, W: S, streamS: streamLength ?? S, streamW: streamLength ?? S)
         Parallel.forChunks(B * A) { chunk, pairs in
-            let dropped = scratch + chunk * 2 * S * S
+            let dropped = scratch + chunk * perThread(S), tiles = dropped + 2 * S * S
             for pair in pairs {
                 let b = pair / A, a = pair % A
                 let q = qkv + b * S * 3 * H + a * D, k = q + H, v = q + 2 * H
                 let C = context + b * S * H + a * D
                 let P = probs.map { $0 + pair * S * S } ?? dropped + S * S
                 let ranges = keyRanges.map { $0 + 2 * b * S }
-                GEMM.serial(transposeA: false, transposeB: true, M: S, N: S, K: D, alpha: scale, A: q, lda: ld, B: k, ldb: ld,
-                            beta: 0, C: P, ldc: S, precision: precision)
+                AttentionTiles.product(transposeA: false, transposeB: true, M: S, N: S, K: D, sequence: .columns, alpha: scale,
+                                       A: q, lda: ld, B: k, ldb: ld, beta: 0, C: P, ldc: S, precision: precision,
+                                       scratch: tiles)
                 if probs == nil {
                     // Inference: nothing reads the probabilities, so the rows stay unnormalised and the 1/Σ scales the
                     // D-wide context rows instead of the S-wide probability rows (the first tile holds the factors).
@@ -44,13 +48,13 @@ public enum Attention {
                         dropped[i] = softmaxVisible(P + i * S, bias: keyBias + b * S, S: S, range: ranges.map { $0 + 2 * i },
                                                     normalize: false)
                     }
-                    weightValues(P, v, into: C, S: S, D: D, ld: ld, H: H, precision: precision)
+                    weightValues(P, v, into: C, S: S, D: D, ld: ld, H: H, precision: precision, scratch: tiles)
                     for i in 0..<S { scaleRow(C + i * H, by: dropped[i], count: D) }
                     continue
                 }
                 for i in 0..<S { softmaxVisible(P + i * S, bias: keyBias + b * S, S: S, range: ranges.map { $0 + 2 * i }) }
                 let used = p > 0 ? dropout(P, into: dropped, pair: pair, S: S, layout: layout, p: p, rng: rng) : UnsafePointer(P)
-                weightValues(used, v, into: C, S: S, D: D, ld: ld, H: H, precision: precision)
+                weightValues(used, v, into: C, S: S, D: D, ld: ld, H: H, precision: precision, scratch: tiles)
             }
         }
     }
@@ -64,7 +68,7 @@ public enum Attention {
         let H = A * D, ld = 3 * H, scale = 1 / Float(D).squareRoot()
         let layout = DropoutLayout(S: S, W: S, streamS: streamLength ?? S, streamW: streamLength ?? S)
         Parallel.forChunks(B * A) { chunk, pairs in
-            let dP = scratch + chunk * 2 * S * S, dropped = dP + S * S
+            let dP = scratch + chunk * perThread(S), dropped = dP + S * S, tiles = dropped + S * S
             for pair in pairs {
                 let b = pair / A, a = pair % A
                 let q = qkv + b * S * 3 * H + a * D, k = q + H, v = q + 2 * H
@@ -72,16 +76,18 @@ public enum Attention {
                 let dC = dContext + b * S * H + a * D
                 let P = probs + pair * S * S
                 let used = p > 0 ? dropout(P, into: dropped, pair: pair, S: S, layout: layout, p: p, rng: rng) : P
-                GEMM.serial(transposeA: true, transposeB: false, M: S, N: D, K: S, A: used, lda: S, B: dC, ldb: H,
-                            beta: 0, C: dv, ldc: ld, precision: precision)
-                GEMM.serial(transposeA: false, transposeB: true, M: S, N: S, K: D, A: dC, lda: H, B: v, ldb: ld,
-                            beta: 0, C: dP, ldc: S, precision: precision)
+                AttentionTiles.product(transposeA: true, transposeB: false, M: S, N: D, K: S, sequence: .sum, A: used, lda: S,
+                                       B: dC, ldb: H, beta: 0, C: dv, ldc: ld, precision: precision, scratch: tiles)
+                AttentionTiles.product(transposeA: false, transposeB: true, M: S, N: S, K: D, sequence: .columns, A: dC, lda: H,
+                                       B: v, ldb: ld, beta: 0, C: dP, ldc: S, precision: precision, scratch: tiles)
                 if p > 0 { _ = dropout(dP, into: dP, pair: pair, S: S, layout: layout, p: p, rng: rng) }
                 for i in 0..<S { softmaxBackwardRow(dP + i * S, probs: P + i * S, count: S) }
-                GEMM.serial(transposeA: false, transposeB: false, M: S, N: D, K: S, alpha: scale, A: dP, lda: S, B: k, ldb: ld,
-                            beta: 0, C: dq, ldc: ld, precision: precision)
-                GEMM.serial(transposeA: true, transposeB: false, M: S, N: D, K: S, alpha: scale, A: dP, lda: S, B: q, ldb: ld,
-                            beta: 0, C: dk, ldc: ld, precision: precision)
+                AttentionTiles.product(transposeA: false, transposeB: false, M: S, N: D, K: S, sequence: .sum, alpha: scale,
+                                       A: dP, lda: S, B: k, ldb: ld, beta: 0, C: dq, ldc: ld, precision: precision,
+                                       scratch: tiles)
+                AttentionTiles.product(transposeA: true, transposeB: false, M: S, N: D, K: S, sequence: .sum, alpha: scale,
+                                       A: dP, lda: S, B: q, ldb: ld, beta: 0, C: dk, ldc: ld, precision: precision,
+                                       scratch: tiles)
             }
         }
     }
@@ -133,20 +139,12 @@ public enum Attention {
         return softmaxRow(row + lo, bias: bias + lo, count: hi - lo, normalize: normalize)
     }
 
-    /// Keys per GEMM in `weightValues`.
-    static let keyChunk = 128
-
-    /// `C[S, D] = P[S, S] · v[S, D]`, summed over the keys in chunks of `keyChunk` (each chunk's product added to the
-    /// last). A BLAS call blocks its sum over K differently for different K, so one call over all S keys would round
-    /// differently once S changes; in fixed chunks, a batch trimmed to its longest real sequence (padded keys have
-    /// probability exactly 0) gives the real rows the bits of the full-length batch.
+    /// `C[S, D] = P[S, S] · v[S, D]`: probabilities times values, summed over the keys.
     @inline(__always) static func weightValues(_ P: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
                                                into C: UnsafeMutablePointer<Float>, S: Int, D: Int, ld: Int, H: Int,
-                                               precision: GEMMPrecision) {
-        for first in stride(from: 0, to: S, by: keyChunk) {
-            GEMM.serial(transposeA: false, transposeB: false, M: S, N: D, K: min(keyChunk, S - first), A: P + first, lda: S,
-                        B: v + first * ld, ldb: ld, beta: first == 0 ? 0 : 1, C: C, ldc: H, precision: precision)
-        }
+                                               precision: GEMMPrecision, scratch: UnsafeMutablePointer<Float>) {
+        AttentionTiles.product(transposeA: false, transposeB: false, M: S, N: D, K: S, sequence: .sum, A: P, lda: S, B: v,
+                               ldb: ld, beta: 0, C: C, ldc: H, precision: precision, scratch: scratch)
     }
 
     /// `row *= factor`.

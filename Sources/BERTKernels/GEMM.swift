@@ -1,4 +1,5 @@
 import CBLAS
+import CDNNL
 import Foundation
 
 /// Row-major single-precision GEMM, `C = α·op(A)·op(B) + β·C` with `op(A)` `[M, K]`, `op(B)` `[K, N]`, `C` `[M, N]`,
@@ -18,10 +19,19 @@ public enum GEMM {
         case openblas
 
         /// `BERT_GEMM` (onednn or openblas) where the environment sets it, else oneDNN on AVX-512 CPUs and OpenBLAS on
-        /// the others: with AVX2 kernels the two ran even, and oneDNN's gave trimmed QA batches at seq 384 and 512
-        /// other bits than the padded ones (`BatchTrimmingTests` under `DNNL_MAX_CPU_ISA=AVX2`).
+        /// the others: with AVX2 kernels the two ran even, and neither keeps a row's bits (`keepsRowBits`).
         public static let selected: Engine = ProcessInfo.processInfo.environment["BERT_GEMM"].flatMap(Engine.init)
             ?? (BLASCore.cpuVectorISA == 2 ? .onednn : .openblas)
+
+        /// Whether this library, on this CPU, gives a row of C the same bits whatever the call's row count: what lets a
+        /// batch trimmed to its longest sequence, or packed, give the padded (unpacked) batch's bits. oneDNN's AVX-512
+        /// kernels do through `OneDNNGEMM` (`GEMMTests`). Its AVX2 kernels do not (`DNNL_MAX_CPU_ISA=AVX2`: a row of a
+        /// 2048-row call against a 136-row one, K = 256, or a 272-row one, K = 768), nor do OpenBLAS's (SkylakeX's at
+        /// odd row counts, Haswell's at most), so there such batches agree with the padded ones to rounding only.
+        public var keepsRowBits: Bool {
+            let avx512 = dnnl_cpu_isa_avx512_core.rawValue
+            return self == .onednn && dnnl_get_effective_cpu_isa().rawValue & avx512 == avx512
+        }
     }
 
     /// Below this many multiply-adds a single call is cheaper than a fork-join.

@@ -1,3 +1,4 @@
+import BERTKernels
 import Testing
 @testable import BERT
 
@@ -93,6 +94,8 @@ import Testing
         #expect(try !forward(bare))
         // The inference path normalises attention through the context rows: the same logits to rounding.
         expectClose("logits without targets", logits(), expected, tolerance: 3e-6)
-        #expect(model.activationCount < trainingActivations / 2, "\(model.activationCount) vs \(trainingActivations)")
+        // What grows with the batch halves; attention's padded blocks (a fixed 3 × 128² floats a thread) stay.
+        let fixed = Attention.scratchCount(seqLength: 0)
+        #expect(model.activationCount - fixed < (trainingActivations - fixed) / 2, "\(model.activationCount) vs \(trainingActivations)")
     }
 }

@@ -86,22 +86,24 @@ import Testing
 
     /// Packing changes nothing but the layout: the 5 sequences packed in 2 rows and the same 5 unpacked in 5 rows give
     /// the same losses, per-sequence NSP logits, MLM logits and every gradient to 1e-6 relative (the analytically
-    /// zero key biases, fp32 noise, to 1e-6 absolute).
+    /// zero key biases, fp32 noise, to 1e-6 absolute) — 3e-5 where the GEMM rounds a row differently in calls of other
+    /// row counts (`rowBitsKept`; 1.2e-5 measured with OpenBLAS's Haswell kernels).
     @Test func packedRowsEqualTheSameSequencesUnpacked() throws {
         let (model, _) = try BertForPreTraining.load(directory: Self.modelDirectory)
         let packedBatch = try Self.packedBatch(), unpackedBatch = try Self.unpacked(packedBatch)
         #expect(unpackedBatch.batchSize == 5 && !unpackedBatch.isPacked)
         let packed = try Self.run(model, packedBatch), unpacked = try Self.run(model, unpackedBatch)
+        let tolerance = rowBitsKept ? 1e-6 : 3e-5
         #expect(packed.losses.sequences == unpacked.losses.sequences && packed.losses.maskedCount == unpacked.losses.maskedCount)
-        expectClose("mlm loss", [packed.losses.mlmLoss], [unpacked.losses.mlmLoss], tolerance: 1e-6)
-        expectClose("nsp loss", [packed.losses.nspLoss], [unpacked.losses.nspLoss], tolerance: 1e-6)
-        expectClose("nsp logits", packed.nspLogits, unpacked.nspLogits, tolerance: 1e-6)
-        expectClose("mlm logits", packed.mlmLogits, unpacked.mlmLogits, tolerance: 1e-6)
-        expectClose("pooled", packed.pooled, unpacked.pooled, tolerance: 1e-6)
+        expectClose("mlm loss", [packed.losses.mlmLoss], [unpacked.losses.mlmLoss], tolerance: tolerance)
+        expectClose("nsp loss", [packed.losses.nspLoss], [unpacked.losses.nspLoss], tolerance: tolerance)
+        expectClose("nsp logits", packed.nspLogits, unpacked.nspLogits, tolerance: tolerance)
+        expectClose("mlm logits", packed.mlmLogits, unpacked.mlmLogits, tolerance: tolerance)
+        expectClose("pooled", packed.pooled, unpacked.pooled, tolerance: tolerance)
         var worst = (name: "", error: 0.0)
         for t in model.layout.tensors {
             let range = t.offset..<(t.offset + t.count), expected = Array(unpacked.gradients[range])
-            expectClose("grad \(t.name)", Array(packed.gradients[range]), expected, tolerance: 1e-6,
+            expectClose("grad \(t.name)", Array(packed.gradients[range]), expected, tolerance: tolerance,
                         absolute: t.name.hasSuffix("attention.self.key.bias") ? 1e-6 : 0)
             let error = relativeError(Array(packed.gradients[range]), expected).error
             if !t.name.hasSuffix("attention.self.key.bias") && error > worst.error { worst = (t.name, error) }
@@ -135,7 +137,8 @@ import Testing
     }
 
     /// Evaluation trims a batch to its longest row: the packed batch padded to 64 and trimmed back to 32 gives the
-    /// logits of the padded batch bit for bit (each query's softmax covers only its own sequence's keys either way).
+    /// logits of the padded batch bit for bit (each query's softmax covers only its own sequence's keys either way; to
+    /// rounding where the GEMM does not keep a row's bits, `rowBitsKept`).
     @Test func trimmingAPaddedPackedBatchKeepsItsBits() throws {
         let (model, _) = try BertForPreTraining.load(directory: Self.modelDirectory)
         let b = try Self.packedBatch(), S = b.seqLength, pad = [Int32](repeating: 0, count: S)
@@ -150,8 +153,10 @@ import Testing
         #expect(trimmed.seqLength == S && trimmed.positions == b.positions)
         let full = try model.forward(long), (fullMLM, fullNSP) = (model.mlmLogits(), model.nspLogits())
         let cut = try model.forward(trimmed)
-        #expect(cut == full)
-        #expect(model.mlmLogits() == fullMLM && model.nspLogits() == fullNSP)
+        if rowBitsKept { #expect(cut == full) }
+        expectPaddedRunsValues("losses", [cut.loss, cut.mlmLoss, cut.nspLoss], [full.loss, full.mlmLoss, full.nspLoss])
+        expectPaddedRunsValues("MLM logits", model.mlmLogits(), fullMLM)
+        expectPaddedRunsValues("NSP logits", model.nspLogits(), fullNSP)
     }
 
     /// With every stored activation rounded to bf16 (the emulated bf16 device), the packed batch's losses stay within
