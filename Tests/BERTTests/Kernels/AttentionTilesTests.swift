@@ -17,6 +17,8 @@ import Testing
         Case(ta: false, tb: false, M: 200, N: 64, K: 300, sequence: .sum, beta: 0),       // P·v
         Case(ta: true, tb: false, M: 130, N: 32, K: 260, sequence: .sum, beta: 0),        // P̃ᵀ·dC, dZᵀ·q
         Case(ta: true, tb: false, M: 6, N: 4, K: 9, sequence: .sum, beta: 1),
+        Case(ta: false, tb: true, M: 140, N: 140, K: 200, sequence: .columns, beta: 0),  // heads wider than a block
+        Case(ta: false, tb: false, M: 140, N: 150, K: 140, sequence: .sum, beta: 0),
     ]
 
     @Test(arguments: cases)
@@ -36,6 +38,40 @@ import Testing
             expected[i * c.N + j] = Float(0.7 * sum + Double(c.beta) * Double(C0[i * c.N + j]))
         } }
         expectClose("\(c)", C, expected, tolerance: 1e-5)
+    }
+
+    /// The rows and columns of a product over a sequence cut from a longer one (the rest of the sum zero) have the
+    /// longer one's bits, whatever the library: q·kᵀ and the products that sum over positions.
+    @Test(arguments: [(384, 152), (512, 300), (128, 40), (136, 129)])
+    func paddedBlocksKeepACutSequencesBits(shape: (Int, Int)) {
+        let (S, n) = shape, D = 64
+        var r = TestRandom(31)
+        let x = r.normal(S * S), y = r.normal(S * D), z = r.normal(S * D)
+        func columns(_ L: Int) -> [Float] {
+            var C = [Float](repeating: 0, count: L * L), scratch = [Float](repeating: 0, count: AttentionTiles.scratchCount)
+            AttentionTiles.product(transposeA: false, transposeB: true, M: L, N: L, K: D, sequence: .columns, A: y, lda: D,
+                                   B: z, ldb: D, beta: 0, C: &C, ldc: L, precision: .fp32, scratch: &scratch)
+            return C
+        }
+        // Sums over L positions of x's first L columns (NN) or rows (TN); past n they are zero in the longer run.
+        func sum(_ L: Int, transposeA: Bool) -> [Float] {
+            let a = (0..<(L * L)).map { e in (transposeA ? e / L : e % L) < n ? x[e / L * S + e % L] : 0 }
+            var C = [Float](repeating: 0, count: L * D), scratch = [Float](repeating: 0, count: AttentionTiles.scratchCount)
+            AttentionTiles.product(transposeA: transposeA, transposeB: false, M: L, N: D, K: L, sequence: .sum, A: a, lda: L,
+                                   B: y, ldb: D, beta: 0, C: &C, ldc: D, precision: .fp32, scratch: &scratch)
+            return C
+        }
+        /// Elements of the first n rows and `compared` columns that differ.
+        func differing(_ long: [Float], width: Int, _ short: [Float], shortWidth: Int, compared: Int) -> Int {
+            (0..<n).reduce(0) { count, i in
+                count + (0..<compared).filter { long[i * width + $0] != short[i * shortWidth + $0] }.count
+            }
+        }
+        #expect(differing(columns(S), width: S, columns(n), shortWidth: n, compared: n) == 0, "q·kᵀ")
+        for transposeA in [false, true] {
+            #expect(differing(sum(S, transposeA: transposeA), width: D, sum(n, transposeA: transposeA), shortWidth: D,
+                              compared: D) == 0, "sum, transposeA \(transposeA)")
+        }
     }
 
     /// Sequences of `real` and `real − 5` tokens in a batch of length S, and the same batch cut to `cut` positions.
