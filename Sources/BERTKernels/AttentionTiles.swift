@@ -43,9 +43,9 @@ enum AttentionTiles {
                 let n = min(nStep, N - n0)
                 let whole = m == T && n == nStep
                 let c = whole ? C + m0 * ldc + n0 : padC, cld = whole ? ldc : nStep
-                if !whole {
+                if !whole && beta != 0 {   // with β = 0 the first call overwrites the padded block
                     padC.update(repeating: 0, count: T * nStep)
-                    if beta != 0 { for i in 0..<m { (padC + i * nStep).update(from: C + (m0 + i) * ldc + n0, count: n) } }
+                    for i in 0..<m { (padC + i * nStep).update(from: C + (m0 + i) * ldc + n0, count: n) }
                 }
                 for k0 in stride(from: 0, to: K, by: kStep) {
                     let k = min(kStep, K - k0)

@@ -1,7 +1,8 @@
 // Running a batch at its longest real sequence instead of the padded length. Padded keys get exactly zero attention
 // (their −10000 bias underflows exp), the softmax sums lanes that only gain zeros, attention's products run in blocks
-// of one shape (`AttentionTiles`) and the other GEMMs keep a row's bits whatever the row count (`OneDNNGEMM`), so the
-// real positions' outputs are the bits of the full-length batch:
+// of one shape (`AttentionTiles`) and, with oneDNN on AVX-512 CPUs, the other GEMMs keep a row's bits whatever the row
+// count (`GEMM.Engine.keepsRowBits`; elsewhere the outputs agree to rounding), so the real positions' outputs are the
+// bits of the full-length batch:
 // predictions and evaluations do not change, they only stop paying for padding. Classification training trims too:
 // its loss reads only the pooled [CLS], and its dropout masks are drawn at the full length (`DropoutStreams.
 // streamLength`, `DropoutLayout`), so the loss and every gradient keep their bits. Span (QA) training keeps the full
