@@ -22,7 +22,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        /// oneDNN: its sgemm is our fp32 GEMM (faster than OpenBLAS's on every x86-64 shape we measured; README).
+        /// oneDNN: its sgemm is our fp32 GEMM on AVX-512 CPUs (faster than OpenBLAS's on most shapes measured; README).
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),

@@ -8,8 +8,8 @@ import CDNNL
 /// different kernel, by the problem's size, so the same row came out differently at M = 16 and M = 2048 for K above
 /// 768, and at every M below 16 (Debian's 2.6, AVX-512 kernels).
 /// Calls of at most 768 terms of K (added into C one after another) and of at least 16 rows (a smaller M is computed
-/// in a 16-row copy) were row- and column-invariant on every shape of the presets, with its AVX-512 kernels and with
-/// its AVX2 ones (`DNNL_MAX_CPU_ISA=AVX2`); `GEMMTests` checks it.
+/// in a 16-row copy) were row- and column-invariant on every shape of the presets with its AVX-512 kernels; `GEMMTests`
+/// checks it. Its AVX2 kernels are not, even so (`GEMM.Engine.keepsRowBits`).
 enum OneDNNGEMM {
     /// The most terms of K one library call sums.
     static let depthChunk = 768

@@ -47,9 +47,8 @@ import Testing
     /// Through `OneDNNGEMM`, a row of C has the same bits whether the call computes 1, 7, 16, 40 or 128 rows (and a
     /// column whether it computes a block of 16 columns or all of them): what gives a trimmed batch, and any thread
     /// split, the padded run's bits (`SequenceRows`, `PretrainCommandTests.evalMLMTrimmingChangesNoNumber`). Checked
-    /// for oneDNN only: OpenBLAS's kernels do not all keep it (its SkylakeX ones fail odd row counts, its Haswell ones
-    /// most counts), and it is the comparison path. Promised, and so checked, only with oneDNN's AVX-512 kernels
-    /// (`GEMM.Engine.keepsRowBits`).
+    /// for oneDNN only: OpenBLAS's kernels do not keep it (its SkylakeX ones fail odd row counts, its Haswell ones most
+    /// counts). Promised, and so checked, only with oneDNN's AVX-512 kernels (`GEMM.Engine.keepsRowBits`).
     @Test func eachRowsBitsAreIndependentOfTheCallsSize() {
         guard Self.rowBitsPromised() else { return }
         let engine = GEMM.Engine.onednn
