@@ -35,8 +35,11 @@ let package = Package(
         /// 16-lane AVX-512 versions of elementwise kernels, in C for the same reason; each matches its Swift kernel bit
         /// for bit and is picked at run time.
         .target(name: "CAVX512Kernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+        /// The kernels' fork-join pool, in C for atomics, the pause instruction and futexes (thread_pool.h).
+        .target(name: "CThreadPool", cSettings: [.unsafeFlags(["-O2"])]),
         /// Kernels: forward and backward of every op, the thread pool and the counter-based RNG.
-        .target(name: "BERTKernels", dependencies: ["CBLAS", "CDNNL", "CBF16GEMM", "CAVX512Kernels", "CBERTShared"], swiftSettings: fastMath),
+        .target(name: "BERTKernels", dependencies: ["CBLAS", "CDNNL", "CBF16GEMM", "CAVX512Kernels", "CBERTShared",
+                                                    "CThreadPool"], swiftSettings: fastMath),
         /// Model, data, runtime and workflows on top of the kernels.
         .target(name: "BERT", dependencies: ["BERTKernels", "BERTCUDA", "CBERTShared", "CHDF5", "CMPI", "CBZip2"], swiftSettings: fastMath),
         /// The CUDA backend's host side: libcuda, NVRTC, cuBLASLt and NCCL through dlopen (no CUDA at build time), and
@@ -49,7 +52,8 @@ let package = Package(
         .executableTarget(name: "bert", dependencies: [
             "BERT", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "BERTTests", dependencies: ["BERT", "BERTKernels", "CBZip2", "BERTCUDA", "CBERTShared"],
+        .testTarget(name: "BERTTests", dependencies: ["BERT", "BERTKernels", "CBZip2", "BERTCUDA", "CBERTShared",
+                                                   "CThreadPool"],
                     exclude: [], swiftSettings: fastMath),
     ]
 )

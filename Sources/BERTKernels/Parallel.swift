@@ -1,10 +1,16 @@
 import CBLAS
+import CThreadPool
 import Dispatch
 import Foundation
 
-/// How the kernels use the cores: one fork-join pool (Dispatch's) for everything, BLAS included — BLAS itself
-/// always runs single-threaded inside our chunks (see `GEMM`). Two pools on the same cores oversubscribe them
-/// (≈ 20 % lost, measured on 2 cores).
+/// How the kernels use the cores: one fork-join pool for everything, BLAS included — BLAS itself always runs
+/// single-threaded inside our chunks (see `GEMM`). Two pools on the same cores oversubscribe them (≈ 20 % lost,
+/// measured on 2 cores).
+///
+/// The pool is ours (`thread_pool.c`): its workers spin for 0.1 ms after a job before they sleep, so the next kernel's
+/// fork-join finds them awake. Dispatch's workers slept between kernels, and waking one cost tens of microseconds on a
+/// virtual machine, dozens of times a forward. A job submitted while another is in flight (a second thread running
+/// a model, or a nested call) runs on Dispatch's pool as before.
 public enum Parallel {
     nonisolated(unsafe) private static var threads: Int = {
         openblas_set_num_threads(1)
@@ -29,10 +35,15 @@ public enum Parallel {
         let chunks = max(1, min(threads, count / max(1, minimumChunk)))
         if chunks == 1 { body(0, 0..<count); return }
         withoutActuallyEscaping(body) { body in
-            nonisolated(unsafe) let work = body
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                work(chunk, (count * chunk / chunks)..<(count * (chunk + 1) / chunks))
+            var run: (Int) -> Void = { chunk in body(chunk, (count * chunk / chunks)..<(count * (chunk + 1) / chunks)) }
+            let pooled = withUnsafeMutablePointer(to: &run) { run in
+                tp_run(chunks, Int32(threads), { context, chunk in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(chunk)
+                }, run) != 0
             }
+            guard !pooled else { return }
+            nonisolated(unsafe) let work = run
+            DispatchQueue.concurrentPerform(iterations: chunks) { work($0) }
         }
     }
 }
