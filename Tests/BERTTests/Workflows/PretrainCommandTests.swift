@@ -6,10 +6,12 @@ import Testing
 /// the tokenizer fixture (no shared datasets needed). Faults are injected into the real program through
 /// `BERT_FAULT_INJECTION`.
 @Suite(.serialized, .enabled(if: BertProgram.present)) struct PretrainCommandTests {
-    /// Shards and a tiny config, made once for the suite.
+    /// Shards and a tiny config, made once for the suites that pre-train, and removed when the test process exits
+    /// (its runs leave about 0.8 GB of checkpoints).
     static let workspace: String = {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bert-pretrain-\(UUID().uuidString)").path
         try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: PretrainCommandTests.workspace) }
         // Google's input format: one sentence per line, a blank line between documents (every 8 lines here).
         let lines = try! String(contentsOfFile: fixture("tokenizer/expected.jsonl"), encoding: .utf8).split(separator: "\n")
             .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
