@@ -14,11 +14,21 @@ import Foundation
 public enum Parallel {
     nonisolated(unsafe) private static var threads: Int = {
         openblas_set_num_threads(1)
-        return ProcessInfo.processInfo.activeProcessorCount
+        return defaultThreadCount()
     }()
 
-    /// The number of threads kernels split work over (and BLAS uses). Defaults to the active cores.
+    /// The number of threads kernels split work over (and BLAS uses). Defaults to `defaultThreadCount()`.
     public static var threadCount: Int { threads }
+
+    /// The active cores, shared among the ranks of an MPI job that run on this machine (Open MPI's
+    /// `OMPI_COMM_WORLD_LOCAL_SIZE`, MPICH's `MPI_LOCALNRANKS`): `mpirun -np 8` on one 8-core machine gives each rank
+    /// one thread, not eight — eight pools spinning against each other on the same cores would each wait for the rest.
+    static func defaultThreadCount(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                   cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
+        let ranksHere = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"].lazy
+            .compactMap { environment[$0].flatMap { Int($0) } }.first { $0 > 0 } ?? 1
+        return max(1, cores / ranksHere)
+    }
 
     /// Sets the thread count for the kernels. Call it before any kernel runs or workspace is planned (it is not
     /// synchronised with kernels in flight, and per-thread scratch is sized by it).

@@ -48,7 +48,8 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Append one JSON object per logged step to this file.") var jsonSummary: String?
     @Option(parsing: .unconditional, help: "Log every this many steps.") var logFreq = 1
     @Option(parsing: .unconditional, help: "ZeRO stage under mpirun: 0 data parallel, 1 optimizer state sharded, 2 gradients sharded too.") var zeroStage = 0
-    @Option(parsing: .unconditional, help: "Threads per process (default: all cores).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Threads per process (default: the cores, shared among the ranks mpirun starts on this machine).")
+    var threads: Int?
     @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a rank waits at a collective for the others, or for the data loader, before the job stops naming the stalled rank and the step (0: for ever).",
                                                         discussion: "Rank 0's evaluations and checkpoint writes count against it.", valueName: "seconds"))
     var collectiveTimeout = 600.0

@@ -270,7 +270,7 @@ public final class Pretrainer {
         let start = Date()
         var lastEval: MLMEvaluation?, windowStart = Date(), windowSequences = 0, windowTokens = 0, lastLoss: Float = .nan
         var stepsRun = 0, sequencesRun = 0, tokensRun = 0
-        onMessage("pre-training: \(model.layout.tensors.reduce(0) { $0 + $1.count }) parameters, global batch \(o.trainBatchSize) = \(o.worldSize) × \(A) × \(o.microBatchSize), steps \(state.step)…\(o.maxSteps) of phase \(state.phase)")
+        onMessage("pre-training: \(model.layout.tensors.reduce(0) { $0 + $1.count }) parameters, global batch \(o.trainBatchSize) = \(o.worldSize) × \(A) × \(o.microBatchSize), steps \(state.step)…\(o.maxSteps) of phase \(state.phase), \(Parallel.threadCount) threads a process")
         let comm = communicator, W = comm.size, rank = comm.rank
         if let evaluator, state.step == 0 {   // where the run starts from, as the first point of the accuracy curve
             let e = try evaluator.evaluate(model, batchSize: o.evalBatchSize ?? o.microBatchSize)

@@ -75,6 +75,16 @@ import Testing
         #expect(inner.runs.allSatisfy { $0 == 3 })
     }
 
+    /// Ranks of one MPI job on one machine share its cores instead of each taking all of them.
+    @Test func ranksOnOneMachineShareItsCores() {
+        #expect(Parallel.defaultThreadCount(environment: [:], cores: 8) == 8)
+        #expect(Parallel.defaultThreadCount(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "2"], cores: 8) == 4)
+        #expect(Parallel.defaultThreadCount(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "3"], cores: 8) == 2)
+        #expect(Parallel.defaultThreadCount(environment: ["MPI_LOCALNRANKS": "16"], cores: 8) == 1)
+        #expect(Parallel.defaultThreadCount(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "x"], cores: 8) == 8)
+        #expect(Parallel.defaultThreadCount(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "0"], cores: 8) == 8)
+    }
+
     @Test func concurrentSubmittersEachGetEveryChunk() {
         let submitters = 4, jobs = 300
         let failures = Record(chunks: submitters)

@@ -7,14 +7,15 @@ import Testing
 /// size; a rank killed mid-training takes the job down within 30 s and leaves the last checkpoint intact.
 @Suite(.serialized, .enabled(if: MPIIntegrationTests.available && BertProgram.present))
 struct DistributedPretrainTests {
-    /// The flags shared by every run: global batch 16 of micro-batches of 8, 1 thread per process.
-    static func flags(_ output: String, optimizer: String, steps: Int, accumulation: Int, extra: [String] = []) -> [String] {
+    /// The flags shared by every run: global batch 16 of micro-batches of 8, 1 thread per process (nil: the default).
+    static func flags(_ output: String, optimizer: String, steps: Int, accumulation: Int, extra: [String] = [],
+                      threads: Int? = 1) -> [String] {
         let w = PretrainCommandTests.workspace
         return ["pretrain", "--input-dir", w + "/shards", "--output-dir", output, "--config-file", w + "/bert_config.json",
                 "--max-seq-length", "32", "--max-predictions-per-seq", "5", "--train-batch-size", "16",
                 "--gradient-accumulation-steps", "\(accumulation)", "--learning-rate", "5e-2", "--warmup-proportion", "0.2",
                 "--max-steps", "\(steps)", "--num-steps-per-checkpoint", "2", "--keep-checkpoints", "10",
-                "--optimizer", optimizer, "--threads", "1"] + extra
+                "--optimizer", optimizer] + (threads.map { ["--threads", "\($0)"] } ?? []) + extra
     }
 
     static func out(_ name: String) -> String { PretrainCommandTests.workspace + "/mpi-" + name }
@@ -87,13 +88,17 @@ struct DistributedPretrainTests {
         try Self.expectEqual(uninterrupted + "/ckpt_6", up + "/ckpt_6", "1 rank then 2 (ZeRO-1)")
     }
 
+    /// Also: without --threads, the two ranks share this machine's cores.
     @Test func aKilledRankStopsTheJobAndLeavesTheLastCheckpoint() throws {
         let dir = Self.out("killed")
-        let r = try MPIIntegrationTests.mpirunBert(ranks: 2, Self.flags(dir, optimizer: "lamb", steps: 8, accumulation: 1),
+        let r = try MPIIntegrationTests.mpirunBert(ranks: 2, Self.flags(dir, optimizer: "lamb", steps: 8, accumulation: 1,
+                                                                        threads: nil),
                                                    environment: ["BERT_FAULT_INJECTION": "kill-at-step:4", "BERT_FAULT_RANK": "1"],
                                                    limit: 60)
         #expect(r.status != 0 && r.seconds < 30, "status \(r.status) after \(r.seconds) s")
         #expect(r.output.contains("rank 1"), "\(r.output)")
+        let shared = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
+        #expect(r.output.contains("\(shared) threads a process"), "\(r.output)")
         #expect(throws: Never.self) { _ = try PretrainingCheckpoint.validate(dir + "/ckpt_2") }
         #expect(!FileManager.default.fileExists(atPath: dir + "/ckpt_4"))
     }
