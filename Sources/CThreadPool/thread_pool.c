@@ -39,7 +39,8 @@ static _Atomic long finished;
 /// 1 while a job is in flight.
 static _Atomic int busy;
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
-static int started;
+/// Workers started (only grows, under `start_lock`).
+static _Atomic int started;
 /// Set on pool workers: a call from one of them is nested.
 static _Thread_local int on_worker;
 
@@ -96,16 +97,20 @@ static void *worker(void *argument) {
     return NULL;
 }
 
-/// Starts workers 1 ..< threads that are not running yet.
+/// Starts workers 1 ..< threads that are not running yet; returns how many threads the pool has, the caller included.
+/// Every job asks, so once they run it costs one load, not the lock.
 static int start_workers(int threads) {
     if (threads > MAX_WORKERS + 1) threads = MAX_WORKERS + 1;
+    int count = atomic_load_explicit(&started, memory_order_relaxed) + 1;
+    if (count >= threads) return count;
     pthread_mutex_lock(&start_lock);
-    for (; started < threads - 1; started++) {
+    for (int n = atomic_load(&started); n < threads - 1; n++) {
         pthread_t thread;
-        if (pthread_create(&thread, NULL, worker, (void *)(intptr_t)(started + 1)) != 0) break;
+        if (pthread_create(&thread, NULL, worker, (void *)(intptr_t)(n + 1)) != 0) break;
         pthread_detach(thread);
+        atomic_store(&started, n + 1);
     }
-    int count = started + 1;
+    count = atomic_load(&started) + 1;
     pthread_mutex_unlock(&start_lock);
     return count;
 }
