@@ -213,10 +213,13 @@ public struct ShardRows: Sendable, Equatable {
 
     /// Checks the values: ids in `[0, vocabSize)` (when given), segment ids and labels 0/1, positions in `[0, S)`;
     /// mask 0/1 in NVIDIA's layout, and each packed row's structure (`validatePackedRow`).
+    /// - Parameter fileRows: where these rows were read as a selection (`ShardReader.read(rows:)`), the file's row of
+    ///   each, so that a message names the row a user finds in the file; nil when row r is the file's row r.
     /// - Throws: `ShardError` naming `file`, the dataset or row and the first bad value.
-    public func validate(file: String, vocabSize: Int?, firstRow: Int = 0) throws {
+    public func validate(file: String, vocabSize: Int?, fileRows: [Int]? = nil) throws {
+        func fileRow(_ r: Int) -> Int { fileRows?[r] ?? r }
         func fail(_ d: ShardDataset, _ index: Int, _ value: Int32, _ wanted: String, width: Int) -> ShardError {
-            ShardError("\(file): dataset '\(d.rawValue)' row \(firstRow + index / width) holds \(value), "
+            ShardError("\(file): dataset '\(d.rawValue)' row \(fileRow(index / width)) holds \(value), "
                        + "expected \(wanted); the shard is damaged or was made with another vocabulary/shape — "
                        + "re-run `bert prepare` with the same --vocab-file and --max-seq-length")
         }
@@ -244,7 +247,7 @@ public struct ShardRows: Sendable, Equatable {
         guard isPacked else { return }
         for r in 0..<count {
             if let problem = validatePackedRow(r) {
-                throw ShardError("\(file): row \(firstRow + r): \(problem); the packed shard is damaged — re-create it with `bert pack`")
+                throw ShardError("\(file): row \(fileRow(r)): \(problem); the packed shard is damaged — re-create it with `bert pack`")
             }
         }
     }

@@ -250,7 +250,7 @@ public final class PretrainingLoader: @unchecked Sendable {
         }
         let reader = try ShardReader(path: shardPaths[info.shard])
         let rows = try reader.read(rows: wanted)
-        try rows.validate(file: shardPaths[info.shard], vocabSize: vocabSize)
+        try rows.validate(file: shardPaths[info.shard], vocabSize: vocabSize, fileRows: wanted)
         var slot = [Int](repeating: -1, count: order.count)
         for (k, i) in indexOfRow.enumerated() { slot[i] = k }
         lock.lock(); keptRows += rows.count; lock.unlock()

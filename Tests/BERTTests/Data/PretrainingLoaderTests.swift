@@ -169,6 +169,21 @@ import Testing
         #expect(try readAndValidateShard(path: packedPaths[0], vocabSize: nil, packed: true).isPacked)
     }
 
+    /// A damaged row met while training names its row in the file, not its place in the shuffled selection read.
+    @Test(arguments: [false, true])
+    func aDamagedRowIsNamedByItsRowInTheFile(packed: Bool) throws {
+        let (dir, paths) = try Self.makeShards(packed: packed)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var rows = try ShardReader(path: paths[2]).readAll()
+        rows.inputIds[6 * Self.S + 2] = 9999
+        try FileManager.default.removeItem(atPath: paths[2])
+        try ShardWriter.write(rows, to: paths[2])
+        let loader = try PretrainingLoader(shardPaths: paths, seed: 3, microBatchSize: 4, vocabSize: 5000, prefetch: false,
+                                           packed: packed)
+        let e = #expect(throws: ShardError.self) { for _ in 0..<20 { _ = try loader.nextStep() } }
+        #expect(e?.message.hasPrefix(paths[2] + ": dataset 'input_ids' row 6 holds 9999") == true, "\(e?.message ?? "")")
+    }
+
     @Test func shapeMismatchAndMissingShardsAreReported() throws {
         let (dir, paths) = try Self.makeShards()
         defer { try? FileManager.default.removeItem(atPath: dir) }
