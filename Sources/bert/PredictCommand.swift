@@ -10,7 +10,8 @@ struct PredictCommand: ParsableCommand {
 }
 
 /// A fine-tuned model and the tokenizer of the `vocab.txt` beside it.
-/// - Throws: when the checkpoint lacks the task head (a pre-trained one), naming the missing tensors.
+/// - Throws: when the checkpoint lacks the task head (a pre-trained one), naming the missing tensors, or when the
+///   vocabulary's size is not the model's.
 func loadFineTuned<Model: BertModelBase>(_ checkpoint: String, task: String, cased: Bool,
                                          load: (String) throws -> (Model, LoadReport)) throws -> (Model, BertTokenizer) {
     let (model, report) = try load(checkpoint)
@@ -22,7 +23,13 @@ func loadFineTuned<Model: BertModelBase>(_ checkpoint: String, task: String, cas
         throw ValidationError("\(checkpoint)\(kind) has no \(task) head (\(report.missing.joined(separator: ", "))); "
                               + "fine-tune it with `bert finetune \(task)` first")
     }
-    return (model, BertTokenizer(vocabulary: try Vocabulary(contentsOf: checkpoint + "/vocab.txt"), lowercase: !cased))
+    let vocabPath = checkpoint + "/vocab.txt", vocabulary = try Vocabulary(contentsOf: vocabPath)
+    // A vocabulary of another size tokenizes into another model's ids: the answers would be wrong without a word.
+    guard vocabulary.count == model.config.vocabSize else {
+        throw ValidationError("\(vocabPath) has \(vocabulary.count) tokens but \(checkpoint) has vocab_size "
+                              + "\(model.config.vocabSize): put the vocabulary the model was trained with beside it")
+    }
+    return (model, BertTokenizer(vocabulary: vocabulary, lowercase: !cased))
 }
 
 struct PredictSQuADCommand: ParsableCommand {

@@ -120,6 +120,16 @@ import Testing
         try BertForPreTraining(config: BertConfig.load(contentsOf: dir + "/bert_config.json")).save(directory: dir + "/encoder")
         let untuned = try BertProgram.run(["predict", "squad", "--checkpoint", dir + "/encoder", "--predict-file", dir + "/dev.json", "--output", dir + "/x"])
         #expect(untuned.status != 0 && untuned.err.contains("qa_outputs"), "\(untuned.err)")
+
+        // A vocab.txt of another size beside the model is refused, naming both, before anything is written.
+        try FileManager.default.copyItem(atPath: dir + "/model", toPath: dir + "/shortVocab")
+        let lines = try String(contentsOfFile: dir + "/model/vocab.txt", encoding: .utf8).split(separator: "\n")
+        try (lines.dropLast(3).joined(separator: "\n") + "\n").write(toFile: dir + "/shortVocab/vocab.txt", atomically: true, encoding: .utf8)
+        let mismatched = try BertProgram.run(["predict", "squad", "--checkpoint", dir + "/shortVocab", "--predict-file", dir + "/dev.json",
+                                              "--output", dir + "/y"])
+        #expect(mismatched.status != 0 && mismatched.err.contains("shortVocab/vocab.txt has \(lines.count - 3) tokens")
+                && mismatched.err.contains("vocab_size \(lines.count)"), "\(mismatched.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/y/predictions.json"))
     }
 
     /// From the real all-MiniLM-L6-v2 directory (HF `BertModel` layout, its own vocab.txt): the log names exactly the
