@@ -260,6 +260,21 @@ enum HDF5 {
 
     static func silence() { swh5_silence_errors() }
 
+    /// A file-access property list with HDF5's file locking off, for every file we create or open (the caller closes
+    /// it). HDF5 1.10.7 and later flock() each file on a descriptor not marked close-on-exec: a process started while
+    /// a shard is being written (an MPI launcher, any subprocess) inherits the writer's exclusive lock and holds it
+    /// after the writer has closed, and every open of that shard then fails until that process exits. The lock guards
+    /// nothing here — a shard is written under a private temporary name and renamed into place whole — and on NFS or
+    /// Lustre flock itself may fail, which is why h5py users set HDF5_USE_FILE_LOCKING=FALSE.
+    static func unlockedFileAccess(_ path: String) throws -> hid_t {
+        let fapl = H5Pcreate(swh5_p_file_access())
+        guard fapl >= 0, H5Pset_file_locking(fapl, false, true) >= 0 else {
+            closePlist(fapl)
+            throw ShardError("\(path): HDF5 refused a file-access property list")
+        }
+        return fapl
+    }
+
     /// Closes an id of the right kind when it is valid.
     static func closeDataset(_ id: hid_t) { if id >= 0 { H5Dclose(id) } }
     static func closeSpace(_ id: hid_t) { if id >= 0 { H5Sclose(id) } }
@@ -405,7 +420,9 @@ public enum ShardWriter {
         defer { HDF5.lock.unlock() }
         HDF5.silence()
         let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        let file = H5Fcreate(tmp, swh5_f_acc_trunc(), swh5_p_default(), swh5_p_default())
+        let fapl = try HDF5.unlockedFileAccess(path)
+        defer { HDF5.closePlist(fapl) }
+        let file = H5Fcreate(tmp, swh5_f_acc_trunc(), swh5_p_default(), fapl)
         guard file >= 0 else { throw ShardError("\(path): cannot create the file (is the directory writable?)") }
         var ok = false
         defer {
@@ -490,7 +507,9 @@ public final class ShardReader {
         }
         guard !isDirectory.boolValue else { throw ShardError("\(path): a directory, not a shard file; move it out of --input-dir") }
         guard access(path, R_OK) == 0 else { throw ShardError("\(path): cannot read the shard: \(String(cString: strerror(errno)))") }
-        let f = H5Fopen(path, swh5_f_acc_rdonly(), swh5_p_default())
+        let fapl = try HDF5.unlockedFileAccess(path)
+        defer { HDF5.closePlist(fapl) }
+        let f = H5Fopen(path, swh5_f_acc_rdonly(), fapl)
         guard f >= 0 else {
             throw ShardError("\(path): not a readable HDF5 file (truncated or corrupt?); re-create it with `bert prepare`")
         }

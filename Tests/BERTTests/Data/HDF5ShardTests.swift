@@ -61,6 +61,26 @@ import Testing
         #expect(back.batch(rows: Array(0..<back.count)) == rows.batch(rows: order))
     }
 
+    /// A process started while a shard was being written inherits the writer's descriptor; with HDF5's file locking
+    /// that descriptor kept an exclusive flock on the finished shard, and opening it failed as "not a readable HDF5
+    /// file" until that process ended (seen when a test spawned `mpirun` beside a shard test). Here a second open
+    /// file description holds that lock: the shard must still open and read, and be rewritten in place.
+    @Test func aLockHeldElsewhereDoesNotStopReadingOrRewriting() throws {
+        let dir = try ShardFixtures.temporaryDirectory("h5lock")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let rows = Self.sampleRows(count: 5)
+        let path = dir + "/l_training_0.hdf5"
+        try ShardWriter.write(rows, to: path)
+        let fd = open(path, O_RDWR)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        try #require(flock(fd, LOCK_EX | LOCK_NB) == 0)
+        #expect(try ShardReader(path: path).readAll() == rows)
+        let other = Self.sampleRows(count: 3)
+        try ShardWriter.write(other, to: path)
+        #expect(try ShardReader(path: path).readAll() == other)
+    }
+
     @Test func emptyShardRoundTrips() throws {
         let dir = try ShardFixtures.temporaryDirectory("h5empty")
         defer { try? FileManager.default.removeItem(atPath: dir) }
