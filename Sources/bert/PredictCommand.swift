@@ -24,11 +24,7 @@ func loadFineTuned<Model: BertModelBase>(_ checkpoint: String, task: String, cas
                               + "fine-tune it with `bert finetune \(task)` first")
     }
     let vocabPath = checkpoint + "/vocab.txt", vocabulary = try Vocabulary(contentsOf: vocabPath)
-    // A vocabulary of another size tokenizes into another model's ids: the answers would be wrong without a word.
-    guard vocabulary.count == model.config.vocabSize else {
-        throw ValidationError("\(vocabPath) has \(vocabulary.count) tokens but \(checkpoint) has vocab_size "
-                              + "\(model.config.vocabSize): put the vocabulary the model was trained with beside it")
-    }
+    try vocabulary.requireSize(model.config.vocabSize, path: vocabPath, of: checkpoint)
     return (model, BertTokenizer(vocabulary: vocabulary, lowercase: !cased))
 }
 

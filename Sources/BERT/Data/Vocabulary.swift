@@ -89,6 +89,16 @@ public struct Vocabulary: Sendable {
     /// `[PAD]`
     public var padId: Int32 { specialIds[0] }
 
+    /// Refuses to pair this vocabulary (read from `path`) with a model of another `vocab_size`: its ids would be
+    /// another model's tokens, and every answer wrong without a word.
+    /// - Throws: `BertError.invalidInput` naming the file, both sizes and `model` (a checkpoint, or "the model").
+    public func requireSize(_ vocabSize: Int, path: String, of model: String) throws {
+        guard count == vocabSize else {
+            throw BertError.invalidInput("\(path) has \(count) tokens but \(model) has vocab_size \(vocabSize): "
+                                         + "give the vocabulary the model was trained with")
+        }
+    }
+
     /// Writes the tokens one per line (each line ends with `\n`).
     /// - Throws: when the file cannot be written.
     public func write(to path: String) throws {

@@ -37,10 +37,7 @@ public struct FillMask {
             throw BertError.io("\(vocabPath): no such file; give the vocabulary the model was trained with (--vocab-file)")
         }
         let vocabulary = try Vocabulary(contentsOf: vocabPath)
-        guard vocabulary.count == model.config.vocabSize else {
-            throw BertError.invalidInput("\(vocabPath) has \(vocabulary.count) tokens but \(checkpoint) has vocab_size "
-                                         + "\(model.config.vocabSize): give the vocabulary the model was trained with")
-        }
+        try vocabulary.requireSize(model.config.vocabSize, path: vocabPath, of: checkpoint)
         self.model = model
         tokenizer = BertTokenizer(vocabulary: vocabulary, lowercase: lowercase ?? Self.lowercase(in: checkpoint) ?? true)
     }

@@ -99,9 +99,7 @@ public struct FineTuningOptions: Sendable {
             model = try fresh(config)
         }
         model.checkpointActivations = checkpointActivations
-        guard vocabulary.count == model.config.vocabSize else {
-            throw BertError.invalidInput("\(vocabPath) has \(vocabulary.count) tokens but the model's vocab_size is \(model.config.vocabSize)")
-        }
+        try vocabulary.requireSize(model.config.vocabSize, path: vocabPath, of: initCheckpoint ?? "the model")
         guard maxSeqLength <= model.config.maxPositionEmbeddings else {
             throw BertError.invalidInput("--max-seq-length \(maxSeqLength) exceeds the model's max_position_embeddings \(model.config.maxPositionEmbeddings)")
         }

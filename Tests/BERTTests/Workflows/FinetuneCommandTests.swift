@@ -130,6 +130,15 @@ import Testing
         #expect(mismatched.status != 0 && mismatched.err.contains("shortVocab/vocab.txt has \(lines.count - 3) tokens")
                 && mismatched.err.contains("vocab_size \(lines.count)"), "\(mismatched.err)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/y/predictions.json"))
+        // And so is fine-tuning that checkpoint with that vocabulary, before any training.
+        let retuned = try BertProgram.run(["finetune", "squad", "--init-checkpoint", dir + "/model",
+                                           "--vocab-file", dir + "/shortVocab/vocab.txt", "--train-file", dir + "/train.json",
+                                           "--output-dir", dir + "/z", "--max-seq-length", "16", "--doc-stride", "4",
+                                           "--max-query-length", "8"])
+        #expect(retuned.status != 0 && retuned.err.contains("shortVocab/vocab.txt has \(lines.count - 3) tokens")
+                && retuned.err.contains("model has vocab_size \(lines.count)"), "\(retuned.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/z/pytorch_model.bin")
+                && !FileManager.default.fileExists(atPath: dir + "/z/model.safetensors"))
     }
 
     /// From the real all-MiniLM-L6-v2 directory (HF `BertModel` layout, its own vocab.txt): the log names exactly the
