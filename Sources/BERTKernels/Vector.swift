@@ -1,7 +1,7 @@
 /// 8-lane Float vectors (one AVX2 register) and the vectorised transcendental functions the kernels need.
 ///
 /// libm's `expf`/`erff`/`tanhf` in a hot loop are 20–30× slower than a polynomial on a SIMD register, so GELU,
-/// softmax and tanh run on these. Accuracy: `vexp` ≈ 1 ulp over the float range (Cephes' polynomial),
+/// softmax and tanh run on these. Accuracy: `vexp` ≈ 1 ulp over the float range (Cephes' polynomial, fused),
 /// `verf` ≤ 3e-7 absolute
 /// (Abramowitz & Stegun 7.1.26, 1.5e-7 in exact arithmetic — the same formula PyTorch's CPU kernels use).
 
@@ -27,18 +27,20 @@ public typealias Vec8 = SIMD8<Float>
     let underflow = x .< -87.3
     var x = x.replacing(with: -87.3, where: underflow)
     x = x.replacing(with: 88.3, where: x .> 88.3)
-    // n = round(x / ln 2) through the 1.5·2^23 trick, which also leaves n in the low mantissa bits.
+    // n = round(x / ln 2) through the 1.5·2^23 trick, which also leaves n in the low mantissa bits. Every step
+    // that can is one fused multiply-add (AVX2's FMA, the baseline every build runs): a third fewer operations and
+    // half the dependency chain of separate products and sums, and no less accurate.
     let magic: Float = 12_582_912
-    let t = x * 1.442_695_04 + magic
+    let t = Vec8(repeating: magic).addingProduct(x, Vec8(repeating: 1.442_695_04))
     let n = t - magic
-    let r = x - n * 0.693_359_375 + n * 2.121_944_40e-4
+    let r = x.addingProduct(-n, Vec8(repeating: 0.693_359_375)).addingProduct(n, Vec8(repeating: 2.121_944_40e-4))
     var p: Vec8 = Vec8(repeating: 1.987_569_150_0e-4)
-    p = p * r + 1.398_199_950_7e-3
-    p = p * r + 8.333_451_907_3e-3
-    p = p * r + 4.166_579_589_4e-2
-    p = p * r + 1.666_666_545_9e-1
-    p = p * r + 5.000_000_120_1e-1
-    let er = p * (r * r) + r + 1
+    p = Vec8(repeating: 1.398_199_950_7e-3).addingProduct(p, r)
+    p = Vec8(repeating: 8.333_451_907_3e-3).addingProduct(p, r)
+    p = Vec8(repeating: 4.166_579_589_4e-2).addingProduct(p, r)
+    p = Vec8(repeating: 1.666_666_545_9e-1).addingProduct(p, r)
+    p = Vec8(repeating: 5.000_000_120_1e-1).addingProduct(p, r)
+    let er = r.addingProduct(p, r * r) + 1
     let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(Vec8(repeating: magic), to: SIMD8<Int32>.self)
     let scale = unsafeBitCast((ni &+ 127) &<< 23, to: Vec8.self)
     return (er * scale).replacing(with: 0, where: underflow)

@@ -7,9 +7,10 @@
 //   bs_activation, bs_activation_derivative        Activation.value / derivative (gelu erf, gelu tanh, tanh, relu)
 //   bs_bf16_from_float, bs_bf16_to_float           round to nearest even, as PyTorch's c10::BFloat16
 // and the optimizer kernels' chunk type, which the Swift host code fills in.
-// Every product and sum goes through bs_mul / bs_add / bs_sub / bs_div: on the device they are the _rn intrinsics,
-// which the compiler never contracts into an FMA, so the device rounds exactly as the CPU's separate SIMD multiply
-// and add do (the host build passes -ffp-contract=off for the same reason).
+// Every product and sum goes through bs_mul / bs_add / bs_sub / bs_div / bs_fma: on the device they are the _rn
+// intrinsics, which the compiler never contracts into an FMA, so the device rounds exactly as the CPU's separate SIMD
+// multiply and add do, and fuses exactly where the Swift side fuses (addingProduct); the host build passes
+// -ffp-contract=off for the same reason.
 #ifndef BERT_SHARED_CUH
 #define BERT_SHARED_CUH
 
@@ -37,6 +38,7 @@ BS_FN float bs_mul(float a, float b) { return __fmul_rn(a, b); }
 BS_FN float bs_add(float a, float b) { return __fadd_rn(a, b); }
 BS_FN float bs_sub(float a, float b) { return __fsub_rn(a, b); }
 BS_FN float bs_div(float a, float b) { return __fdiv_rn(a, b); }
+BS_FN float bs_fma(float a, float b, float c) { return __fmaf_rn(a, b, c); }
 BS_FN bs_u32 bs_float_bits(float x) { return __float_as_uint(x); }
 BS_FN float bs_bits_float(bs_u32 b) { return __uint_as_float(b); }
 #else
@@ -44,6 +46,7 @@ BS_FN float bs_mul(float a, float b) { return a * b; }
 BS_FN float bs_add(float a, float b) { return a + b; }
 BS_FN float bs_sub(float a, float b) { return a - b; }
 BS_FN float bs_div(float a, float b) { return a / b; }
+BS_FN float bs_fma(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
 BS_FN bs_u32 bs_float_bits(float x) { union { float f; bs_u32 u; } v; v.f = x; return v.u; }
 BS_FN float bs_bits_float(bs_u32 b) { union { float f; bs_u32 u; } v; v.u = b; return v.f; }
 #endif
@@ -79,16 +82,16 @@ BS_FN float bs_exp(float x) {
     if (underflow) x = -87.3f;
     if (x > 88.3f) x = 88.3f;
     const float magic = 12582912.0f;   // 1.5·2²³: adding it rounds to an integer, left in the low mantissa bits
-    float t = bs_add(bs_mul(x, 1.44269504f), magic);
+    float t = bs_fma(x, 1.44269504f, magic);
     float n = bs_sub(t, magic);
-    float r = bs_add(bs_sub(x, bs_mul(n, 0.693359375f)), bs_mul(n, 2.12194440e-4f));
+    float r = bs_fma(n, 2.12194440e-4f, bs_fma(-n, 0.693359375f, x));
     float p = 1.9875691500e-4f;
-    p = bs_add(bs_mul(p, r), 1.3981999507e-3f);
-    p = bs_add(bs_mul(p, r), 8.3334519073e-3f);
-    p = bs_add(bs_mul(p, r), 4.1665795894e-2f);
-    p = bs_add(bs_mul(p, r), 1.6666665459e-1f);
-    p = bs_add(bs_mul(p, r), 5.0000001201e-1f);
-    float er = bs_add(bs_add(bs_mul(p, bs_mul(r, r)), r), 1.0f);
+    p = bs_fma(p, r, 1.3981999507e-3f);
+    p = bs_fma(p, r, 8.3334519073e-3f);
+    p = bs_fma(p, r, 4.1665795894e-2f);
+    p = bs_fma(p, r, 1.6666665459e-1f);
+    p = bs_fma(p, r, 5.0000001201e-1f);
+    float er = bs_add(bs_fma(p, bs_mul(r, r), r), 1.0f);
     bs_u32 ni = bs_float_bits(t) - bs_float_bits(magic);
     float scale = bs_bits_float((ni + 127u) << 23);
     return underflow ? 0.0f : bs_mul(er, scale);
