@@ -2,29 +2,47 @@
 //   y = (x − mean) · rstd · γ + β,   rstd = 1 / sqrt(var + eps)   (biased variance, as PyTorch)
 
 public enum LayerNorm {
-    /// Normalises each row of `x` `[N, H]` into `y` `[N, H]`, saving `mean` and `rstd` `[N]` for the backward.
+    /// Normalises each row of `x` `[N, H]` into `y` `[N, H]` (y may alias x), saving `mean` and `rstd` `[N]` for the
+    /// backward.
     public static func forward(x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
                                y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
                                rstd: UnsafeMutablePointer<Float>, rows N: Int, features H: Int, eps: Float) {
         Parallel.forChunks(N, minimumChunk: 8) { _, rows in
             for r in rows {
-                let xr = x + r * H, yr = y + r * H
-                var sum = Vec8(), h = 0
-                while h < H { let n = min(8, H - h); sum += load8(xr + h, n); h += 8 }
-                let m = hsum(sum) / Float(H)
-                var sq = Vec8(); h = 0
-                while h < H { let n = min(8, H - h); let d = load8(xr + h, n, fill: m) - m; sq += d * d; h += 8 }
-                let s = 1 / (hsum(sq) / Float(H) + eps).squareRoot()
-                h = 0
-                while h < H {
-                    let n = min(8, H - h)
-                    store8((load8(xr + h, n) - m) * s * load8(gamma + h, n) + load8(beta + h, n), yr + h, n)
-                    h += 8
-                }
-                mean[r] = m
-                rstd[r] = s
+                (mean[r], rstd[r]) = normalize(x + r * H, gamma: gamma, beta: beta, into: y + r * H, features: H, eps: eps)
             }
         }
+    }
+
+    /// One row: `y = (x − mean) · rstd · γ + β`; returns (mean, rstd). `y` may alias `x`.
+    @inline(__always)
+    static func normalize(_ xr: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+                          into yr: UnsafeMutablePointer<Float>, features H: Int, eps: Float) -> (Float, Float) {
+        let m = rowSum(xr, features: H) { $0 } / Float(H)
+        let s = 1 / (rowSum(xr, features: H, fill: m) { ($0 - m) * ($0 - m) } / Float(H) + eps).squareRoot()
+        var h = 0
+        while h < H {
+            let n = min(8, H - h)
+            store8((load8(xr + h, n) - m) * s * load8(gamma + h, n) + load8(beta + h, n), yr + h, n)
+            h += 8
+        }
+        return (m, s)
+    }
+
+    /// Σ f(x[h]) over a row, lanes past H read as `fill`. Four partial sums, each over every fourth block of 8: one
+    /// running sum waits on its own latency at every add, and the statistics of a row are most of LayerNorm's time.
+    @inline(__always)
+    static func rowSum(_ xr: UnsafePointer<Float>, features H: Int, fill: Float = 0, _ f: (Vec8) -> Vec8) -> Float {
+        var s0 = Vec8(), s1 = Vec8(), s2 = Vec8(), s3 = Vec8(), h = 0
+        while h + 32 <= H {
+            s0 += f(load8(xr + h))
+            s1 += f(load8(xr + h + 8))
+            s2 += f(load8(xr + h + 16))
+            s3 += f(load8(xr + h + 24))
+            h += 32
+        }
+        while h < H { s0 += f(load8(xr + h, min(8, H - h), fill: fill)); h += 8 }
+        return hsum((s0 + s1) + (s2 + s3))
     }
 
     /// Backward of `forward`. With x̂ = (x − mean)·rstd and g = dy·γ:
