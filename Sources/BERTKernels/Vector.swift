@@ -59,12 +59,13 @@ public typealias Vec8 = SIMD8<Float>
 /// erf(x), absolute error ≤ 3e-7 in Float.
 @inline(__always) public func verf(_ x: Vec8) -> Vec8 {
     let a = vabs(x)
-    let t = 1 / (a * 0.327_591_1 + 1)
+    // The denominator and Horner's steps fused, as in vexp.
+    let t = 1 / Vec8(repeating: 1).addingProduct(a, Vec8(repeating: 0.327_591_1))
     var p = Vec8(repeating: 1.061_405_429)
-    p = p * t - 1.453_152_027
-    p = p * t + 1.421_413_741
-    p = p * t - 0.284_496_736
-    p = p * t + 0.254_829_592
+    p = Vec8(repeating: -1.453_152_027).addingProduct(p, t)
+    p = Vec8(repeating: 1.421_413_741).addingProduct(p, t)
+    p = Vec8(repeating: -0.284_496_736).addingProduct(p, t)
+    p = Vec8(repeating: 0.254_829_592).addingProduct(p, t)
     let tail: Vec8 = p * t * vexp(-a * a)
     return withSignOf(1 - tail, x)
 }

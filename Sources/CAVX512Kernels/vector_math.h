@@ -49,12 +49,12 @@ AVX512_TARGET static inline __m512 ak_with_sign_of(__m512 magnitude, __m512 x) {
 /// erf(x) (Abramowitz & Stegun 7.1.26, as Vector.swift's verf).
 AVX512_TARGET static inline __m512 ak_erf(__m512 x) {
     const __m512 a = ak_abs(x);
-    const __m512 t = _mm512_div_ps(ak_splat(1.0f), _mm512_add_ps(_mm512_mul_ps(a, ak_splat(0.3275911f)), ak_splat(1.0f)));
+    const __m512 t = _mm512_div_ps(ak_splat(1.0f), _mm512_fmadd_ps(a, ak_splat(0.3275911f), ak_splat(1.0f)));
     __m512 p = ak_splat(1.061405429f);
-    p = _mm512_sub_ps(_mm512_mul_ps(p, t), ak_splat(1.453152027f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, t), ak_splat(1.421413741f));
-    p = _mm512_sub_ps(_mm512_mul_ps(p, t), ak_splat(0.284496736f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, t), ak_splat(0.254829592f));
+    p = _mm512_fmsub_ps(p, t, ak_splat(1.453152027f));
+    p = _mm512_fmadd_ps(p, t, ak_splat(1.421413741f));
+    p = _mm512_fmsub_ps(p, t, ak_splat(0.284496736f));
+    p = _mm512_fmadd_ps(p, t, ak_splat(0.254829592f));
     const __m512 minus_a = _mm512_sub_ps(_mm512_setzero_ps(), a);
     const __m512 tail = _mm512_mul_ps(_mm512_mul_ps(p, t), ak_exp(_mm512_mul_ps(minus_a, a)));
     return ak_with_sign_of(_mm512_sub_ps(ak_splat(1.0f), tail), x);

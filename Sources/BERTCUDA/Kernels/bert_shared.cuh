@@ -105,12 +105,12 @@ BS_FN float bs_with_sign_of(float magnitude, float x) {
 /// erf(x) (verf): Abramowitz & Stegun 7.1.26.
 BS_FN float bs_erf(float x) {
     float a = bs_bits_float(bs_float_bits(x) & 0x7FFFFFFFu);
-    float t = bs_div(1.0f, bs_add(bs_mul(a, 0.3275911f), 1.0f));
+    float t = bs_div(1.0f, bs_fma(a, 0.3275911f, 1.0f));
     float p = 1.061405429f;
-    p = bs_sub(bs_mul(p, t), 1.453152027f);
-    p = bs_add(bs_mul(p, t), 1.421413741f);
-    p = bs_sub(bs_mul(p, t), 0.284496736f);
-    p = bs_add(bs_mul(p, t), 0.254829592f);
+    p = bs_fma(p, t, -1.453152027f);
+    p = bs_fma(p, t, 1.421413741f);
+    p = bs_fma(p, t, -0.284496736f);
+    p = bs_fma(p, t, 0.254829592f);
     float tail = bs_mul(bs_mul(p, t), bs_exp(bs_mul(-a, a)));
     return bs_with_sign_of(bs_sub(1.0f, tail), x);
 }
