@@ -39,4 +39,16 @@ public enum BLASCore {
         free(path)
         unsetenv("OPENBLAS_CORETYPE")   // the restart failed: carry on as we are
     }
+
+    /// Ends the worker threads OpenBLAS starts as it loads, before `main`: one per extra core, each spinning on
+    /// `sched_yield` for about 2^28 cycles (≈ 0.1 s) before it sleeps, waiting for work that never comes, since
+    /// BLAS runs single-threaded inside our own pool (`Parallel`). On 2 cores that spinner took 0.08 s of CPU from
+    /// a 0.3 s `bert prepare` (`perf`: a fifth of the samples were `sched_yield`). OpenBLAS starts its workers
+    /// again by itself if it is ever asked for more than one thread (what its fork handler relies on). The function
+    /// is looked up at run time: a BLAS without it (another build of OpenBLAS) is left as it is.
+    public static func stopIdleWorkers() {
+        typealias Shutdown = @convention(c) () -> Int32
+        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "blas_thread_shutdown_") else { return }
+        _ = unsafeBitCast(symbol, to: Shutdown.self)()
+    }
 }

@@ -44,6 +44,7 @@ struct BertCommand: ParsableCommand {
         if GEMM.Engine.selected == .openblas, !withoutGEMMs.contains(where: { $0.configuration.commandName == subcommand }) {
             BLASCore.restartWithFastKernelsIfNeeded()
         }
+        BLASCore.stopIdleWorkers()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -59,7 +59,7 @@ public final class Watchdog: @unchecked Sendable {
                 armed.onExpiry()
                 shared.condition.lock()
             } else {
-                shared.condition.wait(until: armed.deadline)
+                _ = shared.condition.wait(until: armed.deadline)   // woken early or timed out: the loop looks again
             }
         }
         shared.condition.unlock()

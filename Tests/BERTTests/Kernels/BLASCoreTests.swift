@@ -15,6 +15,24 @@ import Testing
         }
     }
 
+    /// `bert` ends OpenBLAS's spinning workers first thing; OpenBLAS must still multiply right afterwards (on the
+    /// calling thread, as our GEMMs call it), and a second stop must be harmless.
+    @Test func openBLASStillMultipliesAfterItsWorkersStop() {
+        BLASCore.stopIdleWorkers()
+        BLASCore.stopIdleWorkers()
+        let M = 37, N = 29, K = 41
+        let a = (0..<(M * K)).map { Float(($0 * 7) % 13) - 6 }, b = (0..<(K * N)).map { Float(($0 * 5) % 11) - 5 }
+        var c = [Float](repeating: 0, count: M * N)
+        GEMM.multiply(transposeA: false, transposeB: false, M: M, N: N, K: K, A: a, lda: K, B: b, ldb: N, beta: 0,
+                      C: &c, ldc: N, engine: .openblas)
+        for i in 0..<M {
+            for j in 0..<N {
+                let exact = (0..<K).reduce(Float(0)) { $0 + a[i * K + $1] * b[$1 * N + j] }   // small integers: exact
+                #expect(c[i * N + j] == exact, "C[\(i), \(j)]")
+            }
+        }
+    }
+
     /// With OpenBLAS running the GEMMs the program restarts itself onto its fast kernels, and leaves a user's own
     /// choice alone; the default library (oneDNN on AVX-512 CPUs) reports itself. A `BERT_GEMM` or
     /// `OPENBLAS_CORETYPE` the suite itself runs under (`scripts/avx2-suite.sh`) is such a choice.
