@@ -83,7 +83,8 @@ public enum Activation: Sendable, Equatable {
     }
 
     /// `y = f(x + bias)` with `bias` `[features]` broadcast over the rows of `x` `[rows, features]`: the inference FFN
-    /// folds the intermediate projection's bias in here instead of copying it into the GEMM's output first.
+    /// folds the intermediate projection's bias in here instead of copying it into the GEMM's output first. `y` may
+    /// alias `x`.
     public func forward(_ x: UnsafePointer<Float>, bias: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                         rows: Int, features: Int, avx512: Bool = AVX512.available) {
         let form = gelu16(avx512)

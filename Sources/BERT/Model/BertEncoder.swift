@@ -83,9 +83,11 @@ struct BertEncoder {
         residual(ws.tempH, bias: o.attentionOutput.bias, x, a.residual1, site: DropoutStreams.attentionOutputSite(layer: l))
         k.layerNormForward(x: a.residual1, gamma: w[o.norm1.gamma], beta: w[o.norm1.beta], y: a.hidden1, mean: a.mean1,
                            rstd: a.rstd1, rows: T, features: H, eps: c.layerNormEps)
+        // Inference has no `intermediate` to keep (`EncoderWorkspace`): the activation runs in place.
+        let preActivation = lean ? ws.tempI : a.intermediate
         k.linearForward(x: a.hidden1, weight: w[o.intermediate.weight], bias: lean ? nil : w[o.intermediate.bias],
-                        y: a.intermediate, rows: T, inFeatures: H, outFeatures: I)
-        k.activationForward(activation, a.intermediate, bias: lean ? w[o.intermediate.bias] : nil, ws.tempI, rows: T, features: I)
+                        y: preActivation, rows: T, inFeatures: H, outFeatures: I)
+        k.activationForward(activation, preActivation, bias: lean ? w[o.intermediate.bias] : nil, ws.tempI, rows: T, features: I)
         k.linearForward(x: ws.tempI, weight: w[o.output.weight], bias: lean ? nil : w[o.output.bias], y: ws.tempH,
                         rows: T, inFeatures: I, outFeatures: H)
         residual(ws.tempH, bias: o.output.bias, a.hidden1, a.residual2, site: DropoutStreams.outputSite(layer: l))
