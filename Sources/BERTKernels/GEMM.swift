@@ -68,6 +68,22 @@ public enum GEMM {
         }
     }
 
+    /// `C = x · Wᵀ + β·C` (`x` `[M, K]`, C `[M, N]`, both dense) with W packed once (`OneDNNPackedWeight`), split over
+    /// the threads by blocks of 16 rows: each thread reads the whole packed weight, where the unpacked product splits
+    /// columns when N > M — that would need a packing per split. The same bits as the unpacked product.
+    public static func multiply(M: Int, x: UnsafePointer<Float>, packed w: OneDNNPackedWeight, beta: Float,
+                                C: UnsafeMutablePointer<Float>) {
+        let N = w.outFeatures, K = w.inFeatures
+        guard M > 0 else { return }
+        if Parallel.threadCount == 1 || M * N * K < parallelThreshold {
+            return OneDNNGEMM.multiply(M: M, x: x, ldx: K, packed: w, beta: beta, C: C, ldc: N)
+        }
+        Parallel.forChunks((M + 15) / 16) { _, blocks in
+            let m0 = blocks.lowerBound * 16, m1 = min(M, blocks.upperBound * 16)
+            OneDNNGEMM.multiply(M: m1 - m0, x: x + m0 * K, ldx: K, packed: w, beta: beta, C: C + m0 * N, ldc: N)
+        }
+    }
+
     /// One single-threaded BLAS call (or bf16 product), for kernels that already run on a worker thread (attention's
     /// per-head products).
     @inline(__always)

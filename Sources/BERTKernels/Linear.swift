@@ -1,26 +1,40 @@
 // Fully connected layer on CBLAS sgemm. Shapes: N rows (tokens), I in-features, O out-features.
 // Weights are stored [O, I] like PyTorch's nn.Linear.
 
+/// A linear layer's weight packed once for inference, where the weights never change.
+public enum PackedWeight: Sendable {
+    /// Rounded to bf16 for the AMX tiles (`BF16GEMM`).
+    case bf16(BF16PackedWeight)
+    /// fp32 in oneDNN's own layout: the unpacked product's bits without its per-call packing.
+    case fp32(OneDNNPackedWeight)
+}
+
 public enum Linear {
     /// `y[N, O] = x[N, I] · Wᵀ + b`.
     /// - Parameters: `x` `[N, I]`, `weight` `[O, I]`, `bias` `[O]` or nil, `y` `[N, O]`; `precision` the GEMM's inputs;
-    ///   `packedWeight`, when given, is `weight` already packed for bf16 and used in its place.
+    ///   `packedWeight`, when given, is `weight` already packed (for bf16, or for oneDNN in fp32) and used in its place.
     public static func forward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                                y: UnsafeMutablePointer<Float>, rows N: Int, inFeatures I: Int, outFeatures O: Int,
-                               precision: GEMMPrecision = .fp32, packedWeight: BF16PackedWeight? = nil) {
+                               precision: GEMMPrecision = .fp32, packedWeight: PackedWeight? = nil) {
         guard N > 0 else { return }
         if let bias {
             Parallel.forChunks(N, minimumChunk: 16) { _, rows in
                 for n in rows { (y + n * O).update(from: bias, count: O) }
             }
         }
-        if let packedWeight {
-            precondition(packedWeight.outFeatures == O && packedWeight.inFeatures == I, "packed weight of another shape")
-            return BF16GEMM.multiply(transposeA: false, M: N, N: O, K: I, A: x, lda: I, packedB: packedWeight.values,
-                                     beta: bias == nil ? 0 : 1, C: y, ldc: O)
+        let beta: Float = bias == nil ? 0 : 1
+        switch packedWeight {
+        case .bf16(let packed)?:
+            precondition(packed.outFeatures == O && packed.inFeatures == I, "packed weight of another shape")
+            BF16GEMM.multiply(transposeA: false, M: N, N: O, K: I, A: x, lda: I, packedB: packed.values, beta: beta,
+                              C: y, ldc: O)
+        case .fp32(let packed)?:
+            precondition(packed.outFeatures == O && packed.inFeatures == I, "packed weight of another shape")
+            GEMM.multiply(M: N, x: x, packed: packed, beta: beta, C: y)
+        case nil:
+            GEMM.multiply(transposeA: false, transposeB: true, M: N, N: O, K: I, A: x, lda: I, B: weight, ldb: I,
+                          beta: beta, C: y, ldc: O, precision: precision)
         }
-        GEMM.multiply(transposeA: false, transposeB: true, M: N, N: O, K: I, A: x, lda: I, B: weight, ldb: I,
-                      beta: bias == nil ? 0 : 1, C: y, ldc: O, precision: precision)
     }
 
     /// The bias of a `forward` run without one, added later in a pass that is made anyway: `out = y + bias + residual`

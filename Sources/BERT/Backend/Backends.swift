@@ -22,10 +22,10 @@ public enum Backends {
     /// The backend for `device` at `precision`.
     /// - Throws: the device's own one-line error when it cannot start (no CUDA driver).
     /// `inference` promises one model whose weights do not change once it runs (prediction, evaluation, inference
-    /// benchmarks), which lets the CPU's bf16 path pack each weight once.
+    /// benchmarks), which lets the CPU pack each weight once.
     public static func make(device: DeviceKind, precision: Precision, inference: Bool = false) throws -> any Backend {
         switch (device, precision) {
-        case (.cpu, .fp32): return CPUBackend.shared
+        case (.cpu, .fp32): return inference ? CPUBackend.inference() : CPUBackend.shared
         case (.cpu, .bf16): return inference ? CPUBackend.bf16Inference() : CPUBackend.bf16
         case (.emulated, _): return CPUBackend.emulatedDevice(bf16Activations: precision == .bf16)
         case (.cuda, _): return try cudaBackend(precision: precision)

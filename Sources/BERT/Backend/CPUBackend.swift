@@ -23,6 +23,15 @@ public final class CPUBackend: Backend {
     /// second model, must not run on it (the packed copies are found by the weights' addresses).
     public static func bf16Inference() -> CPUBackend { CPUBackend(gemmPrecision: .bf16, packsWeightsOnce: true) }
 
+    /// The CPU in fp32 for one inference model whose weights never change once it runs: where oneDNN runs the GEMMs
+    /// with its AVX-512 kernels, each linear layer's weight is packed once in oneDNN's layout on its first use and
+    /// kept (the same bits as `shared`'s products, faster at a single request's few rows); elsewhere the plain CPU.
+    /// The same promise as `bf16Inference`.
+    public static func inference() -> CPUBackend {
+        GEMM.Engine.selected == .onednn && GEMM.Engine.onednn.keepsRowBits && OneDNNPackedWeight.available
+            ? CPUBackend(gemmPrecision: .fp32, packsWeightsOnce: true) : shared
+    }
+
     public let name: String
     /// The emulated device's memory; nil for the CPU itself.
     private let emulated: EmulatedMemory?
@@ -30,14 +39,17 @@ public final class CPUBackend: Backend {
     private let bf16Activations: Bool
     /// The inputs of the linear layers' GEMMs.
     private let gemmPrecision: GEMMPrecision
-    /// Weights packed once (`bf16Inference`), by address; nil where weights may change.
+    /// Weights packed once (`bf16Inference`, `inference`), by address; nil where weights may change.
     private let packedWeights: PackedWeights?
+    /// The linear layers' weights this backend has met, and how many of them it packed.
+    var packedWeightCounts: (seen: Int, packed: Int) { packedWeights?.counts ?? (0, 0) }
 
     public convenience init() { self.init(gemmPrecision: .fp32) }
 
     private init(gemmPrecision: GEMMPrecision, packsWeightsOnce: Bool = false) {
         (name, emulated, bf16Activations, self.gemmPrecision) = ("cpu", nil, false, gemmPrecision)
-        packedWeights = packsWeightsOnce && BF16GEMM.usesAMX ? PackedWeights() : nil
+        let packs = packsWeightsOnce && (gemmPrecision == .fp32 || BF16GEMM.usesAMX)
+        packedWeights = packs ? PackedWeights(precision: gemmPrecision) : nil
     }
 
     private init(emulatingWithBFloat16Activations bf16: Bool) {
@@ -250,18 +262,33 @@ public final class CPUBackend: Backend {
     }
 }
 
-/// `CPUBackend.bf16Inference`'s packed weights, made on first use.
+/// `CPUBackend.bf16Inference`'s and `inference`'s packed weights, made on first use.
 private final class PackedWeights: @unchecked Sendable {
     private let lock = NSLock()
-    private var byAddress: [UnsafeMutablePointer<Float>: BF16PackedWeight] = [:]
+    private let precision: GEMMPrecision
+    /// nil for a weight left unpacked.
+    private var byAddress: [UnsafeMutablePointer<Float>: (outFeatures: Int, inFeatures: Int, packed: PackedWeight?)] = [:]
 
-    func packed(_ weight: UnsafeMutablePointer<Float>, outFeatures: Int, inFeatures: Int) -> BF16PackedWeight {
+    init(precision: GEMMPrecision) { self.precision = precision }
+
+    /// The weights seen so far, and how many of them were packed.
+    var counts: (seen: Int, packed: Int) { lock.withLock { (byAddress.count, byAddress.values.count { $0.packed != nil }) } }
+
+    /// The packed copy of `weight`, or nil to use it as it is. oneDNN's layout pads a matrix of few outputs a lot
+    /// (a classifier's 2 × 768 takes 1.6 MB); weights it would grow by more than a third stay unpacked.
+    func packed(_ weight: UnsafeMutablePointer<Float>, outFeatures: Int, inFeatures: Int) -> PackedWeight? {
         lock.withLock {
             if let known = byAddress[weight], known.outFeatures == outFeatures, known.inFeatures == inFeatures {
-                return known
+                return known.packed
             }
-            let made = BF16PackedWeight(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures)
-            byAddress[weight] = made
+            let made: PackedWeight?
+            switch precision {
+            case .bf16: made = .bf16(BF16PackedWeight(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures))
+            case .fp32:
+                made = OneDNNPackedWeight(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures)
+                    .flatMap { 3 * $0.bytes <= 4 * 4 * outFeatures * inFeatures ? .fp32($0) : nil }
+            }
+            byAddress[weight] = (outFeatures, inFeatures, made)
             return made
         }
     }
