@@ -28,10 +28,10 @@ public enum Linear {
             precondition(packed.outFeatures == O && packed.inFeatures == I, "packed weight of another shape")
             BF16GEMM.multiply(transposeA: false, M: N, N: O, K: I, A: x, lda: I, packedB: packed.values, beta: beta,
                               C: y, ldc: O)
-        case .fp32(let packed)? where GEMM.packedSplitsWell(rows: N):
+        case .fp32(let packed)?:
             precondition(packed.outFeatures == O && packed.inFeatures == I, "packed weight of another shape")
             GEMM.multiply(M: N, x: x, packed: packed, beta: beta, C: y)
-        case .fp32?, nil:
+        case nil:
             GEMM.multiply(transposeA: false, transposeB: true, M: N, N: O, K: I, A: x, lda: I, B: weight, ldb: I,
                           beta: beta, C: y, ldc: O, precision: precision)
         }

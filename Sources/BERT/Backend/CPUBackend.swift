@@ -25,8 +25,9 @@ public final class CPUBackend: Backend {
 
     /// The CPU in fp32 for one inference model whose weights never change once it runs: where oneDNN runs the GEMMs
     /// with its AVX-512 kernels, each linear layer's weight is packed once in oneDNN's layout on its first use and
-    /// kept (the same bits as `shared`'s products, faster at a single request's few rows); elsewhere the plain CPU.
-    /// The same promise as `bf16Inference`.
+    /// kept (the same bits as `shared`'s products, faster at a single request's few rows), and its fp32 copy's pages
+    /// are given back (`PackedWeights`); elsewhere the plain CPU. Besides `bf16Inference`'s promise, nothing may read
+    /// a linear weight but the linear layers (a word-embedding table multiplied by a tied decoder is kept).
     public static func inference() -> CPUBackend {
         GEMM.Engine.selected == .onednn && GEMM.Engine.onednn.keepsRowBits && OneDNNPackedWeight.available
             ? CPUBackend(gemmPrecision: .fp32, packsWeightsOnce: true) : shared
@@ -41,8 +42,9 @@ public final class CPUBackend: Backend {
     private let gemmPrecision: GEMMPrecision
     /// Weights packed once (`bf16Inference`, `inference`), by address; nil where weights may change.
     private let packedWeights: PackedWeights?
-    /// The linear layers' weights this backend has met, and how many of them it packed.
-    var packedWeightCounts: (seen: Int, packed: Int) { packedWeights?.counts ?? (0, 0) }
+    /// The linear layers' weights this backend has met, how many of them it packed, and the bytes of their fp32
+    /// copies it gave back.
+    var packedWeightCounts: (seen: Int, packed: Int, givenBack: Int) { packedWeights?.counts ?? (0, 0, 0) }
 
     public convenience init() { self.init(gemmPrecision: .fp32) }
 
@@ -92,12 +94,15 @@ public final class CPUBackend: Backend {
         if let emulated { return emulated.allocate(bytes: bytes) }
         let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        packedWeights?.allocated(raw, bytes: bytes)
         return UInt(bitPattern: raw)
     }
 
     public func release(_ address: UInt) {
         if let emulated { return emulated.release(address) }
-        UnsafeMutableRawPointer(bitPattern: address)?.deallocate()
+        guard let raw = UnsafeMutableRawPointer(bitPattern: address) else { return }
+        packedWeights?.willRelease(raw)
+        raw.deallocate()
     }
 
     public func upload(_ bytes: UnsafeRawBufferPointer, to address: UInt) {
@@ -130,6 +135,7 @@ public final class CPUBackend: Backend {
     public func embeddingForward(ids: DeviceInts, segments: DeviceInts, positions: DeviceInts?, word: DeviceFloats,
                                  position: DeviceFloats, tokenType: DeviceFloats, out: DeviceFloats, batch: Int,
                                  seqLength: Int, hidden: Int) {
+        packedWeights?.readsAsTable(p(word))
         Embedding.forward(ids: p(ids), segments: p(segments), word: p(word), position: p(position), tokenType: p(tokenType),
                           out: p(out), batch: batch, seqLength: seqLength, hidden: hidden, positions: p(positions))
         stored(out, batch * seqLength * hidden)
@@ -159,7 +165,7 @@ public final class CPUBackend: Backend {
 
     public func linearForward(x: DeviceFloats, weight: DeviceFloats, bias: DeviceFloats?, y: DeviceFloats, rows: Int,
                               inFeatures: Int, outFeatures: Int) {
-        let packed = packedWeights?.packed(p(weight), outFeatures: outFeatures, inFeatures: inFeatures)
+        let packed = packedWeights?.packed(p(weight), outFeatures: outFeatures, inFeatures: inFeatures, rows: rows)
         Linear.forward(x: p(x), weight: p(weight), bias: p(bias), y: p(y), rows: rows, inFeatures: inFeatures,
                        outFeatures: outFeatures, precision: gemmPrecision, packedWeight: packed)
         stored(y, rows * outFeatures)
@@ -259,37 +265,5 @@ public final class CPUBackend: Backend {
                                 base: Int) -> any OptimizerPasses {
         HostOptimizerPasses(segments: segments, weightDecay: weightDecay, parameters: p(parameters),
                             gradients: p(gradients), m: p(m), v: p(v), base: base)
-    }
-}
-
-/// `CPUBackend.bf16Inference`'s and `inference`'s packed weights, made on first use.
-private final class PackedWeights: @unchecked Sendable {
-    private let lock = NSLock()
-    private let precision: GEMMPrecision
-    /// nil for a weight left unpacked.
-    private var byAddress: [UnsafeMutablePointer<Float>: (outFeatures: Int, inFeatures: Int, packed: PackedWeight?)] = [:]
-
-    init(precision: GEMMPrecision) { self.precision = precision }
-
-    /// The weights seen so far, and how many of them were packed.
-    var counts: (seen: Int, packed: Int) { lock.withLock { (byAddress.count, byAddress.values.count { $0.packed != nil }) } }
-
-    /// The packed copy of `weight`, or nil to use it as it is. oneDNN's layout pads a matrix of few outputs a lot
-    /// (a classifier's 2 × 768 takes 1.6 MB); weights it would grow by more than a third stay unpacked.
-    func packed(_ weight: UnsafeMutablePointer<Float>, outFeatures: Int, inFeatures: Int) -> PackedWeight? {
-        lock.withLock {
-            if let known = byAddress[weight], known.outFeatures == outFeatures, known.inFeatures == inFeatures {
-                return known.packed
-            }
-            let made: PackedWeight?
-            switch precision {
-            case .bf16: made = .bf16(BF16PackedWeight(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures))
-            case .fp32:
-                made = OneDNNPackedWeight(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures)
-                    .flatMap { 3 * $0.bytes <= 4 * 4 * outFeatures * inFeatures ? .fp32($0) : nil }
-            }
-            byAddress[weight] = (outFeatures, inFeatures, made)
-            return made
-        }
     }
 }

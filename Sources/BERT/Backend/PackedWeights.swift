@@ -1,0 +1,90 @@
+import BERTKernels
+import Foundation
+
+/// `CPUBackend.bf16Inference`'s and `inference`'s packed weights, made on first use.
+///
+/// In fp32 the packed copy replaces the weight: once a weight is packed, the whole pages of its fp32 copy are given
+/// back to the system (`MADV_DONTNEED`) and closed (`PROT_NONE`), so an inference model holds its linear weights
+/// once — bert-base at batch 1 peaked at 796 MB with both copies against PyTorch's 778 — and a read of a given-back
+/// weight faults at once instead of reading zeros. A word-embedding table (what `embeddingForward` reads) keeps its
+/// pages even when a tied decoder multiplies by it. The pages get their access back before the allocation holding
+/// them is freed.
+final class PackedWeights: @unchecked Sendable {
+    private let lock = NSLock()
+    private let precision: GEMMPrecision
+    /// nil for a weight left unpacked.
+    private var byAddress: [UnsafeMutablePointer<Float>: (outFeatures: Int, inFeatures: Int, packed: PackedWeight?)] = [:]
+    /// This backend's live allocations (start → bytes): pages are given back only inside one.
+    private var allocations: [UnsafeMutableRawPointer: Int] = [:]
+    /// Pages given back, by the allocation that holds them.
+    private var givenBack: [UnsafeMutableRawPointer: [UnsafeMutableRawBufferPointer]] = [:]
+    /// Word-embedding tables seen.
+    private var tables: Set<UnsafeMutablePointer<Float>> = []
+
+    init(precision: GEMMPrecision) { self.precision = precision }
+
+    /// The weights seen so far, how many of them were packed, and the bytes given back.
+    var counts: (seen: Int, packed: Int, givenBack: Int) {
+        lock.withLock {
+            (byAddress.count, byAddress.values.count { $0.packed != nil },
+             givenBack.values.joined().reduce(0) { $0 + $1.count })
+        }
+    }
+
+    /// The copy of `weight` to multiply `rows` rows by, or nil to use it as it is. oneDNN's layout pads a matrix of
+    /// few outputs a lot (a classifier's 2 × 768 takes 1.6 MB); weights it would grow by more than a third stay
+    /// unpacked. A tied embedding table, kept as it is, goes unpacked where the rows are too few for the packed
+    /// product to keep every thread busy (`GEMM.packedSplitsWell`).
+    func packed(_ weight: UnsafeMutablePointer<Float>, outFeatures: Int, inFeatures: Int, rows: Int) -> PackedWeight? {
+        lock.withLock {
+            if let known = byAddress[weight], known.outFeatures == outFeatures, known.inFeatures == inFeatures {
+                return tables.contains(weight) && !GEMM.packedSplitsWell(rows: rows) ? nil : known.packed
+            }
+            let made: PackedWeight?
+            switch precision {
+            case .bf16: made = .bf16(BF16PackedWeight(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures))
+            case .fp32:
+                made = OneDNNPackedWeight(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures)
+                    .flatMap { 3 * $0.bytes <= 4 * 4 * outFeatures * inFeatures ? .fp32($0) : nil }
+                if made != nil && !tables.contains(weight) { giveBack(weight, bytes: 4 * outFeatures * inFeatures) }
+            }
+            byAddress[weight] = (outFeatures, inFeatures, made)
+            return tables.contains(weight) && !GEMM.packedSplitsWell(rows: rows) ? nil : made
+        }
+    }
+
+    func allocated(_ start: UnsafeMutableRawPointer, bytes: Int) { lock.withLock { allocations[start] = bytes } }
+
+    /// Opens the pages given back inside the allocation at `start`, which is about to be freed.
+    func willRelease(_ start: UnsafeMutableRawPointer) {
+        lock.withLock {
+            for pages in givenBack.removeValue(forKey: start) ?? [] {
+                precondition(mprotect(pages.baseAddress, pages.count, PROT_READ | PROT_WRITE) == 0,
+                             "cannot reopen the pages of a packed weight")
+            }
+            allocations[start] = nil
+        }
+    }
+
+    /// `embeddingForward` reads `table`: it must keep its pages.
+    func readsAsTable(_ table: UnsafeMutablePointer<Float>) {
+        lock.withLock {
+            guard tables.insert(table).inserted else { return }
+            precondition(byAddress[table]?.packed == nil || precision != .fp32,
+                         "a word-embedding table was packed and given back before it was read as a table")
+        }
+    }
+
+    /// The whole pages inside `weight`'s `bytes`, within one allocation, given back and closed.
+    private func giveBack(_ weight: UnsafeMutablePointer<Float>, bytes: Int) {
+        let page = Int(getpagesize()), from = UInt(bitPattern: weight), to = from + UInt(bytes)
+        guard let start = allocations.first(where: {
+            UInt(bitPattern: $0.key) <= from && to <= UInt(bitPattern: $0.key) + UInt($0.value)
+        })?.key else { return }
+        let first = (from + UInt(page) - 1) / UInt(page) * UInt(page), end = to / UInt(page) * UInt(page)
+        guard end > first, let pages = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        let length = Int(end - first)
+        guard madvise(pages, length, MADV_DONTNEED) == 0, mprotect(pages, length, PROT_NONE) == 0 else { return }
+        givenBack[start, default: []].append(UnsafeMutableRawBufferPointer(start: pages, count: length))
+    }
+}
