@@ -84,11 +84,6 @@ public enum GEMM {
         }
     }
 
-    /// Whether a product over a packed weight keeps every thread busy at `rows` rows (a block of 16 rows each):
-    /// below that the unpacked product, which can split columns instead, is faster (where the weight is still there
-    /// to use) and gives the same bits.
-    public static func packedSplitsWell(rows: Int) -> Bool { rows >= 16 * Parallel.threadCount }
-
     /// One single-threaded BLAS call (or bf16 product), for kernels that already run on a worker thread (attention's
     /// per-head products).
     @inline(__always)

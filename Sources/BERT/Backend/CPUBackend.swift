@@ -27,7 +27,7 @@ public final class CPUBackend: Backend {
     /// with its AVX-512 kernels, each linear layer's weight is packed once in oneDNN's layout on its first use and
     /// kept (the same bits as `shared`'s products, faster at a single request's few rows), and its fp32 copy's pages
     /// are given back (`PackedWeights`); elsewhere the plain CPU. Besides `bf16Inference`'s promise, nothing may read
-    /// a linear weight but the linear layers (a word-embedding table multiplied by a tied decoder is kept).
+    /// a linear weight but the linear layers (a word-embedding table a tied decoder multiplies by is left unpacked).
     public static func inference() -> CPUBackend {
         GEMM.Engine.selected == .onednn && GEMM.Engine.onednn.keepsRowBits && OneDNNPackedWeight.available
             ? CPUBackend(gemmPrecision: .fp32, packsWeightsOnce: true) : shared
@@ -165,7 +165,7 @@ public final class CPUBackend: Backend {
 
     public func linearForward(x: DeviceFloats, weight: DeviceFloats, bias: DeviceFloats?, y: DeviceFloats, rows: Int,
                               inFeatures: Int, outFeatures: Int) {
-        let packed = packedWeights?.packed(p(weight), outFeatures: outFeatures, inFeatures: inFeatures, rows: rows)
+        let packed = packedWeights?.packed(p(weight), outFeatures: outFeatures, inFeatures: inFeatures)
         Linear.forward(x: p(x), weight: p(weight), bias: p(bias), y: p(y), rows: rows, inFeatures: inFeatures,
                        outFeatures: outFeatures, precision: gemmPrecision, packedWeight: packed)
         stored(y, rows * outFeatures)

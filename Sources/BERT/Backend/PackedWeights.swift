@@ -6,8 +6,8 @@ import Foundation
 /// In fp32 the packed copy replaces the weight: once a weight is packed, the whole pages of its fp32 copy are given
 /// back to the system (`MADV_DONTNEED`) and closed (`PROT_NONE`), so an inference model holds its linear weights
 /// once — bert-base at batch 1 peaked at 796 MB with both copies against PyTorch's 778 — and a read of a given-back
-/// weight faults at once instead of reading zeros. A word-embedding table (what `embeddingForward` reads) keeps its
-/// pages even when a tied decoder multiplies by it. The pages get their access back before the allocation holding
+/// weight faults at once instead of reading zeros. A word-embedding table (what `embeddingForward` reads) is never
+/// packed, even when a tied decoder multiplies by it. The pages get their access back before the allocation holding
 /// them is freed.
 final class PackedWeights: @unchecked Sendable {
     private let lock = NSLock()
@@ -31,14 +31,18 @@ final class PackedWeights: @unchecked Sendable {
         }
     }
 
-    /// The copy of `weight` to multiply `rows` rows by, or nil to use it as it is. oneDNN's layout pads a matrix of
-    /// few outputs a lot (a classifier's 2 × 768 takes 1.6 MB); weights it would grow by more than a third stay
-    /// unpacked. A tied embedding table, kept as it is, goes unpacked where the rows are too few for the packed
-    /// product to keep every thread busy (`GEMM.packedSplitsWell`).
-    func packed(_ weight: UnsafeMutablePointer<Float>, outFeatures: Int, inFeatures: Int, rows: Int) -> PackedWeight? {
+    /// The packed copy of `weight`, or nil to use it as it is. oneDNN's layout pads a matrix of few outputs a lot
+    /// (a classifier's 2 × 768 takes 1.6 MB); weights it would grow by more than a third stay unpacked. So does a
+    /// word-embedding table a tied decoder multiplies by: it must stay readable, a packed copy beside it would be
+    /// memory on top (bert-mini's MLM head: 30 MB more, and no faster at its few masked rows).
+    func packed(_ weight: UnsafeMutablePointer<Float>, outFeatures: Int, inFeatures: Int) -> PackedWeight? {
         lock.withLock {
             if let known = byAddress[weight], known.outFeatures == outFeatures, known.inFeatures == inFeatures {
-                return tables.contains(weight) && !GEMM.packedSplitsWell(rows: rows) ? nil : known.packed
+                return known.packed
+            }
+            guard !tables.contains(weight) else {
+                byAddress[weight] = (outFeatures, inFeatures, nil)
+                return nil
             }
             let made: PackedWeight?
             switch precision {
@@ -46,10 +50,10 @@ final class PackedWeights: @unchecked Sendable {
             case .fp32:
                 made = OneDNNPackedWeight(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures)
                     .flatMap { 3 * $0.bytes <= 4 * 4 * outFeatures * inFeatures ? .fp32($0) : nil }
-                if made != nil && !tables.contains(weight) { giveBack(weight, bytes: 4 * outFeatures * inFeatures) }
+                if made != nil { giveBack(weight, bytes: 4 * outFeatures * inFeatures) }
             }
             byAddress[weight] = (outFeatures, inFeatures, made)
-            return tables.contains(weight) && !GEMM.packedSplitsWell(rows: rows) ? nil : made
+            return made
         }
     }
 
@@ -71,7 +75,7 @@ final class PackedWeights: @unchecked Sendable {
         lock.withLock {
             guard tables.insert(table).inserted else { return }
             precondition(byAddress[table]?.packed == nil || precision != .fp32,
-                         "a word-embedding table was packed and given back before it was read as a table")
+                         "a word-embedding table was packed before it was read as a table")
         }
     }
 
