@@ -6,8 +6,8 @@ import Foundation
 /// In fp32 the packed copy replaces the weight: once a weight is packed, the whole pages of its fp32 copy are given
 /// back to the system (`MADV_DONTNEED`) and closed (`PROT_NONE`), so an inference model holds its linear weights
 /// once — bert-base at batch 1 peaked at 796 MB with both copies against PyTorch's 778 — and a read of a given-back
-/// weight faults at once instead of reading zeros. A word-embedding table (what `embeddingForward` reads) is never
-/// packed, even when a tied decoder multiplies by it. The pages get their access back before the allocation holding
+/// weight faults at once instead of reading zeros. A word-embedding table (what `embeddingForward` reads) is not
+/// packed in fp32, even when a tied decoder multiplies by it. The pages get their access back before the allocation holding
 /// them is freed.
 final class PackedWeights: @unchecked Sendable {
     private let lock = NSLock()
@@ -32,15 +32,15 @@ final class PackedWeights: @unchecked Sendable {
     }
 
     /// The packed copy of `weight`, or nil to use it as it is. oneDNN's layout pads a matrix of few outputs a lot
-    /// (a classifier's 2 × 768 takes 1.6 MB); weights it would grow by more than a third stay unpacked. So does a
-    /// word-embedding table a tied decoder multiplies by: it must stay readable, a packed copy beside it would be
-    /// memory on top (bert-mini's MLM head: 30 MB more, and no faster at its few masked rows).
+    /// (a classifier's 2 × 768 takes 1.6 MB); weights it would grow by more than a third stay unpacked. So does, in
+    /// fp32, a word-embedding table a tied decoder multiplies by: it must stay readable, a packed copy beside it would
+    /// be memory on top (bert-mini's MLM head: 30 MB more, and no faster at its few masked rows).
     func packed(_ weight: UnsafeMutablePointer<Float>, outFeatures: Int, inFeatures: Int) -> PackedWeight? {
         lock.withLock {
             if let known = byAddress[weight], known.outFeatures == outFeatures, known.inFeatures == inFeatures {
                 return known.packed
             }
-            guard !tables.contains(weight) else {
+            guard precision == .bf16 || !tables.contains(weight) else {
                 byAddress[weight] = (outFeatures, inFeatures, nil)
                 return nil
             }
