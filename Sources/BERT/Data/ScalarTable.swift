@@ -1,5 +1,5 @@
-import Dispatch
 import Foundation
+import Synchronization
 
 /// What BERT's normalizer and pre-tokenizer do with one Unicode scalar, precomputed per mode.
 ///
@@ -32,53 +32,33 @@ final class ScalarTable: @unchecked Sendable {
     static let uncased = ScalarTable(lowercase: true)
 
     let lowercase: Bool
-    /// `[65536]` entries for the Basic Multilingual Plane.
-    let bmp: UnsafeMutablePointer<UInt32>
-    /// Outputs referenced by `bmp`.
-    let pool: UnsafeMutablePointer<UInt32>
-    let poolCount: Int
+    /// `[65536]` entries for the Basic Multilingual Plane, filled a block of `blockSize` at a time.
+    private let bmp: UnsafeMutablePointer<UInt32>
+    /// Outputs referenced by `bmp`: room for `maxOutputs` per scalar, so a block's outputs never move.
+    private let pool: UnsafeMutablePointer<UInt32>
+    /// Outputs in `pool` so far (under `building`).
+    private var poolCount = 0
+    /// Bit `b % 64` of word `b / 64` is set once block `b` of `bmp` is filled (released after its entries and
+    /// outputs are written).
+    private let ready = InlineArray<4, Atomic<UInt64>> { _ in Atomic(0) }
+    /// Serializes building blocks.
+    private let building = Mutex(())
     /// `[128]` for ASCII: 0xFFFF_FFFF drop, 0xFFFF_FFFE break, else the output (with `punctFlag`).
     let ascii: UnsafeMutablePointer<UInt32>
 
     static let asciiDrop: UInt32 = 0xFFFF_FFFF
     static let asciiBreak: UInt32 = 0xFFFF_FFFE
+    /// 256 blocks of the plane, one bit of `ready` each.
+    static let blockSize = 256
+    /// The most outputs one scalar has (an entry's count field is 3 bits).
+    static let maxOutputs = 7
 
     init(lowercase: Bool) {
         self.lowercase = lowercase
         bmp = .allocate(capacity: 65536)
+        // Untouched pages of the pool are never faulted in: English text fills two or three blocks of it.
+        pool = .allocate(capacity: 65536 * ScalarTable.maxOutputs)
         ascii = .allocate(capacity: 128)
-        // 65536 classifications, each with a canonical decomposition through Foundation, are most of a tokenizer's
-        // start-up (≈ 0.1 s): blocks of the plane go to all cores, each with its own outputs, joined in order after.
-        let blockSize = 1024, blockCount = 65536 / blockSize
-        var blocks = [(entries: [UInt32], outputs: [UInt32])](repeating: ([], []), count: blockCount)
-        blocks.withUnsafeMutableBufferPointer { blocks in
-            nonisolated(unsafe) let blocks = blocks
-            DispatchQueue.concurrentPerform(iterations: blockCount) { b in
-                var entries: [UInt32] = [], outputs: [UInt32] = []
-                entries.reserveCapacity(blockSize)
-                for cp in (b * blockSize)..<((b + 1) * blockSize) {
-                    let c = ScalarTable.classify(UInt32(cp), lowercase: lowercase)
-                    precondition(c.outputs.count < 8)
-                    var e = UInt32(outputs.count) | (UInt32(c.outputs.count) << 27)
-                    if c.cjk { e |= ScalarTable.cjkFlag }
-                    if c.isBreak { e |= ScalarTable.breakFlag }
-                    entries.append(e)
-                    outputs.append(contentsOf: c.outputs)
-                }
-                blocks[b] = (entries, outputs)
-            }
-        }
-        var outputs: [UInt32] = []
-        outputs.reserveCapacity(70000)
-        for (b, block) in blocks.enumerated() {
-            // The offset (bits 0–26) moves from the block's outputs to the pool's; it stays below 2²⁷.
-            for (i, e) in block.entries.enumerated() { bmp[b * blockSize + i] = e + UInt32(outputs.count) }
-            outputs.append(contentsOf: block.outputs)
-            precondition(outputs.count < (1 << 27))
-        }
-        poolCount = outputs.count
-        pool = .allocate(capacity: max(outputs.count, 1))
-        for (i, o) in outputs.enumerated() { pool[i] = o }
         for b in 0..<128 {
             let c = ScalarTable.classify(UInt32(b), lowercase: lowercase)
             if c.isBreak { ascii[b] = ScalarTable.asciiBreak }
@@ -95,6 +75,8 @@ final class ScalarTable: @unchecked Sendable {
     @inline(__always)
     func lookup(_ scalar: UInt32, astral: inout [UInt32]) -> (flags: UInt32, outputs: UnsafePointer<UInt32>?, count: Int) {
         if scalar < 65536 {
+            let block = Int(scalar) / ScalarTable.blockSize
+            if ready[block >> 6].load(ordering: .acquiring) & (1 << UInt64(block & 63)) == 0 { fill(block: block) }
             let e = bmp[Int(scalar)]
             return (e & (ScalarTable.cjkFlag | ScalarTable.breakFlag), UnsafePointer(pool + Int(e & 0x07FF_FFFF)),
                     Int((e >> 27) & 7))
@@ -106,6 +88,26 @@ final class ScalarTable: @unchecked Sendable {
         if c.cjk { flags |= ScalarTable.cjkFlag }
         if c.isBreak { flags |= ScalarTable.breakFlag }
         return (flags, nil, c.outputs.count)
+    }
+
+    /// Classifies the scalars of one block of the plane, the first time any of them is looked up. Classifying
+    /// all 65536 (each with a canonical decomposition through Foundation) took ≈ 0.1 s of CPU at every start-up,
+    /// most of it for scripts a given corpus never shows.
+    @inline(never)
+    private func fill(block: Int) {
+        building.withLock { _ in
+            guard ready[block >> 6].load(ordering: .relaxed) & (1 << UInt64(block & 63)) == 0 else { return }
+            for cp in (block * ScalarTable.blockSize)..<((block + 1) * ScalarTable.blockSize) {
+                let c = ScalarTable.classify(UInt32(cp), lowercase: lowercase)
+                precondition(c.outputs.count <= ScalarTable.maxOutputs)
+                var e = UInt32(poolCount) | (UInt32(c.outputs.count) << 27)
+                if c.cjk { e |= ScalarTable.cjkFlag }
+                if c.isBreak { e |= ScalarTable.breakFlag }
+                bmp[cp] = e
+                for o in c.outputs { pool[poolCount] = o; poolCount += 1 }
+            }
+            ready[block >> 6].bitwiseOr(1 << UInt64(block & 63), ordering: .releasing)
+        }
     }
 
     // MARK: - The rules, one scalar at a time (the reference the tables are built from)

@@ -15,7 +15,6 @@ public struct Vocabulary: Sendable {
 
     /// Tokens by id.
     public let tokens: [String]
-    let ids: [TokenKey: Int32]
     /// `[PAD] [UNK] [CLS] [SEP] [MASK]` ids, in `specialTokens` order.
     let specialIds: [Int32]
     /// The lookup structure the tokenizer's WordPiece step uses.
@@ -31,12 +30,25 @@ public struct Vocabulary: Sendable {
         }
         // Split on `\n` bytes (a `String` split would keep "\r\n", one grapheme, whole), then trim
         // trailing whitespace scalars (Rust `trim_end`, as HF does).
-        var lines: [String] = data.split(separator: 10, omittingEmptySubsequences: false).map { bytes in
-            // Most lines end in an ASCII byte that is not white space: nothing to trim, decode them whole.
-            if let last = bytes.last, last > 0x20, last < 0x80 { return String(decoding: bytes, as: UTF8.self) }
-            var scalars = Substring(decoding: bytes, as: UTF8.self).unicodeScalars
-            while let last = scalars.last, last.properties.isWhitespace { scalars.removeLast() }
-            return String(String.UnicodeScalarView(scalars))
+        var lines: [String] = []
+        lines.reserveCapacity(data.count / 8)
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var start = 0
+            while start <= bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != 10 { end += 1 }
+                let line = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                // Most lines end in an ASCII byte that is not white space: nothing to trim, decode them whole.
+                if let last = line.last, last > 0x20, last < 0x80 {
+                    lines.append(String(decoding: line, as: UTF8.self))
+                } else {
+                    var scalars = Substring(decoding: line, as: UTF8.self).unicodeScalars
+                    while let last = scalars.last, last.properties.isWhitespace { scalars.removeLast() }
+                    lines.append(String(String.UnicodeScalarView(scalars)))
+                }
+                start = end + 1
+            }
         }
         if lines.last == "" { lines.removeLast() }
         if lines.isEmpty { throw Error(description: "vocabulary \(path): the file is empty") }
@@ -52,31 +64,26 @@ public struct Vocabulary: Sendable {
     ///   special token.
     public init(tokens: [String]) throws {
         if tokens.isEmpty { throw Error(description: "no tokens") }
-        var ids: [TokenKey: Int32] = [:]
-        ids.reserveCapacity(tokens.count)
-        for (i, token) in tokens.enumerated() {
-            if token.isEmpty { throw Error(description: "line \(i + 1) is empty") }
-            if let previous = ids[TokenKey(token)] {
-                throw Error(description: "duplicate token \"\(token)\" on lines \(previous + 1) and \(i + 1)")
-            }
-            ids[TokenKey(token)] = Int32(i)
+        if let empty = tokens.firstIndex(where: \.isEmpty) { throw Error(description: "line \(empty + 1) is empty") }
+        let index = WordpieceIndex(tokens: tokens)
+        if let (first, second) = index.firstDuplicate {
+            throw Error(description: "duplicate token \"\(tokens[Int(second)])\" on lines \(first + 1) and \(second + 1)")
         }
         var specialIds: [Int32] = []
         for special in Vocabulary.specialTokens {
-            guard let id = ids[TokenKey(special)] else { throw Error(description: "no \(special) token") }
+            guard let id = index.id(of: special) else { throw Error(description: "no \(special) token") }
             specialIds.append(id)
         }
         self.tokens = tokens
-        self.ids = ids
         self.specialIds = specialIds
-        self.index = WordpieceIndex(tokens: tokens)
+        self.index = index
     }
 
     /// The number of tokens.
     public var count: Int { tokens.count }
 
     /// The id of `token`, or nil when it is not in the vocabulary.
-    public func id(of token: String) -> Int32? { ids[TokenKey(token)] }
+    public func id(of token: String) -> Int32? { index.id(of: token) }
 
     /// `[UNK]`
     public var unknownId: Int32 { specialIds[1] }
@@ -109,18 +116,5 @@ public struct Vocabulary: Sendable {
         } catch {
             throw Error(description: "vocabulary \(path): cannot write the file: \(error.localizedDescription)")
         }
-    }
-}
-
-/// A token compared by its exact scalars: Swift's `String` equality is canonical equivalence, which
-/// would make `;` and U+037E GREEK QUESTION MARK (or `Å` and U+212B ANGSTROM SIGN) the same token, while a
-/// vocabulary (and HF) tells them apart.
-struct TokenKey: Hashable, Sendable {
-    let string: String
-    init(_ string: String) { self.string = string }
-    static func == (a: TokenKey, b: TokenKey) -> Bool { a.string.utf8.elementsEqual(b.string.utf8) }
-    func hash(into hasher: inout Hasher) {
-        var s = string
-        s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
 }

@@ -24,6 +24,8 @@ final class WordpieceIndex: @unchecked Sendable {
     /// scalar, capped at 255; 0 when none does. A word with a capital letter and an uncased vocabulary
     /// then fails at once instead of probing every length.
     private let maxLengthByFirst: UnsafeMutablePointer<UInt8>
+    /// The ids of the first token (in id order) that repeats an earlier one, and of that earlier one.
+    let firstDuplicate: (first: Int32, second: Int32)?
 
     init(tokens: [String]) {
         var keyScalars: [UInt32] = []
@@ -47,8 +49,10 @@ final class WordpieceIndex: @unchecked Sendable {
                 byFirst[slot] = max(byFirst[slot], UInt8(min(scalars.count, 255)))
             }
         }
+        var scalars: [UInt32] = []
         for (id, token) in tokens.enumerated() {
-            let scalars = token.unicodeScalars.map(\.value)
+            scalars.removeAll(keepingCapacity: true)
+            for s in token.unicodeScalars { scalars.append(s.value) }
             add(scalars[...], continuation: false, id: id)
             if scalars.count > 2 && scalars[0] == 35 && scalars[1] == 35 {
                 add(scalars[2...], continuation: true, id: id)
@@ -69,21 +73,24 @@ final class WordpieceIndex: @unchecked Sendable {
         }
         maxInitialLength = maxInitial
         maxContinuationLength = maxContinuation
-        // Insert in reverse id order so that, for a key that appears twice (impossible in a valid
-        // vocabulary, kept for safety), the lower id is found.
-        for e in stride(from: n - 1, through: 0, by: -1) {
+        // Inserted in id order; a key already present keeps its lower id, and the first such token is the
+        // vocabulary's first duplicate (its line and the earlier one's).
+        var duplicate: (first: Int32, second: Int32)? = nil
+        insertion: for e in 0..<n {
             var slot = Int(truncatingIfNeeded: hashes[e]) & mask
             while slots[slot] >= 0 {
                 let other = Int(slots[slot])
                 if hashes[other] == hashes[e] && lengths[other] == lengths[e]
                     && keyScalars[Int(offsets[other])..<Int(offsets[other] + lengths[other])]
                         == keyScalars[Int(offsets[e])..<Int(offsets[e] + lengths[e])] {
-                    break
+                    if duplicate == nil { duplicate = (ids[other], ids[e]) }
+                    continue insertion
                 }
                 slot = (slot + 1) & mask
             }
             slots[slot] = Int32(e)
         }
+        firstDuplicate = duplicate
     }
 
     deinit {
@@ -129,6 +136,22 @@ final class WordpieceIndex: @unchecked Sendable {
                 if i == length { return entryId[e] }
             }
             slot = (slot + 1) & mask
+        }
+    }
+}
+
+extension WordpieceIndex {
+    /// The id of the word-initial key with exactly the scalars of `token` (no canonical equivalence: `;` and
+    /// U+037E GREEK QUESTION MARK are two tokens, as in HF).
+    func id(of token: String) -> Int32? {
+        var scalars: [UInt32] = []
+        var h: UInt64 = 0
+        for s in token.unicodeScalars {
+            scalars.append(s.value)
+            h = h &* WordpieceIndex.base &+ UInt64(s.value) &+ 1
+        }
+        return scalars.withUnsafeBufferPointer { p in
+            p.baseAddress.flatMap { lookup($0, 0, p.count, polynomial: h, continuation: false) }
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import BERT
 
@@ -42,7 +43,10 @@ enum TokenizerFixtures {
         }
         expectError(nil, "missing.txt", mentions: "cannot read")
         expectError("", "empty.txt", mentions: "empty")
-        expectError("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\na\n", "dup.txt", mentions: "duplicate token \"a\"")
+        expectError("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\na\n", "dup.txt", mentions: "duplicate token \"a\" on lines 6 and 7")
+        // The first line that repeats an earlier one is named, with the earlier one.
+        expectError("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nb\nc\nc\nb\n", "dup2.txt", mentions: "duplicate token \"c\" on lines 7 and 8")
+        expectError("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n\na\n", "blank.txt", mentions: "line 6 is empty")
         expectError("[PAD]\n[CLS]\n[SEP]\n[MASK]\na\n", "nounk.txt", mentions: "[UNK]")
     }
 
@@ -146,6 +150,29 @@ enum TokenizerFixtures {
         #expect(differing.isEmpty, "\(differing.count) differ: \(differing.prefix(10))")
         #expect(ScalarTable.canonicalDecomposition(Unicode.Scalar(0xD4DB)!).map(\.value) == [0x1111, 0x1171, 0x11B6])
         #expect(ScalarTable.canonicalDecomposition(Unicode.Scalar(0xAC00)!).map(\.value) == [0x1100, 0x1161])
+    }
+
+    /// The plane is classified a block at a time on first use, from whichever thread looks first: every entry, with
+    /// four threads filling a fresh table in opposite orders, is what the rules give for that scalar.
+    @Test func blocksFilledFromManyThreadsFollowTheRules() {
+        let table = ScalarTable(lowercase: true)
+        let mismatches = Mutex<[UInt32]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            var astral: [UInt32] = []
+            for k in 0..<65536 {
+                let v = UInt32(t % 2 == 0 ? k : 65535 - k)
+                let e = table.lookup(v, astral: &astral)
+                guard k % 4 == t else { continue }   // each scalar checked once
+                let rule = ScalarTable.classify(v, lowercase: true)
+                let outputs = (0..<e.count).map { e.outputs![$0] }
+                if outputs != rule.outputs || (e.flags & ScalarTable.cjkFlag != 0) != rule.cjk
+                    || (e.flags & ScalarTable.breakFlag != 0) != rule.isBreak {
+                    mismatches.withLock { $0.append(v) }
+                }
+            }
+        }
+        let found = mismatches.withLock { $0 }
+        #expect(found.isEmpty, "\(found.count) differ: \(found.prefix(10).map { String($0, radix: 16) })")
     }
 
     @Test func vocabularyLinesAreTrimmedOnlyOfTrailingWhiteSpace() throws {
