@@ -6,7 +6,7 @@ Both read WikiExtractor files, tokenize with the same vocabulary (lower-cased), 
 default flags (S 128, P 20, masked-LM 0.15, dupe factor 5, short-seq 0.1, seed 12345) and write NVIDIA-layout
 HDF5. Reports wall time, MB/s and the speed ratio, plus both sides' instance statistics.
 
-Usage: .venv-ref/bin/python bench/prepare_speed.py [--files 4] [--threads 2] [--repeat 3] [--levels 4,1]
+Usage: .venv-ref/bin/python bench/prepare_speed.py [--files 4] [--threads 2] [--repeat 3] [--variants default,level1,level4]
 """
 import argparse
 import glob
@@ -42,9 +42,10 @@ def main():
     ap.add_argument("--files", type=int, default=4, help="how many wiki_NN files (about 1 MB each)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each side; the fastest counts")
-    ap.add_argument("--variants", default="default,level4",
-                    help="bert prepare variants: default (gzip level 1, libdeflate when present), level4 "
-                         "(--compression-level 4, h5py's setting), zlib (BERT_DEFLATE=zlib), zlib4 (both)")
+    ap.add_argument("--variants", default="default,level1,level4",
+                    help="bert prepare variants: default (--compression-level fast, run-length deflate), level1 / "
+                         "level4 (gzip level 1, or 4 as h5py; libdeflate when present), zlib1 / zlib4 (the same "
+                         "through zlib: BERT_DEFLATE=zlib)")
     ap.add_argument("--bert", default=os.path.join(ROOT, ".build/release/bert"))
     ap.add_argument("--wiki", default=WIKI)
     ap.add_argument("--vocab", default=VOCAB)
@@ -65,8 +66,8 @@ def main():
                 extra = []
                 if level.startswith("zlib"):
                     env["BERT_DEFLATE"] = "zlib"
-                if level.endswith("4"):
-                    extra = ["--compression-level", "4"]
+                if level[-1].isdigit():
+                    extra = ["--compression-level", level[-1]]
                 shutil.rmtree(out + "/swift", ignore_errors=True)
                 cmd = [a.bert, "prepare", "--input", *files, "--vocab-file", a.vocab, "--output-dir", out + "/swift",
                        "--input-format", "wikiextractor", "--threads", str(a.threads), "--num-shards", "1", *extra]

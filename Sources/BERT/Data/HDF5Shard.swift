@@ -284,8 +284,8 @@ enum HDF5 {
 
 /// Writes one shard in NVIDIA's layout or the packed one.
 ///
-/// The chunks are deflated on `threads` threads (`ChunkCompressor`: libdeflate when present, else zlib; the
-/// zlib streams HDF5's gzip filter stores) and written with `H5Dwrite_chunk`; the datasets carry the gzip filter, so every HDF5 reader (h5py included)
+/// The chunks are deflated on `threads` threads (`ChunkCompressor`: our run-length deflate, or a gzip level through
+/// libdeflate when present, else zlib; the zlib streams HDF5's gzip filter stores) and written with `H5Dwrite_chunk`; the datasets carry the gzip filter, so every HDF5 reader (h5py included)
 /// inflates them as usual.
 public enum ShardWriter {
     /// Rows per HDF5 chunk (a chunk of `input_ids` at S = 128 is 128 KiB before compression).
@@ -301,7 +301,8 @@ public enum ShardWriter {
     /// Writes `rows` to `path`: first to `path + ".tmp-<pid>"`, then fsync'd and renamed, so a crash never
     /// leaves a file under the final name that looks complete.
     /// - Parameters:
-    ///   - compressionLevel: gzip level, 1 (fastest, the default) to 9; h5py and NVIDIA use 4.
+    ///   - compressionLevel: `ChunkCompressor.fastLevel` (0, run-length deflate) or a gzip level 1 (the default) to
+    ///     9; h5py and NVIDIA use 4.
     ///   - byteShuffle: add HDF5's shuffle filter before gzip (smaller and faster; every HDF5 reader has it).
     ///   - threads: threads that compress chunks.
     /// - Throws: `ShardError` when HDF5 or zlib refuses a step.
@@ -458,7 +459,7 @@ public enum ShardWriter {
         chunk[0] = hsize_t(chunkRows)
         for k in chunk.indices.dropFirst() { chunk[k] = max(1, chunk[k]) }
         guard space >= 0, plist >= 0, H5Pset_chunk(plist, Int32(chunk.count), &chunk) >= 0,
-              !byteShuffle || H5Pset_shuffle(plist) >= 0, H5Pset_deflate(plist, UInt32(level)) >= 0,
+              !byteShuffle || H5Pset_shuffle(plist) >= 0, H5Pset_deflate(plist, UInt32(max(level, 1))) >= 0,
               H5Pset_obj_track_times(plist, false) >= 0 else {   // no timestamps: the same input makes the same bytes
             throw ShardError("\(path): HDF5 refused the layout of dataset '\(name.rawValue)'")
         }
