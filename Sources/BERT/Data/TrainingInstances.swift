@@ -321,10 +321,19 @@ struct InstanceMaker {
 
         // Candidate groups: every token but [CLS]/[SEP]; with whole-word masking a `##` piece joins the
         // group before it.
+        // Filled as locals and put back after: appends to a stored property re-check its uniqueness every time.
+        var candidates: [Int32] = [], groupStarts: [Int32] = []
+        swap(&candidates, &self.candidates)
+        swap(&groupStarts, &self.groupStarts)
+        defer {
+            swap(&candidates, &self.candidates)
+            swap(&groupStarts, &self.groupStarts)
+        }
         candidates.removeAll(keepingCapacity: true)
         groupStarts.removeAll(keepingCapacity: true)
-        for (p, t) in tokens.enumerated() where t != vocabulary.clsId && t != vocabulary.sepId {
-            let continues = options.doWholeWordMask && !groupStarts.isEmpty
+        let clsId = vocabulary.clsId, sepId = vocabulary.sepId, wholeWords = options.doWholeWordMask
+        for (p, t) in tokens.enumerated() where t != clsId && t != sepId {
+            let continues = wholeWords && !groupStarts.isEmpty
                 && Int(t) < vocabulary.isContinuation.count && t >= 0 && vocabulary.isContinuation[Int(t)]
             if !continues { groupStarts.append(Int32(candidates.count)) }
             candidates.append(Int32(p))
