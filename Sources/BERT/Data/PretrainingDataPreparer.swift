@@ -87,15 +87,15 @@ public struct PrepareProgress: Sendable {
 /// From text files to HDF5 shards.
 ///
 /// **Memory-bounded scheme.** Pass 1 streams the input in blocks of documents (about 4 MiB of text), tokenizes
-/// each block on `threads` threads, and appends each document's ids to a temporary file of the shard it is
-/// dealt to: the `d`-th document goes to the test set with probability `evalFraction` (its own seeded draw)
-/// and otherwise to the training shard with the fewest tokens so far (test documents likewise over the test
-/// shards), which depends on the input order only. Pass 2 turns the shards into HDF5 files one after another,
-/// each on all threads: it loads that shard's documents and runs Google's `create_training_instances` on
-/// them — documents shuffled, `dupeFactor` passes (in parallel over fixed units of pass × document block,
-/// each with its own stream), instances shuffled — then deflates the HDF5 chunks in parallel and writes the
-/// file. This is what NVIDIA's pipeline
-/// does (text shards first, then one create_pretraining_data.py run per shard): random next sentences are
+/// each block on `threads` threads, and appends each document's ids to a temporary file of the shard it is dealt
+/// to (a run of one shard keeps them in memory): the `d`-th document goes to the test set with probability
+/// `evalFraction` (its own seeded draw) and otherwise to the training shard with the fewest tokens so far (test
+/// documents likewise over the test shards), which depends on the input order only. Pass 2 turns the shards into
+/// HDF5 files one after another, each on all threads: it loads that shard's documents and runs Google's
+/// `create_training_instances` on them — documents shuffled, `dupeFactor` passes (in parallel over fixed units of
+/// pass × document block, each with its own stream), instances shuffled — then deflates the HDF5 chunks in parallel
+/// and writes the file. This is what NVIDIA's pipeline does (text shards first, then one
+/// create_pretraining_data.py run per shard): random next sentences are
 /// drawn from the same shard, and memory holds one shard × dupe factor (about 12 × the shard's text size),
 /// never the whole corpus. The output depends on the seed and the shard counts only, never on `threads`.
 public final class PretrainingDataPreparer: @unchecked Sendable {
@@ -141,8 +141,10 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
         defer { try? fm.removeItem(atPath: tmpDir) }
 
         // Pass 1: read, tokenize, deal documents to shard files.
-        var spools = try (0..<(trainingShards + testShards)).map {
-            try DocumentSpool(path: (tmpDir as NSString).appendingPathComponent("shard_\($0).bin"))
+        // A single shard's documents stay in memory: pass 2 loads them all at once anyway.
+        let spoolCount = trainingShards + testShards
+        var spools = try (0..<spoolCount).map {
+            try DocumentSpool(path: spoolCount == 1 ? nil : (tmpDir as NSString).appendingPathComponent("shard_\($0).bin"))
         }
         var summary = PrepareSummary()
         summary.inputBytes = totalBytes
@@ -208,13 +210,13 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
         summary.readSeconds = Date().timeIntervalSince(start)
 
         // Pass 2: instances and HDF5, one shard per job.
-        struct Job { var spool: String; var output: String; var kind: UInt64; var index: Int }
+        struct Job { var spool: Int; var output: String; var kind: UInt64; var index: Int }
         var jobs: [Job] = []
         for k in 0..<trainingShards {
-            jobs.append(Job(spool: spools[k].path, output: shardPath(kind: "training", index: k), kind: 0, index: k))
+            jobs.append(Job(spool: k, output: shardPath(kind: "training", index: k), kind: 0, index: k))
         }
         for k in 0..<testShards {
-            jobs.append(Job(spool: spools[trainingShards + k].path, output: shardPath(kind: "test", index: k), kind: 1, index: k))
+            jobs.append(Job(spool: trainingShards + k, output: shardPath(kind: "test", index: k), kind: 1, index: k))
         }
         // Shards one after another, each using all threads (passes in parallel, chunks compressed in parallel):
         // memory holds one shard at a time.
@@ -222,7 +224,7 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
                      instanceSeconds: 0.0, writeSeconds: 0.0)
         for job in jobs {
             let t0 = Date()
-            let documents = try DocumentSpool.read(path: job.spool)
+            let documents = try spools[job.spool].take()
             var stats = InstanceStatistics()
             let (instances, order) = createTrainingInstancesUnshuffled(
                 documents: documents, options: options.instance, vocabulary: vocabulary, seed: options.seed,
@@ -232,7 +234,6 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
                                   maxPredictions: options.instance.maxPredictionsPerSeq, to: job.output,
                                   compressionLevel: Int32(options.compressionLevel), byteShuffle: options.byteShuffle,
                                   threads: options.threads)
-            try? FileManager.default.removeItem(atPath: job.spool)
             let t2 = Date()
             state.done += 1
             if FaultInjection.active("kill-after-shard", step: state.done) { kill(getpid(), SIGKILL) }
@@ -313,14 +314,18 @@ public final class PretrainingDataPreparer: @unchecked Sendable {
     }
 }
 
-/// A temporary file of tokenized documents: per document `[sentenceCount][ends…][tokens…]` as Int32.
+/// One shard's tokenized documents between the passes: in a temporary file (per document
+/// `[sentenceCount][ends…][tokens…]` as Int32), or in memory when there is no file.
 struct DocumentSpool {
-    let path: String
+    private let path: String?
     private var handle: FileHandle?
     private var buffer: [Int32] = []
+    private var documents: [TokenizedDocument] = []
 
-    init(path: String) throws {
+    /// - Parameter path: the temporary file, or nil to keep the documents in memory.
+    init(path: String?) throws {
         self.path = path
+        guard let path else { return }
         guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
             throw ShardError("\(path): cannot create a temporary file; is the output directory writable?")
         }
@@ -328,6 +333,7 @@ struct DocumentSpool {
     }
 
     mutating func append(_ doc: TokenizedDocument) throws {
+        guard path != nil else { documents.append(doc); return }
         buffer.append(Int32(doc.sentenceCount))
         buffer.append(contentsOf: doc.sentenceEnds)
         buffer.append(contentsOf: doc.tokens)
@@ -346,7 +352,10 @@ struct DocumentSpool {
         handle = nil
     }
 
-    static func read(path: String) throws -> [TokenizedDocument] {
+    /// The documents appended, in order; the spool is empty after (its file removed).
+    mutating func take() throws -> [TokenizedDocument] {
+        guard let path else { defer { documents = [] }; return documents }
+        defer { try? FileManager.default.removeItem(atPath: path) }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ShardError("\(path): the temporary document file vanished")
         }
