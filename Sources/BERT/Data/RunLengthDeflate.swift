@@ -108,6 +108,25 @@ enum RunLengthDeflate {
             lit.initialize(repeating: 0, count: 4 * 256)
             var t = 0, extraBits = 0, i = 0
             while i < n {
+                // Eight bytes at once: where no byte of the first six starts a run of three (it and the next two
+                // equal to the byte before it), those six are literals. Token ids' bytes are nearly all literals.
+                if i > 0 && i &+ 8 <= n {
+                    // Byte k of x (from the low end) is zero when src[i + k] equals the byte before it.
+                    let x = UInt64(littleEndian: UnsafeRawPointer(src + i).loadUnaligned(as: UInt64.self))
+                        ^ UInt64(littleEndian: UnsafeRawPointer(src + (i &- 1)).loadUnaligned(as: UInt64.self))
+                    // The top bit of each zero byte of x (exact: no carries between bytes).
+                    let same = ~(((x & 0x7F7F_7F7F_7F7F_7F7F) &+ 0x7F7F_7F7F_7F7F_7F7F) | x) & 0x8080_8080_8080_8080
+                    if same & (same &>> 8) & (same &>> 16) & 0x0000_8080_8080_8080 == 0 {
+                        for k in 0..<6 {
+                            let b = src[i &+ k]
+                            tokens[t &+ k] = UInt16(b)
+                            lit[((t &+ k) & 3) << 8 | Int(b)] &+= 1
+                        }
+                        t &+= 6
+                        i &+= 6
+                        continue
+                    }
+                }
                 let b = src[i]
                 if i > 0 && src[i &- 1] == b {
                     let run = runLength(of: b, at: src + i, limit: min(258, n &- i))

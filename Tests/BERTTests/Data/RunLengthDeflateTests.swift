@@ -21,13 +21,19 @@ import Testing
     }
 
     /// Inputs that reach every branch: empty, one byte, runs at and around the 3- and 258-byte limits, long runs that
-    /// need several matches, random bytes (stored), skewed bytes whose code needs the 15-bit limit, and chunks laid out
+    /// need several matches, a shortest run at each offset of the eight-byte scan, random bytes (stored), skewed bytes whose code needs the 15-bit limit, and chunks laid out
     /// like a shard's int32 token ids and masks.
     static var cases: [(name: String, bytes: [UInt8])] {
         var rng = DataRandom(seed: 21)
         var out: [(String, [UInt8])] = [("empty", []), ("one byte", [7]), ("two equal", [9, 9]), ("three equal", [4, 4, 4])]
         for run in [2, 3, 4, 257, 258, 259, 260, 516, 517, 5000] {
             out.append(("run \(run)", [1] + [UInt8](repeating: 0, count: run) + [2, 2, 2, 3]))
+        }
+        // A run just long enough (three repeats) at every place within and across eight-byte words.
+        for offset in 1..<12 {
+            var bytes = (0..<20).map { UInt8($0 * 7 + 1) }
+            for k in offset..<(offset + 3) { bytes[k] = bytes[offset - 1] }
+            out.append(("three repeats at \(offset)", bytes))
         }
         out.append(("random", (0..<70_000).map { _ in UInt8(rng.int(0, 255)) }))
         // Fibonacci frequencies, shuffled: an unlimited Huffman code for them would be 23 bits deep.
