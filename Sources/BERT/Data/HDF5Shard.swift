@@ -285,8 +285,8 @@ enum HDF5 {
 /// Writes one shard in NVIDIA's layout or the packed one.
 ///
 /// The chunks are deflated on `threads` threads (`ChunkCompressor`: our run-length deflate, or a gzip level through
-/// libdeflate when present, else zlib; the zlib streams HDF5's gzip filter stores) and written with `H5Dwrite_chunk`; the datasets carry the gzip filter, so every HDF5 reader (h5py included)
-/// inflates them as usual.
+/// libdeflate when present, else zlib; the zlib streams HDF5's gzip filter stores) and written with
+/// `H5Dwrite_chunk`; the datasets carry the gzip filter, so every HDF5 reader (h5py included) inflates them as usual.
 public enum ShardWriter {
     /// Rows per HDF5 chunk (a chunk of `input_ids` at S = 128 is 128 KiB before compression).
     public static let chunkRows = 256

@@ -319,8 +319,6 @@ struct InstanceMaker {
         tokens.append(contentsOf: b[bLo..<bHi])
         tokens.append(vocabulary.sepId)
 
-        // Candidate groups: every token but [CLS]/[SEP]; with whole-word masking a `##` piece joins the
-        // group before it.
         // Filled as locals and put back after: appends to a stored property re-check its uniqueness every time.
         var candidates: [Int32] = [], groupStarts: [Int32] = []
         swap(&candidates, &self.candidates)
@@ -329,6 +327,8 @@ struct InstanceMaker {
             swap(&candidates, &self.candidates)
             swap(&groupStarts, &self.groupStarts)
         }
+        // Candidate groups: every token but [CLS]/[SEP]; with whole-word masking a `##` piece joins the
+        // group before it.
         candidates.removeAll(keepingCapacity: true)
         groupStarts.removeAll(keepingCapacity: true)
         let clsId = vocabulary.clsId, sepId = vocabulary.sepId, wholeWords = options.doWholeWordMask

@@ -38,9 +38,7 @@ final class WordpieceIndex: @unchecked Sendable {
             offsets.append(Int32(keyScalars.count))
             lengths.append(Int32(scalars.count))
             keyScalars.append(contentsOf: scalars)
-            var h: UInt64 = 0
-            for s in scalars { h = h &* WordpieceIndex.base &+ UInt64(s) &+ 1 }
-            hashes.append(WordpieceIndex.finish(h, continuation: continuation))
+            hashes.append(WordpieceIndex.finish(WordpieceIndex.polynomial(scalars), continuation: continuation))
             ids.append(Int32(id))
             if continuation { maxContinuation = max(maxContinuation, scalars.count) }
             else { maxInitial = max(maxInitial, scalars.count) }
@@ -108,6 +106,11 @@ final class WordpieceIndex: @unchecked Sendable {
         return continuation ? maxContinuationLength : maxInitialLength
     }
 
+    /// The polynomial hash of a whole key (what `WordpieceTokenizer.encode`'s prefix hashes give for a slice).
+    static func polynomial<S: Sequence<UInt32>>(_ scalars: S) -> UInt64 {
+        scalars.reduce(0) { $0 &* base &+ UInt64($1) &+ 1 }
+    }
+
     /// Mixes a polynomial hash (and the continuation flag) into a well-spread slot hash.
     @inline(__always)
     static func finish(_ h: UInt64, continuation: Bool) -> UInt64 {
@@ -144,12 +147,7 @@ extension WordpieceIndex {
     /// The id of the word-initial key with exactly the scalars of `token` (no canonical equivalence: `;` and
     /// U+037E GREEK QUESTION MARK are two tokens, as in HF).
     func id(of token: String) -> Int32? {
-        var scalars: [UInt32] = []
-        var h: UInt64 = 0
-        for s in token.unicodeScalars {
-            scalars.append(s.value)
-            h = h &* WordpieceIndex.base &+ UInt64(s.value) &+ 1
-        }
+        let scalars = token.unicodeScalars.map(\.value), h = WordpieceIndex.polynomial(scalars)
         return scalars.withUnsafeBufferPointer { p in
             p.baseAddress.flatMap { lookup($0, 0, p.count, polynomial: h, continuation: false) }
         }
