@@ -92,24 +92,41 @@ enum OneDNNGEMM {
 /// The routine (`sgemm_pack` / `sgemm_compute`, MKL's packed-GEMM interface as oneDNN's recurrent layers use it) is
 /// exported by libdnnl but has no C declaration, so it is looked up by its C++ symbol; where it is missing (another
 /// oneDNN), `init` fails and the caller keeps the unpacked product.
+///
+/// The packing depends on the OpenMP team size when it runs (`Layout`); the product always runs on one thread.
 public final class OneDNNPackedWeight: @unchecked Sendable {
+    /// The layout oneDNN packs for a team of this many threads: for two, the weight's outputs cut into two slices,
+    /// each padded to a multiple of 256 outputs (a square 768 × 768 weight takes 1.36× its bytes, a 3072-wide one
+    /// 1.01×), which a product on one thread runs in turn. The bits are the same in both.
+    ///
+    /// Why two: with the weight streamed from memory, as in a forward whose weights are far larger than the cache,
+    /// one thread's product of few rows ran faster over the two-thread layout — 17 % at 16 rows, 12 % at 64, 6 % at
+    /// 128 on bert-base's shapes (Zen 5) — while from 1024 rows it ran 2–3 % slower, reading the rows once per slice
+    /// (`bench/results/onednn-packed-layout.md`). More threads' layouts took the same bytes and time as two's.
+    public enum Layout: Int32, Sendable {
+        case oneThread = 1, twoThreads = 2
+
+        /// The faster layout for products of `rows` rows on a thread.
+        public static func forProducts(ofRows rows: Int) -> Layout { rows <= 128 ? .twoThreads : .oneThread }
+    }
+
     public let outFeatures: Int, inFeatures: Int
+    public let layout: Layout
     /// One packed piece per `OneDNNGEMM.depthChunk` terms of K, as the unpacked product sums them.
     private let pieces: [UnsafeMutableRawPointer]
     /// Bytes held.
     public let bytes: Int
 
-    /// Packs `weight` `[outFeatures, inFeatures]` (row-major, as PyTorch's `nn.Linear`); nil where oneDNN lacks the
-    /// routine or refuses.
-    public init?(weight: UnsafePointer<Float>, outFeatures N: Int, inFeatures K: Int) {
+    /// Packs `weight` `[outFeatures, inFeatures]` (row-major, as PyTorch's `nn.Linear`) in `layout`; nil where oneDNN
+    /// lacks the routine or refuses.
+    public init?(weight: UnsafePointer<Float>, outFeatures N: Int, inFeatures K: Int, layout: Layout = .oneThread) {
         guard let api = Self.api, N > 0, K > 0 else { return nil }
-        omp_set_num_threads(1)
+        omp_set_num_threads(layout.rawValue)
+        defer { omp_set_num_threads(1) }
         var pieces: [UnsafeMutableRawPointer] = [], bytes = 0
         var k0 = 0
         repeat {
-            // Column-major terms: A = Wᵀ's rows k0..<k0+depth (K × N, ld K) is what gets packed, "T" since C is
-            // computed as (x · Wᵀ)ᵀ = W · xᵀ.
-            var (m, n, k, lda, ldb) = (N, OneDNNGEMM.minimumRows, min(OneDNNGEMM.depthChunk, K - k0), K, K)
+            var (m, n, k, lda, ldb) = Self.pieceShape(outFeatures: N, inFeatures: K, from: k0)
             var size = 0, packs = false
             guard api.size("A", "T", "N", &m, &n, &k, &lda, &ldb, &size, &packs) == 0, size > 0 else { break }
             let piece = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
@@ -125,10 +142,32 @@ public final class OneDNNPackedWeight: @unchecked Sendable {
             pieces.forEach { $0.deallocate() }
             return nil
         }
-        (outFeatures, inFeatures, self.pieces, self.bytes) = (N, K, pieces, bytes)
+        (outFeatures, inFeatures, self.layout, self.pieces, self.bytes) = (N, K, layout, pieces, bytes)
     }
 
     deinit { pieces.forEach { $0.deallocate() } }
+
+    /// The bytes a weight `[outFeatures, inFeatures]` takes packed in `layout`; nil where oneDNN lacks the routine.
+    public static func bytes(outFeatures N: Int, inFeatures K: Int, layout: Layout) -> Int? {
+        guard let api, N > 0, K > 0 else { return nil }
+        omp_set_num_threads(layout.rawValue)
+        defer { omp_set_num_threads(1) }
+        var total = 0
+        for k0 in stride(from: 0, to: K, by: OneDNNGEMM.depthChunk) {
+            var (m, n, k, lda, ldb) = pieceShape(outFeatures: N, inFeatures: K, from: k0)
+            var size = 0, packs = false
+            guard api.size("A", "T", "N", &m, &n, &k, &lda, &ldb, &size, &packs) == 0 else { return nil }
+            total += size
+        }
+        return total
+    }
+
+    /// The column-major terms of the piece of K from `k0`: A = Wᵀ's rows k0..<k0+depth (K × N, ld K) is what gets
+    /// packed, "T" since C is computed as (x · Wᵀ)ᵀ = W · xᵀ; `n` the fewest rows a product computes.
+    private static func pieceShape(outFeatures N: Int, inFeatures K: Int, from k0: Int)
+        -> (m: Int, n: Int, k: Int, lda: Int, ldb: Int) {
+        (N, OneDNNGEMM.minimumRows, min(OneDNNGEMM.depthChunk, K - k0), K, K)
+    }
 
     /// `C = x · Wᵀ + β·C` for `rows` ≥ 16 rows, one `sgemm_compute` per piece of K.
     fileprivate func multiply(rows M: Int, x: UnsafePointer<Float>, ldx: Int, beta: Float,

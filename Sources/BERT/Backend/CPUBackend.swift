@@ -165,7 +165,7 @@ public final class CPUBackend: Backend {
 
     public func linearForward(x: DeviceFloats, weight: DeviceFloats, bias: DeviceFloats?, y: DeviceFloats, rows: Int,
                               inFeatures: Int, outFeatures: Int) {
-        let packed = packedWeights?.packed(p(weight), outFeatures: outFeatures, inFeatures: inFeatures)
+        let packed = packedWeights?.packed(p(weight), outFeatures: outFeatures, inFeatures: inFeatures, rows: rows)
         Linear.forward(x: p(x), weight: p(weight), bias: p(bias), y: p(y), rows: rows, inFeatures: inFeatures,
                        outFeatures: outFeatures, precision: gemmPrecision, packedWeight: packed)
         stored(y, rows * outFeatures)

@@ -31,11 +31,17 @@ final class PackedWeights: @unchecked Sendable {
         }
     }
 
-    /// The packed copy of `weight`, or nil to use it as it is. oneDNN's layout pads a matrix of few outputs a lot
-    /// (a classifier's 2 × 768 takes 1.6 MB); weights it would grow by more than a third stay unpacked. So does, in
+    /// The packed copy of `weight`, or nil to use it as it is. In fp32 the layout is oneDNN's faster one for the rows
+    /// each thread computes in the weight's first product, `rows` split over the threads
+    /// (`OneDNNPackedWeight.Layout`: a single request's few rows take the two-thread layout, a batch's thousands the
+    /// one-thread one; later products of other sizes get the same bits, at most a few per cent slower); the
+    /// one-thread layout where the two-thread one would grow the weight by more than half (bert-mini's 256-wide
+    /// weights: 2.1×). A weight either would grow by more than half stays unpacked: oneDNN pads a matrix of few
+    /// outputs a lot (a classifier's 2 × 768 takes 1.6 MB). So does, in
     /// fp32, a word-embedding table a tied decoder multiplies by: it must stay readable, a packed copy beside it would
     /// be memory on top (bert-mini's MLM head: 30 MB more, and no faster at its few masked rows).
-    func packed(_ weight: UnsafeMutablePointer<Float>, outFeatures: Int, inFeatures: Int) -> PackedWeight? {
+    func packed(_ weight: UnsafeMutablePointer<Float>, outFeatures: Int, inFeatures: Int,
+                rows: Int) -> PackedWeight? {
         lock.withLock {
             if let known = byAddress[weight], known.outFeatures == outFeatures, known.inFeatures == inFeatures {
                 return known.packed
@@ -48,8 +54,17 @@ final class PackedWeights: @unchecked Sendable {
             switch precision {
             case .bf16: made = .bf16(BF16PackedWeight(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures))
             case .fp32:
-                made = OneDNNPackedWeight(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures)
-                    .flatMap { 3 * $0.bytes <= 4 * 4 * outFeatures * inFeatures ? .fp32($0) : nil }
+                let rowsPerThread = (rows + Parallel.threadCount - 1) / Parallel.threadCount
+                let layouts: [OneDNNPackedWeight.Layout] =
+                    OneDNNPackedWeight.Layout.forProducts(ofRows: rowsPerThread) == .twoThreads
+                        ? [.twoThreads, .oneThread] : [.oneThread]
+                let layout = layouts.first {
+                    OneDNNPackedWeight.bytes(outFeatures: outFeatures, inFeatures: inFeatures, layout: $0)
+                        .map { 2 * $0 <= 3 * 4 * outFeatures * inFeatures } ?? false
+                }
+                made = layout.flatMap {
+                    OneDNNPackedWeight(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures, layout: $0)
+                }.map { .fp32($0) }
                 if made != nil { giveBack(weight, bytes: 4 * outFeatures * inFeatures) }
             }
             byAddress[weight] = (outFeatures, inFeatures, made)

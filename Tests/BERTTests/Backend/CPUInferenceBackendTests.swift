@@ -41,4 +41,28 @@ import Testing
         // The model is gone: every page was reopened before its memory was freed.
         #expect(inference.packedWeightCounts.givenBack == 0)
     }
+
+    /// A weight is packed in the layout that suits the rows each thread computes in its first product, unless that
+    /// layout would grow it by more than half; a weight either layout would grow so stays unpacked.
+    @Test func aWeightIsPackedForTheRowsOfItsFirstProduct() throws {
+        guard GEMM.Engine.selected == .onednn && GEMM.Engine.onednn.keepsRowBits && OneDNNPackedWeight.available else {
+            print("note: skipping the packed layouts' choice (GEMMs by \(GEMM.Engine.selected), oneDNN's AVX-512 kernels \(GEMM.Engine.onednn.keepsRowBits ? "in use" : "not in use"), packing routine \(OneDNNPackedWeight.available ? "present" : "absent"))")
+            return
+        }
+        let weights = PackedWeights(precision: .fp32)
+        var r = TestRandom(5), held: [UnsafeMutableBufferPointer<Float>] = []   // distinct addresses, kept alive
+        defer { held.forEach { $0.deallocate() } }
+        func layout(outFeatures: Int, inFeatures: Int, rows: Int) -> OneDNNPackedWeight.Layout? {
+            let w = UnsafeMutableBufferPointer<Float>.allocate(capacity: outFeatures * inFeatures)
+            _ = w.initialize(from: r.normal(outFeatures * inFeatures))
+            held.append(w)
+            guard case .fp32(let packed)? = weights.packed(w.baseAddress!, outFeatures: outFeatures,
+                                                           inFeatures: inFeatures, rows: rows) else { return nil }
+            return packed.layout
+        }
+        #expect(layout(outFeatures: 768, inFeatures: 768, rows: 1) == .twoThreads)   // 1.36× its bytes
+        #expect(layout(outFeatures: 768, inFeatures: 768, rows: 129 * Parallel.threadCount) == .oneThread)
+        #expect(layout(outFeatures: 256, inFeatures: 256, rows: 1) == .oneThread)   // 2.1× in the two-thread layout
+        #expect(layout(outFeatures: 2, inFeatures: 768, rows: 1) == nil)
+    }
 }

@@ -1,19 +1,24 @@
 @testable import BERTKernels
 import Testing
 
-/// A weight packed once by oneDNN (`OneDNNPackedWeight`) gives the unpacked oneDNN product's bits with its AVX-512
-/// kernels (to rounding with its AVX2 ones): every row count (below 16 rows, ragged blocks of 16, split over the
-/// threads or not), K in one piece and in several, β 0 and 1.
+/// A weight packed once by oneDNN (`OneDNNPackedWeight`), in either layout, gives the unpacked oneDNN product's bits
+/// with its AVX-512 kernels (to rounding with its AVX2 ones): every row count (below 16 rows, ragged blocks of 16,
+/// split over the threads or not), K in one piece and in several, β 0 and 1.
 @Suite(.enabled(if: OneDNNPackedWeight.available, "this oneDNN has no packing routine"))
 struct OneDNNPackedWeightTests {
-    static let shapes = [(128, 128), (192, 800), (256, 96)]   // (N, K): K = 800 takes two pieces of K
+    // (N, K): K = 800 takes two pieces of K; 768 outputs are two padded slices in the two-thread layout.
+    static let shapes = [(128, 128), (192, 800), (256, 96), (768, 200)]
+    static let layouts: [OneDNNPackedWeight.Layout] = [.oneThread, .twoThreads]
 
-    @Test(arguments: shapes) func packedProductsHaveTheUnpackedBits(shape: (Int, Int)) throws {
+    @Test(arguments: shapes, layouts)
+    func packedProductsHaveTheUnpackedBits(shape: (Int, Int), layout: OneDNNPackedWeight.Layout) throws {
         let (N, K) = shape
         var r = TestRandom(31)
         let w = r.normal(N * K, scale: 0.2)
-        let packed = try #require(OneDNNPackedWeight(weight: w, outFeatures: N, inFeatures: K))
-        #expect(packed.outFeatures == N && packed.inFeatures == K && packed.bytes >= 4 * N * K)
+        let packed = try #require(OneDNNPackedWeight(weight: w, outFeatures: N, inFeatures: K, layout: layout))
+        #expect(packed.outFeatures == N && packed.inFeatures == K && packed.layout == layout)
+        #expect(packed.bytes >= 4 * N * K
+                && packed.bytes == OneDNNPackedWeight.bytes(outFeatures: N, inFeatures: K, layout: layout))
         for M in [1, 5, 16, 17, 128, 300] {
             let x = r.normal(M * K), start = r.normal(M * N)
             for beta: Float in [0, 1] {
@@ -49,5 +54,17 @@ struct OneDNNPackedWeightTests {
         } else {
             expectClose("y", fromPacked, plain, tolerance: 1e-5)
         }
+    }
+
+    /// The two-thread layout for a thread's few rows, the one-thread layout for a batch's many; with the AVX-512
+    /// kernels the two-thread one pads each half of the outputs to a multiple of 256 (768 → 2 × 512 and a little).
+    @Test func theLayoutFollowsTheRowsAThreadComputes() throws {
+        #expect(OneDNNPackedWeight.Layout.forProducts(ofRows: 1) == .twoThreads)
+        #expect(OneDNNPackedWeight.Layout.forProducts(ofRows: 128) == .twoThreads)
+        #expect(OneDNNPackedWeight.Layout.forProducts(ofRows: 129) == .oneThread)
+        guard GEMM.Engine.onednn.keepsRowBits else { return }
+        let one = try #require(OneDNNPackedWeight.bytes(outFeatures: 768, inFeatures: 768, layout: .oneThread))
+        let two = try #require(OneDNNPackedWeight.bytes(outFeatures: 768, inFeatures: 768, layout: .twoThreads))
+        #expect(one < 4 * 768 * 800 && two > 4 * 1024 * 768 && two < 4 * 1100 * 768, "\(one) and \(two) bytes")
     }
 }
