@@ -100,8 +100,8 @@ public final class OneDNNPackedWeight: @unchecked Sendable {
     /// 1.01×), which a product on one thread runs in turn. The bits are the same in both.
     ///
     /// Why two: with the weight streamed from memory, as in a forward whose weights are far larger than the cache,
-    /// one thread's product of few rows ran faster over the two-thread layout — 17 % at 16 rows, 12 % at 64, 6 % at
-    /// 128 on bert-base's shapes (Zen 5) — while from 1024 rows it ran 2–3 % slower, reading the rows once per slice
+    /// one thread's product of few rows ran faster over the two-thread layout — 16–17 % at 16 and 64 rows, 3–5 % at
+    /// 128 on bert-base's shapes (Zen 5) — and from 192 rows on within 3 % either way, reading the rows once per slice
     /// (`bench/results/onednn-packed-layout.md`). More threads' layouts took the same bytes and time as two's.
     public enum Layout: Int32, Sendable {
         case oneThread = 1, twoThreads = 2
