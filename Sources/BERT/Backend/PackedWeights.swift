@@ -37,9 +37,9 @@ final class PackedWeights: @unchecked Sendable {
     /// one-thread one; later products of other sizes get the same bits, at most a few per cent slower); the
     /// one-thread layout where the two-thread one would grow the weight by more than half (bert-mini's 256-wide
     /// weights: 2.1×). A weight either would grow by more than half stays unpacked: oneDNN pads a matrix of few
-    /// outputs a lot (a classifier's 2 × 768 takes 1.6 MB). So does, in
-    /// fp32, a word-embedding table a tied decoder multiplies by: it must stay readable, a packed copy beside it would
-    /// be memory on top (bert-mini's MLM head: 30 MB more, and no faster at its few masked rows).
+    /// outputs a lot (a classifier's 2 × 768 takes 1.6 MB). So does, in fp32, a word-embedding table a tied decoder
+    /// multiplies by: it must stay readable, a packed copy beside it would be memory on top (bert-mini's MLM head:
+    /// 30 MB more, and no faster at its few masked rows).
     func packed(_ weight: UnsafeMutablePointer<Float>, outFeatures: Int, inFeatures: Int,
                 rows: Int) -> PackedWeight? {
         lock.withLock {

@@ -24,7 +24,7 @@ final class WordpieceIndex: @unchecked Sendable {
     /// scalar, capped at 255; 0 when none does. A word with a capital letter and an uncased vocabulary
     /// then fails at once instead of probing every length.
     private let maxLengthByFirst: UnsafeMutablePointer<UInt8>
-    /// The ids of the first token (in id order) that repeats an earlier one, and of that earlier one.
+    /// The first token (in id order) that repeats an earlier one: the earlier one's id, then its own.
     let firstDuplicate: (first: Int32, second: Int32)?
 
     init(tokens: [String]) {
